@@ -1,0 +1,1 @@
+"""Built-in hardware profiles shipped with localeval (YAML files in this folder)."""

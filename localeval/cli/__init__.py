@@ -1,0 +1,52 @@
+"""The ``localeval`` command line: a thin layer over the library. Each command lives in its
+own module and is attached here with ``add_command``; each turns the project's own errors
+(:mod:`localeval.errors`) into a message and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from localeval import __version__
+from localeval.errors import LocalevalError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LocalevalError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            if exc.hint:
+                click.echo(f"Hint: {exc.hint}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="localeval")
+def cli() -> None:
+    """localeval: serve open-weight models with vLLM, benchmark and evaluate them, and price
+    the result against closed APIs."""
+
+
+# One module per command, each exposing `command`; add a name here to attach a command.
+_COMMAND_MODULES = ("recipes", "serve")
+
+
+def _attach() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        cli.add_command(importlib.import_module(f"localeval.cli.{name}").command)
+
+
+_attach()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="localeval")

@@ -1,0 +1,92 @@
+"""An OpenAI-compatible endpoint: where load and evaluations are sent. Bench and eval talk
+to an :class:`Endpoint` and never import the server launcher, so an existing deployment
+(``--endpoint URL``) and a server localeval started look the same to them."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from localeval.errors import EndpointError
+
+ENV_API_KEY = "LOCALEVAL_API_KEY"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for 'localhost', 127.0.0.0/8 and ::1."""
+    if host.strip("[]") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Base URL (``http://host:port``, no ``/v1``), the served model name and an optional
+    API key (read from ``$LOCALEVAL_API_KEY`` when not given)."""
+
+    base_url: str
+    model: str
+    api_key: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str, model: str | None = None, api_key: str | None = None) -> Endpoint:
+        """Normalize a user-given URL (with or without ``/v1``) into an Endpoint. When
+        ``model`` is None the server's first listed model is used."""
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise EndpointError(f"not an http(s) endpoint URL: {url!r}")
+        path = parts.path.rstrip("/")
+        if path.endswith("/v1"):
+            path = path[: -len("/v1")]
+        base = f"{parts.scheme}://{parts.netloc}{path}"
+        key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+        endpoint = cls(base_url=base, model=model or "", api_key=key)
+        if not model:
+            models = endpoint.list_models()
+            if not models:
+                raise EndpointError(f"{base}/v1/models lists no model; pass --model")
+            endpoint = cls(base_url=base, model=str(models[0]["id"]), api_key=key)
+        return endpoint
+
+    @property
+    def v1(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def list_models(self, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        """The server's ``/v1/models`` entries (each a dict with ``id`` and, on vLLM,
+        ``max_model_len``)."""
+        try:
+            resp = httpx.get(f"{self.v1}/models", headers=self.headers(), timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            raise EndpointError(
+                f"cannot reach {self.v1}/models: {exc}",
+                hint="check the URL and that the server is up (curl URL/v1/models)",
+            ) from exc
+        if resp.status_code != 200:
+            raise EndpointError(
+                f"{self.v1}/models answered HTTP {resp.status_code}: {resp.text[:200]}"
+            )
+        data = resp.json().get("data", [])
+        return [m for m in data if isinstance(m, dict)]
+
+    def max_model_len(self, timeout_s: float = 10.0) -> int | None:
+        """The served model's context length as ``/v1/models`` reports it (vLLM does), or None."""
+        for entry in self.list_models(timeout_s):
+            if entry.get("id") == self.model:
+                value = entry.get("max_model_len")
+                return int(value) if value is not None else None
+        raise EndpointError(
+            f"model {self.model!r} is not served at {self.v1}",
+            hint=f"served: {', '.join(str(m.get('id')) for m in self.list_models(timeout_s))}",
+        )

@@ -1,0 +1,253 @@
+"""Recipes: one YAML file says which model to serve, with which engine arguments, which
+tasks to evaluate, which load to drive and which hardware profile and price to apply.
+
+Recipes are validated by :class:`Recipe` (unknown fields are errors). Built-in recipes ship
+inside the package (``recipes/`` in the repository) and are found by name; users keep their
+own in a folder named by ``$LOCALEVAL_RECIPES_DIR`` or pass a file path.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from localeval import paths
+from localeval.errors import ConfigError, UnknownNameError
+from localeval.hardware import PricingOption
+from localeval.yamlio import load_yaml, validate_model
+
+Dtype = Literal["auto", "float32", "float16", "bfloat16", "half", "float"]
+LoadFormat = Literal[
+    "auto", "pt", "safetensors", "npcache", "dummy", "tensorizer", "sharded_state",
+    "gguf", "bitsandbytes", "mistral", "runai_streamer", "fastsafetensors",
+]  # fmt: skip
+Quantization = Literal[
+    "awq", "awq_marlin", "gptq", "gptq_marlin", "fp8", "bitsandbytes", "gguf",
+    "compressed-tensors", "modelopt", "experts_int8", "marlin", "moe_wna16",
+]  # fmt: skip
+
+BUILTIN_TINY_MODEL = "builtin:tiny-sums"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """The model to serve."""
+
+    id: str = Field(
+        min_length=1,
+        description="Hugging Face id, local directory, or 'builtin:tiny-sums' (the project's tiny model)",
+    )
+    revision: str | None = None
+    served_name: str | None = Field(default=None, description="name clients use; defaults to id")
+    tokenizer: str | None = None
+    size_b: float | None = Field(
+        default=None, gt=0, description="parameters in billions; sizes the startup timeout"
+    )
+
+    @property
+    def is_builtin_tiny(self) -> bool:
+        return self.id == BUILTIN_TINY_MODEL
+
+
+class EngineArgs(_Strict):
+    """vLLM engine arguments. ``None`` leaves vLLM's own default."""
+
+    dtype: Dtype | None = None
+    max_model_len: int | None = Field(default=None, gt=0)
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    pipeline_parallel_size: int = Field(default=1, ge=1)
+    data_parallel_size: int = Field(default=1, ge=1)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    quantization: Quantization | None = None
+    kv_cache_dtype: str | None = None
+    load_format: LoadFormat | None = None
+    max_num_seqs: int | None = Field(default=None, gt=0)
+    enforce_eager: bool = False
+    distributed_backend: Literal["mp", "ray"] | None = None
+    ray_address: str | None = Field(
+        default=None, description="Ray cluster address (e.g. 'auto' or 'ray://head:10001')"
+    )
+    seed: int | None = None
+    extra_args: list[str] = Field(
+        default_factory=list, description="passed through to vLLM unchanged"
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="extra environment variables for the server"
+    )
+    startup_timeout_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _ray_needs_backend(self) -> EngineArgs:
+        if self.ray_address and self.distributed_backend != "ray":
+            raise ValueError("ray_address is set but distributed_backend is not 'ray'")
+        return self
+
+    @property
+    def gpu_count(self) -> int:
+        """GPUs the engine occupies: tensor x pipeline x data parallel sizes."""
+        return self.tensor_parallel_size * self.pipeline_parallel_size * self.data_parallel_size
+
+
+class Slo(_Strict):
+    """Service-level objective; every bound is optional and all given bounds must hold."""
+
+    ttft_ms: float | None = Field(default=None, gt=0)
+    tpot_ms: float | None = Field(default=None, gt=0)
+    itl_ms: float | None = Field(default=None, gt=0)
+    e2e_ms: float | None = Field(default=None, gt=0)
+
+
+class BenchScenario(_Strict):
+    """The load `localeval bench` drives."""
+
+    api: Literal["completions", "chat"] = "completions"
+    input_tokens: int = Field(default=128, gt=0)
+    output_tokens: int = Field(default=128, gt=0)
+    concurrency: list[int] | None = None
+    request_rates_rps: list[float] | None = None
+    arrival: Literal["poisson", "constant"] = "poisson"
+    num_requests: int | None = Field(default=200, gt=0)
+    duration_s: float | None = Field(default=None, gt=0)
+    warmup_requests: int = Field(default=4, ge=0)
+    dataset: str | None = Field(default=None, description="ShareGPT JSON or JSONL prompt file")
+    slo: Slo | None = None
+    seed: int = 0
+
+    @field_validator("concurrency")
+    @classmethod
+    def _positive_concurrency(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(c <= 0 for c in v)):
+            raise ValueError("concurrency must be a non-empty list of positive integers")
+        return v
+
+    @field_validator("request_rates_rps")
+    @classmethod
+    def _positive_rates(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (not v or any(r <= 0 for r in v)):
+            raise ValueError("request_rates_rps must be a non-empty list of positive numbers")
+        return v
+
+    @model_validator(mode="after")
+    def _one_load_pattern(self) -> BenchScenario:
+        if self.concurrency and self.request_rates_rps:
+            raise ValueError("give concurrency or request_rates_rps, not both")
+        if self.num_requests is None and self.duration_s is None:
+            raise ValueError("bound each point by num_requests and/or duration_s")
+        return self
+
+
+class EvalSpec(_Strict):
+    """The lm-eval tasks to run and how."""
+
+    tasks: list[str] = Field(default_factory=list)
+    num_concurrent: int = Field(default=8, gt=0)
+    limit: int | None = Field(default=None, gt=0)
+    num_fewshot: int | None = Field(default=None, ge=0)
+    include_path: str | None = None
+
+
+class HardwareSpec(_Strict):
+    """Which hardware profile and price option prices the measurements."""
+
+    profile: str
+    pricing: PricingOption = "on_demand"
+    nodes: int = Field(default=1, ge=1)
+
+    @field_validator("pricing", mode="before")
+    @classmethod
+    def _dash_to_underscore(cls, v: object) -> object:
+        return v.replace("-", "_") if isinstance(v, str) else v
+
+
+class Recipe(_Strict):
+    """A whole job: model, engine, evaluation, load and pricing."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
+    description: str = ""
+    model: ModelSpec
+    engine: EngineArgs = Field(default_factory=EngineArgs)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    bench: BenchScenario = Field(default_factory=BenchScenario)
+    hardware: HardwareSpec
+    source_path: str | None = Field(default=None, exclude=True)
+
+    @property
+    def served_model_name(self) -> str:
+        return self.model.served_name or self.model.id
+
+    @property
+    def gpu_count(self) -> int:
+        return self.engine.gpu_count
+
+    def default_startup_timeout_s(self) -> float:
+        """Seconds to wait for readiness: the recipe's own value, otherwise a default that
+        grows with model size (weights to read and kernels to warm up)."""
+        if self.engine.startup_timeout_s is not None:
+            return self.engine.startup_timeout_s
+        size_b = self.model.size_b or _size_from_name(self.model.id)
+        if size_b is None:
+            return 600.0
+        return 180.0 + 12.0 * size_b
+
+
+def _size_from_name(model_id: str) -> float | None:
+    """Parameters in billions read from a model name such as 'Llama-3.1-70B' (None if absent)."""
+    match = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)[bB](?![a-zA-Z])", model_id)
+    return float(match.group(1)) if match else None
+
+
+def builtin_recipes_dir() -> Path:
+    """Folder of the built-in recipes inside the installed package."""
+    return Path(str(importlib.resources.files("localeval.builtin_recipes")))
+
+
+def _recipe_dirs() -> list[Path]:
+    dirs = [builtin_recipes_dir()]
+    user = paths.user_recipes_dir()
+    if user is not None:
+        dirs.append(user)
+    return dirs
+
+
+def recipe_files() -> dict[str, Path]:
+    """Known recipes by name: built-ins, then the user's folder (a user recipe with the same
+    name as a built-in one wins)."""
+    found: dict[str, Path] = {}
+    for folder in _recipe_dirs():
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.yaml")):
+                found[path.stem] = path
+    return found
+
+
+def load_recipe_file(path: Path) -> Recipe:
+    """Load and validate one recipe file; raises :class:`ConfigError` naming file and field."""
+    path = Path(path)
+    data = load_yaml(path)
+    recipe = validate_model(Recipe, data, str(path), "recipe")
+    return recipe.model_copy(update={"source_path": str(path)})
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """A recipe by built-in/user name, or from a YAML file path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        if not candidate.is_file():
+            raise ConfigError(f"{candidate}: no such recipe file")
+        return load_recipe_file(candidate)
+    files = recipe_files()
+    if name_or_path not in files:
+        raise UnknownNameError("recipe", name_or_path, files)
+    return load_recipe_file(files[name_or_path])
+
+
+def list_recipes() -> list[Recipe]:
+    """Every known recipe, validated (a broken user recipe raises with its file and field)."""
+    return [load_recipe_file(p) for p in recipe_files().values()]

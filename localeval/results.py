@@ -1,0 +1,78 @@
+"""Result files: versioned, self-describing JSON written atomically (temp file, fsync,
+``os.replace``), so a crash never leaves a half-written file behind.
+
+Each result file carries ``schema_version``, ``kind`` (``bench``, ``eval``, ...) and
+``provenance``. Per-kind schemas are defined by the modules that write them; this module
+owns the envelope, the atomic write and the checked load."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from localeval.errors import ResultFileError
+
+SCHEMA_VERSION = 1
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a reader sees the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Serialize ``data`` as indented JSON and write it atomically."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def load_result(path: Path, kind: str | None = None) -> dict[str, Any]:
+    """Load a result file and check its envelope. Raises :class:`ResultFileError` when it
+    is not JSON, not a localeval result, of another ``kind`` or of an unsupported
+    ``schema_version``."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ResultFileError(f"{path}: no such result file") from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ResultFileError(f"{path}: not a readable JSON result file: {exc}") from exc
+    if not isinstance(data, dict) or "schema_version" not in data or "kind" not in data:
+        raise ResultFileError(
+            f"{path}: not a localeval result file (no schema_version/kind)",
+            hint="pass a result.json written by `localeval bench` or `localeval eval`",
+        )
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise ResultFileError(
+            f"{path}: schema_version {data['schema_version']!r} is not supported "
+            f"(this localeval reads {SCHEMA_VERSION})",
+            hint="re-run the measurement with this version of localeval",
+        )
+    if kind is not None and data["kind"] != kind:
+        raise ResultFileError(f"{path}: a {data['kind']!r} result, expected a {kind!r} result")
+    return data

@@ -1,0 +1,1 @@
+"""Built-in recipes shipped with localeval (YAML files in this folder)."""
