@@ -1,0 +1,477 @@
+"""`localeval cost`: price bench and eval results (or what-if inputs) on a hardware profile and
+set them beside closed-API prices."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze
+from localeval.cost.catalog import load_catalog
+from localeval.cost.pricing import option_label
+from localeval.cost.records import CostReport
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"${value:,.2f}"
+    if value == 0:
+        return "$0"
+    return f"${value:#.4g}"
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 1_000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+class _Notes:
+    """Numbered footnotes: each distinct assumption gets one number."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, int] = {}
+
+    def refs(self, texts: Iterable[str]) -> str:
+        numbers = []
+        for text in texts:
+            if text not in self.items:
+                self.items[text] = len(self.items) + 1
+            numbers.append(self.items[text])
+        return ",".join(str(n) for n in sorted(set(numbers)))
+
+
+def _console() -> Console:
+    """A console; when printing to a file or pipe (no terminal width to follow, no
+    $COLUMNS) the tables get 200 columns rather than rich's 80, so they stay readable."""
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=200)
+    return console
+
+
+def _split_list(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(v.strip() for raw in values for v in raw.split(",") if v.strip())
+
+
+def _samples(values: Iterable[str]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for raw in values:
+        if "=" in raw and not Path(raw).exists():
+            task, file = raw.split("=", 1)
+            out[task.strip()] = Path(file)
+        else:
+            out[""] = Path(raw)
+    return out
+
+
+def _print_report(report: CostReport, console: Console) -> None:
+    notes = _Notes()
+    for section in (_prices, _runs, _points, _tasks, _api, _breakeven, _fixed):
+        section(report, notes, console)
+    console.print(f"API prices: {report.catalog_source}", highlight=False)
+    for text in report.notes:
+        console.print(f"note: {text}", highlight=False)
+    if notes.items:
+        console.print("Notes:")
+        for text, number in notes.items.items():
+            console.print(f"  [{number}] {text}", highlight=False, markup=False)
+
+
+def _prices(report: CostReport, notes: _Notes, console: Console) -> None:
+    prices = Table(title="GPU price per hour of use")
+    for col in ("option", "$/GPU-h", "detail", "source", "as of", "notes"):
+        prices.add_column(col)
+    for p in report.prices:
+        detail = p.formula() if p.option == "owned" else ""
+        prices.add_row(
+            option_label(p.option),
+            _usd(p.usd_per_gpu_hour),
+            detail,
+            p.source,
+            p.as_of or "-",
+            notes.refs(p.assumptions),
+        )
+    console.print(prices)
+
+
+def _runs(report: CostReport, notes: _Notes, console: Console) -> None:
+    runs = Table(title="Measurements")
+    for col in ("result", "kind", "model", "measured on", "priced on", "basis", "notes"):
+        runs.add_column(col)
+    for r in report.runs:
+        runs.add_row(
+            Path(r.path).name,
+            r.kind,
+            r.model,
+            r.measured_on,
+            r.priced_on,
+            "exact" if r.exact else "ESTIMATE (roofline)",
+            notes.refs(r.assumptions),
+        )
+    console.print(runs)
+
+
+def _points(report: CostReport, notes: _Notes, console: Console) -> None:
+    if report.points:
+        table = Table(title="Self-hosted $ per million tokens at each load point")
+        for col in (
+            "point",
+            "SLO",
+            "in tok/s",
+            "out tok/s",
+            "option",
+            "$/M in",
+            "$/M out",
+            "$/M blend 3:1",
+            "$/M out all-in",
+            "kWh/M tok",
+            "split",
+            "notes",
+        ):
+            table.add_column(col)
+        for pt in report.points:
+            slo = "-" if pt.slo_met is None else ("met" if pt.slo_met else "missed")
+            label = pt.point + (" (est.)" if pt.estimate else "")
+            for o in pt.by_option:
+                tp = o.prices
+                table.add_row(
+                    label,
+                    slo,
+                    _num(pt.input_tok_per_s),
+                    _num(pt.output_tok_per_s),
+                    option_label(o.option),
+                    _usd(tp.usd_per_m_input if tp else None),
+                    _usd(tp.usd_per_m_output if tp else None),
+                    _usd(tp.usd_per_m_blended_3_1 if tp else None),
+                    _usd(tp.usd_per_m_output_all_in if tp else None),
+                    _num(pt.kwh_per_m_tokens),
+                    "-" if tp is None else ("GKE" if tp.method.startswith("GKE") else "latency"),
+                    notes.refs(pt.assumptions),
+                )
+        console.print(table)
+
+
+def _tasks(report: CostReport, notes: _Notes, console: Console) -> None:
+    if report.tasks:
+        table = Table(title="Self-hosted cost of each task")
+        for col in (
+            "task",
+            "score",
+            "tokens in / out",
+            "GPU-s",
+            "option",
+            "as run",
+            "at saturation",
+            "kWh",
+            "energy $",
+            "CO2 kg",
+            "notes",
+        ):
+            table.add_column(col)
+        for t in report.tasks:
+            score = "-" if t.score is None else f"{t.metric} {t.score:.4g}"
+            e = t.energy
+            for o in t.by_option:
+                table.add_row(
+                    t.task + (" (est.)" if t.estimate else ""),
+                    score,
+                    f"{t.prompt_tokens:,} / {t.generated_tokens:,}",
+                    _num(t.gpu_seconds),
+                    option_label(o.option),
+                    _usd(o.as_run_usd),
+                    _usd(o.saturation_usd),
+                    _num(e.kwh if e else None),
+                    _usd(e.cost_usd if e else None),
+                    _num(e.co2_kg if e else None),
+                    notes.refs([*t.assumptions, f"at saturation: {o.saturation_basis}"]),
+                )
+        console.print(table)
+
+
+def _api(report: CostReport, notes: _Notes, console: Console) -> None:
+    if report.api:
+        table = Table(title="API cost of the same work")
+        for col in (
+            "task",
+            "API model",
+            "$/M in / out",
+            "tokens in / out",
+            "cost",
+            "x cheapest self-hosted",
+            "notes",
+        ):
+            table.add_column(col)
+        for a in report.api:
+            c = a.cost
+            own = [
+                usd
+                for t in report.tasks
+                if t.task == a.task
+                for o in t.by_option
+                for usd in (o.saturation_usd, o.as_run_usd)
+                if usd is not None and usd > 0
+            ]
+            ratio = f"{c.cost_usd / min(own):.3g}x" if own else "-"
+            table.add_row(
+                a.task,
+                c.model,
+                f"{c.price.input_usd_per_m:g} / {c.price.output_usd_per_m:g}",
+                f"{c.tokens.input_tokens:,.0f} / {c.tokens.output_tokens:,.0f}",
+                _usd(c.cost_usd),
+                ratio,
+                notes.refs(
+                    [
+                        f"{c.model} ({c.price.key}): {c.price.source}, as of {c.price.as_of}",
+                        f"token counts: {c.tokens.method}",
+                        *c.assumptions,
+                    ]
+                ),
+            )
+        console.print(table)
+        console.print(
+            "x cheapest self-hosted: API cost / the task's cheapest self-hosted figure above"
+        )
+
+
+def _breakeven(report: CostReport, notes: _Notes, console: Console) -> None:
+    if report.breakeven:
+        table = Table(title="Break-even: daily volume above which self-hosting beats the API")
+        for col in (
+            "option",
+            "API model",
+            "capacity tok/s",
+            "API $/M (mix)",
+            "break-even tok/day",
+            "utilization needed",
+            "notes",
+        ):
+            table.add_column(col)
+        for b in report.breakeven:
+            r = b.result
+            if r.tokens_per_day is None:
+                volume, util = "never", "-"
+            else:
+                volume = _num(r.tokens_per_day)
+                util = f"{r.utilization_needed:.1%}" if r.utilization_needed is not None else "-"
+                if not r.reachable:
+                    util += " (beyond capacity)"
+            table.add_row(
+                option_label(b.option),
+                b.api_model,
+                _num(b.capacity_tok_per_s),
+                _usd(r.api_usd_per_token * 1e6),
+                volume,
+                util,
+                notes.refs([f"throughput: {b.throughput_basis}", *b.assumptions]),
+            )
+        console.print(table)
+
+
+def _fixed(report: CostReport, notes: _Notes, console: Console) -> None:
+    fp = report.fixed_performance
+    if fp is not None:
+        table = Table(title=f"Cheapest way to reach {fp.threshold:.0%} on {fp.task}")
+        for col in ("rank", "candidate", "score", "cost", "basis", "notes"):
+            table.add_column(col)
+        for i, c in enumerate(fp.meeting, start=1):
+            score = f"{c.score:.4g}" if c.score is not None else f">= {c.score_at_least:g}"
+            table.add_row(
+                str(i),
+                c.label,
+                score,
+                _usd(c.cost_usd),
+                c.basis,
+                notes.refs([f"source: {c.source}, as of {c.as_of}", *c.assumptions]),
+            )
+        for c, why in fp.excluded:
+            table.add_row(
+                "-",
+                c.label,
+                "-" if c.score is None else f"{c.score:.4g}",
+                _usd(c.cost_usd),
+                f"excluded: {why}",
+                "",
+            )
+        console.print(table)
+
+
+def _print_models(as_json: bool, prices_file: Path | None, overrides: Path | None) -> None:
+    catalog = load_catalog(prices_file, overrides)
+    aliases: dict[str, list[str]] = {}
+    for alias, key in catalog.aliases.items():
+        aliases.setdefault(key, []).append(alias)
+    models = catalog.models()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "source": catalog.source,
+                    "as_of": catalog.as_of,
+                    "models": [{**m.to_dict(), "aliases": aliases.get(m.key, [])} for m in models],
+                },
+                indent=2,
+            )
+        )
+        return
+    table = Table(title=f"API prices ({catalog.as_of})")
+    for col in ("name", "LiteLLM key", "provider", "$/M in", "$/M out", "as of"):
+        table.add_column(col)
+    for m in models:
+        table.add_row(
+            ", ".join(sorted(aliases.get(m.key, []))) or "-",
+            m.key,
+            m.provider,
+            f"{m.input_usd_per_m:g}",
+            f"{m.output_usd_per_m:g}",
+            m.as_of or "-",
+        )
+    console = _console()
+    console.print(table)
+    console.print(f"source: {catalog.source}")
+
+
+@click.command("cost")
+@click.argument("results", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--profile", help="Hardware profile name (or a profile YAML file) to price on.")
+@click.option("--profiles-dir", type=click.Path(path_type=Path), help="Folder of user profiles.")
+@click.option(
+    "--pricing",
+    multiple=True,
+    help="on-demand, spot, reserved or owned (repeat or comma-separate; default: all the profile has).",
+)
+@click.option("--usd-per-hour", type=float, help="Price per GPU-hour, replacing the profile's.")
+@click.option("--utilization", type=float, help="Owned GPUs: share of hours in use, in (0, 1].")
+@click.option("--host-overhead-w", type=float, help="Owned GPUs: host power per GPU, in watts.")
+@click.option(
+    "--compare",
+    multiple=True,
+    help=f"API models to compare (comma-separated; default: {','.join(DEFAULT_COMPARE)}).",
+)
+@click.option(
+    "--prices",
+    "prices_file",
+    type=click.Path(path_type=Path),
+    help="A newer LiteLLM-format price file.",
+)
+@click.option(
+    "--price-overrides", type=click.Path(path_type=Path), help="YAML file of API price overrides."
+)
+@click.option(
+    "--token-ratio",
+    type=float,
+    help="API-model tokens per open-model token (default: 1, as measured).",
+)
+@click.option(
+    "--samples",
+    multiple=True,
+    help="[TASK=]FILE of logged prompts/completions for tiktoken re-counts.",
+)
+@click.option(
+    "--gke-ratio",
+    type=float,
+    default=4.0,
+    show_default=True,
+    help="GKE fallback: output/input cost ratio r.",
+)
+@click.option(
+    "--slo-attainment",
+    type=float,
+    default=0.99,
+    show_default=True,
+    help="A load point meets the SLO when this share of its requests did.",
+)
+@click.option(
+    "--usd-per-kwh", type=float, help="Electricity price for energy cost (default: the profile's)."
+)
+@click.option(
+    "--pue",
+    type=float,
+    help="Facility PUE for energy cost and CO2 (default: the profile's, else 1.0).",
+)
+@click.option(
+    "--grid-gco2-per-kwh", type=float, help="Grid carbon intensity; CO2 is reported when given."
+)
+@click.option("--task", help="Cost at fixed performance: the task (e.g. mmlu_pro).")
+@click.option(
+    "--min-accuracy", type=float, help="Cost at fixed performance: threshold (0.83 or 83)."
+)
+@click.option("--metric", help="Metric for the threshold and the score column (default: acc).")
+@click.option("--gpu-seconds", type=float, help="What-if: GPU-seconds of work.")
+@click.option("--input-tokens", type=float, help="What-if: input tokens.")
+@click.option("--output-tokens", type=float, help="What-if: output tokens.")
+@click.option("--list-models", is_flag=True, help="List the API models and prices, then exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def command(
+    results: tuple[Path, ...],
+    profile: str | None,
+    profiles_dir: Path | None,
+    pricing: tuple[str, ...],
+    usd_per_hour: float | None,
+    utilization: float | None,
+    host_overhead_w: float | None,
+    compare: tuple[str, ...],
+    prices_file: Path | None,
+    price_overrides: Path | None,
+    token_ratio: float | None,
+    samples: tuple[str, ...],
+    gke_ratio: float,
+    slo_attainment: float,
+    usd_per_kwh: float | None,
+    pue: float | None,
+    grid_gco2_per_kwh: float | None,
+    task: str | None,
+    min_accuracy: float | None,
+    metric: str | None,
+    gpu_seconds: float | None,
+    input_tokens: float | None,
+    output_tokens: float | None,
+    list_models: bool,
+    as_json: bool,
+) -> None:
+    """Price bench/eval RESULTS (or what-if inputs) and compare them with API prices.
+
+    Re-pricing on the hardware a result was measured on is exact; pricing it on other
+    hardware (--profile) is a roofline estimate and is labelled so."""
+    if list_models:
+        _print_models(as_json, prices_file, price_overrides)
+        return
+    options = CostOptions(
+        profile=profile,
+        profiles_dir=profiles_dir,
+        pricing=_split_list(pricing) or None,
+        usd_per_hour=usd_per_hour,
+        utilization=utilization,
+        host_overhead_w=host_overhead_w,
+        compare=_split_list(compare) or DEFAULT_COMPARE,
+        prices_file=prices_file,
+        overrides_file=price_overrides,
+        token_ratio=token_ratio,
+        samples=_samples(samples),
+        gke_ratio=gke_ratio,
+        slo_attainment=slo_attainment,
+        usd_per_kwh=usd_per_kwh,
+        pue=pue,
+        grid_gco2_per_kwh=grid_gco2_per_kwh,
+        task=task,
+        min_accuracy=min_accuracy,
+        metric=metric,
+        gpu_seconds=gpu_seconds,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+    )
+    report = analyze(results, options)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
+        return
+    _print_report(report, _console())

@@ -1,0 +1,174 @@
+"""Dollars per million tokens at a measured load point, input and output priced apart.
+
+A deployment costs ``usd_per_s`` (GPUs x $/GPU-s) while it serves ``input_tok_per_s`` and
+``output_tok_per_s``. That cost is split between prefill (input) and decode (output):
+
+* **latency split** (preferred, from measured rates): a request holds its slot for its
+  end-to-end latency, of which the time to first token is prefill; the prefill share of
+  GPU time is mean TTFT / mean E2E latency. TTFT includes queueing, so the share leans
+  towards prefill under overload.
+* **GKE ratio** (named fallback, GKE Inference Quickstart): $ per output token =
+  ``usd_per_s / (input_tok_per_s / r + output_tok_per_s)``, $ per input token =
+  output price / r, with r = 4 by default.
+
+Both splits charge exactly the deployment's cost to the tokens it served. The blended price
+is (3 x input + output) / 4, the Artificial Analysis convention for list prices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from localeval.errors import ConfigError
+
+GKE_DEFAULT_RATIO = 4.0
+TOKENS_PER_MILLION = 1_000_000.0
+
+METHOD_LATENCY = "latency split (prefill share = mean TTFT / mean E2E latency)"
+METHOD_GKE = "GKE ratio method (input $/token = output $/token / r)"
+
+
+@dataclass(frozen=True)
+class TokenPrices:
+    """USD per million tokens at one load point. ``None`` where the point served no tokens
+    of that kind. ``usd_per_m_output_all_in`` charges the whole GPU cost to output tokens,
+    the figure many serving benchmarks quote."""
+
+    usd_per_m_input: float | None
+    usd_per_m_output: float | None
+    usd_per_m_blended_3_1: float | None
+    usd_per_m_output_all_in: float | None
+    usd_per_m_total_tokens: float | None
+    prefill_share: float
+    method: str
+
+    @property
+    def usd_per_input_token(self) -> float | None:
+        """USD per input token."""
+        return None if self.usd_per_m_input is None else self.usd_per_m_input / TOKENS_PER_MILLION
+
+    @property
+    def usd_per_output_token(self) -> float | None:
+        """USD per output token."""
+        return None if self.usd_per_m_output is None else self.usd_per_m_output / TOKENS_PER_MILLION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def blended_3_1(input_price: float | None, output_price: float | None) -> float | None:
+    """(3 x input + output) / 4, in the unit of the prices given; None if one is missing."""
+    if input_price is None or output_price is None:
+        return None
+    return (3.0 * input_price + output_price) / 4.0
+
+
+def latency_prefill_share(ttft_ms_mean: float | None, e2e_ms_mean: float | None) -> float | None:
+    """Mean TTFT / mean E2E latency, the share of a request's slot time spent in prefill;
+    None when either is missing or the pair is inconsistent."""
+    if ttft_ms_mean is None or e2e_ms_mean is None:
+        return None
+    if not (math.isfinite(ttft_ms_mean) and math.isfinite(e2e_ms_mean)):
+        return None
+    if e2e_ms_mean <= 0 or ttft_ms_mean < 0 or ttft_ms_mean > e2e_ms_mean:
+        return None
+    return ttft_ms_mean / e2e_ms_mean
+
+
+def _per_m(usd_per_s: float, tok_per_s: float) -> float | None:
+    return usd_per_s / tok_per_s * TOKENS_PER_MILLION if tok_per_s > 0 else None
+
+
+def _check_rates(usd_per_s: float, input_tok_per_s: float, output_tok_per_s: float) -> None:
+    for name, value in (
+        ("cost per second", usd_per_s),
+        ("input tokens/s", input_tok_per_s),
+        ("output tokens/s", output_tok_per_s),
+    ):
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def token_prices_split(
+    usd_per_s: float, input_tok_per_s: float, output_tok_per_s: float, prefill_share: float
+) -> TokenPrices:
+    """Prices with ``prefill_share`` of the cost charged to input tokens, the rest to
+    output tokens (USD per million tokens)."""
+    _check_rates(usd_per_s, input_tok_per_s, output_tok_per_s)
+    if not 0.0 <= prefill_share <= 1.0:
+        raise ConfigError(f"prefill share must be between 0 and 1, got {prefill_share!r}")
+    usd_in = _per_m(prefill_share * usd_per_s, input_tok_per_s)
+    usd_out = _per_m((1.0 - prefill_share) * usd_per_s, output_tok_per_s)
+    return TokenPrices(
+        usd_per_m_input=usd_in,
+        usd_per_m_output=usd_out,
+        usd_per_m_blended_3_1=blended_3_1(usd_in, usd_out),
+        usd_per_m_output_all_in=_per_m(usd_per_s, output_tok_per_s),
+        usd_per_m_total_tokens=_per_m(usd_per_s, input_tok_per_s + output_tok_per_s),
+        prefill_share=prefill_share,
+        method=METHOD_LATENCY,
+    )
+
+
+def token_prices_gke(
+    usd_per_s: float,
+    input_tok_per_s: float,
+    output_tok_per_s: float,
+    ratio: float = GKE_DEFAULT_RATIO,
+) -> TokenPrices:
+    """Prices by GKE's ratio method: an input token costs 1/``ratio`` of an output token
+    (USD per million tokens)."""
+    _check_rates(usd_per_s, input_tok_per_s, output_tok_per_s)
+    if not math.isfinite(ratio) or ratio <= 0:
+        raise ConfigError(f"the GKE input/output cost ratio must be above 0, got {ratio!r}")
+    denominator = input_tok_per_s / ratio + output_tok_per_s
+    if denominator <= 0:
+        usd_out = None
+        usd_in = None
+        share = 0.0
+    else:
+        usd_out_tok = usd_per_s / denominator
+        usd_in_tok = usd_out_tok / ratio
+        usd_out = usd_out_tok * TOKENS_PER_MILLION if output_tok_per_s > 0 else None
+        usd_in = usd_in_tok * TOKENS_PER_MILLION if input_tok_per_s > 0 else None
+        share = (input_tok_per_s / ratio) / denominator
+    return TokenPrices(
+        usd_per_m_input=usd_in,
+        usd_per_m_output=usd_out,
+        usd_per_m_blended_3_1=blended_3_1(usd_in, usd_out),
+        usd_per_m_output_all_in=_per_m(usd_per_s, output_tok_per_s),
+        usd_per_m_total_tokens=_per_m(usd_per_s, input_tok_per_s + output_tok_per_s),
+        prefill_share=share,
+        method=f"{METHOD_GKE}, r={ratio:g}",
+    )
+
+
+def token_prices(
+    usd_per_s: float,
+    input_tok_per_s: float,
+    output_tok_per_s: float,
+    *,
+    prefill_share: float | None,
+    gke_ratio: float = GKE_DEFAULT_RATIO,
+) -> TokenPrices:
+    """The latency split when ``prefill_share`` is known, GKE's ratio method otherwise."""
+    if prefill_share is not None:
+        return token_prices_split(usd_per_s, input_tok_per_s, output_tok_per_s, prefill_share)
+    return token_prices_gke(usd_per_s, input_tok_per_s, output_tok_per_s, gke_ratio)
+
+
+def tokens_cost_usd(input_tokens: float, output_tokens: float, prices: TokenPrices) -> float | None:
+    """USD for ``input_tokens`` and ``output_tokens`` at ``prices``; None when a price the
+    count needs is missing."""
+    total = 0.0
+    for count, per_m in (
+        (input_tokens, prices.usd_per_m_input),
+        (output_tokens, prices.usd_per_m_output),
+    ):
+        if count > 0:
+            if per_m is None:
+                return None
+            total += count * per_m / TOKENS_PER_MILLION
+    return total
