@@ -116,7 +116,7 @@ def test_startup_timeout_grows_with_size() -> None:
     small = load_recipe("llama-3.1-8b-instruct-h100").default_startup_timeout_s()
     big = load_recipe("llama-3.3-70b-instruct-2xh100").default_startup_timeout_s()
     assert small < big
-    assert load_recipe("tiny-cpu").default_startup_timeout_s() == 300
+    assert load_recipe("tiny-cpu").default_startup_timeout_s() == 600
 
 
 def test_ray_address_without_ray_backend_rejected(tmp_path: Path) -> None:

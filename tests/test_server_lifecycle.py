@@ -55,14 +55,16 @@ def test_ready_then_stop_leaves_nothing(tmp_path: Path) -> None:
     server.start()
     pgid = server.pid
     assert pgid is not None
-    server.wait_ready()
-    assert server.ready_after_s is not None and server.ready_after_s >= 1.0
-    assert httpx.get(f"{server.base_url}/health").status_code == 200
-    # the grandchild lives in the server's group; the watchdog watches from outside
-    assert len(group_members(pgid)) >= 2
-    watchdog = server.watchdog
-    assert watchdog is not None and watchdog.poll() is None
-    server.stop()
+    try:
+        server.wait_ready()
+        assert server.ready_after_s is not None and server.ready_after_s >= 1.0
+        assert httpx.get(f"{server.base_url}/health").status_code == 200
+        # the grandchild lives in the server's group; the watchdog watches from outside
+        assert len(group_members(pgid)) >= 2
+        watchdog = server.watchdog
+        assert watchdog is not None and watchdog.poll() is None
+    finally:
+        server.stop()
     assert group_members(pgid) == []
     assert watchdog.poll() is not None
     assert port_is_free("127.0.0.1", server.command.port)
@@ -116,11 +118,13 @@ def test_taken_port_fails_at_once(tmp_path: Path) -> None:
 def test_stop_escalates_to_sigkill(tmp_path: Path) -> None:
     server = fake_server(tmp_path, "--ignore-term")
     server.start()
-    server.wait_ready()
     pgid = server.pid
     assert pgid is not None
-    started = time.monotonic()
-    server.stop()
+    try:
+        server.wait_ready()
+    finally:
+        started = time.monotonic()
+        server.stop()
     assert time.monotonic() - started >= 4.5  # waited for the 5 s grace, then killed
     assert group_members(pgid) == []
 
