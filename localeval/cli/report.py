@@ -1,0 +1,87 @@
+"""`localeval report`: turn bench and eval result files into a report (terminal table,
+Markdown, CSV, JSON or a self-contained HTML page with plots). Reads result files only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+
+from localeval.cost.analyze import DEFAULT_COMPARE
+from localeval.report.model import ReportOptions, load_report
+from localeval.report.write import (
+    FORMATS,
+    default_output,
+    format_for,
+    render,
+    write_rendered,
+)
+
+
+def _split_list(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(v.strip() for raw in values for v in raw.split(",") if v.strip())
+
+
+@click.command("report")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Output format (default: from --output's extension, else table).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="File (or folder) to write. Without it: html goes to RUN_DIR/report.html, "
+    "the other formats to standard output.",
+)
+@click.option(
+    "--profile", help="Price every run on this hardware profile (default: each on its own)."
+)
+@click.option("--profiles-dir", type=click.Path(path_type=Path), help="Folder of user profiles.")
+@click.option(
+    "--pricing",
+    multiple=True,
+    help="on-demand, spot, reserved or owned (repeat or comma-separate; the first is plotted).",
+)
+@click.option(
+    "--compare",
+    multiple=True,
+    help=f"API models to set beside the runs (comma-separated; default: {','.join(DEFAULT_COMPARE)}).",
+)
+@click.option("--no-plots", is_flag=True, help="Leave the figures out (html, md).")
+def command(
+    runs: tuple[Path, ...],
+    fmt: str | None,
+    output: Path | None,
+    profile: str | None,
+    profiles_dir: Path | None,
+    pricing: tuple[str, ...],
+    compare: tuple[str, ...],
+    no_plots: bool,
+) -> None:
+    """Report on RUNS: run directories (searched one level down for bench and eval result
+    files) or result files. Several runs are set side by side.
+
+    Shows provenance, the throughput-latency curve, $ per million tokens and energy per
+    token against load, accuracy with cost per task beside API prices, cost at fixed
+    performance with the Pareto frontier, and break-even against the APIs."""
+    fmt = format_for(output, fmt)
+    options = ReportOptions(
+        profile=profile,
+        profiles_dir=profiles_dir,
+        pricing=_split_list(pricing) or None,
+        compare=_split_list(compare) or DEFAULT_COMPARE,
+        plots=not no_plots,
+    )
+    report = load_report(runs, options)
+    for warning in report.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if output is None and fmt != "html":
+        click.echo(render(report, fmt), nl=False)
+        return
+    path = write_rendered(report, fmt, output if output is not None else default_output(runs, fmt))
+    click.echo(f"Report written to {path}")

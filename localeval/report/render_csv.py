@@ -1,0 +1,224 @@
+"""The report as one CSV file in long ("tidy") form: one figure per row, with the columns
+
+    section, run, item, option, metric, value, unit
+
+``section`` is ``run``, ``price``, ``api_price``, ``bench``, ``eval``, ``fixed_performance``,
+``breakeven``, ``roofline``, ``note`` or ``warning``; ``item`` the load point, task, API
+model or note number; ``option`` the price option (or ``API <model>``, or a candidate's
+label) where the figure depends on one. Numbers are written in full precision, a missing
+figure as an empty cell, flags as ``true``/``false``. Load it with any CSV reader and pivot.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from localeval.report.model import Report
+
+COLUMNS = ("section", "run", "item", "option", "metric", "value", "unit")
+
+Row = tuple[str, str, str, str, str, Any, str]
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _runs(report: Report) -> Iterator[Row]:
+    for r in report.runs:
+        p = r.provenance
+        for metric, value in (
+            ("kind", r.kind),
+            ("path", r.path),
+            ("model", p.model),
+            ("hardware", p.hardware),
+            ("profile", p.profile),
+            ("gpu_count", p.gpu_count),
+            ("priced_on", r.priced_on),
+            ("price_basis", r.price_basis),
+            ("engine", p.engine),
+            ("engine_version", p.engine_version),
+            ("localeval_version", p.localeval_version),
+            ("created_at", p.created_at),
+        ):
+            yield ("run", r.label, r.kind, "", metric, value, "")
+
+
+def _prices(report: Report) -> Iterator[Row]:
+    for p in report.prices:
+        item = p.profile or "custom"
+        yield ("price", "", item, p.option, "usd_per_gpu_hour", p.usd_per_gpu_hour, "USD/GPU-h")
+        yield ("price", "", item, p.option, "source", p.source, "")
+        yield ("price", "", item, p.option, "as_of", p.as_of, "date")
+    for a in report.api_prices:
+        yield ("api_price", "", a.model, "", "input_usd_per_m", a.input_usd_per_m, "USD/M tokens")
+        yield ("api_price", "", a.model, "", "output_usd_per_m", a.output_usd_per_m, "USD/M tokens")
+        yield (
+            "api_price",
+            "",
+            a.model,
+            "",
+            "blended_usd_per_m",
+            a.blended_usd_per_m,
+            "USD/M tokens",
+        )
+        yield ("api_price", "", a.model, "", "as_of", a.as_of, "date")
+
+
+def _bench(report: Report) -> Iterator[Row]:
+    for b in report.bench:
+        p = b.point
+        figures: list[tuple[str, Any, str]] = [
+            ("concurrency", p.concurrency, "requests"),
+            ("rate_rps", p.rate_rps, "requests/s"),
+            ("completed", p.completed, "requests"),
+            ("failed", p.failed, "requests"),
+            ("duration_s", p.duration_s, "s"),
+            ("request_throughput_rps", p.request_throughput_rps, "requests/s"),
+            ("input_tok_per_s", p.input_tok_per_s, "tokens/s"),
+            ("output_tok_per_s", p.output_tok_per_s, "tokens/s"),
+            ("total_tok_per_s", p.total_tok_per_s, "tokens/s"),
+        ]
+        for name in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
+            lat = getattr(p, name)
+            base = name.removesuffix("_ms")
+            figures += [
+                (f"{base}_ms_mean", lat.mean, "ms"),
+                (f"{base}_ms_p50", lat.p50, "ms"),
+                (f"{base}_ms_p99", lat.p99, "ms"),
+            ]
+        figures += [
+            ("slo_met", p.slo_met, ""),
+            ("energy_j", p.energy_j, "J"),
+            ("j_per_output_token", p.j_per_output_token, "J/token"),
+            ("kwh_per_m_tokens", b.kwh_per_m_tokens, "kWh/M tokens"),
+        ]
+        for metric, value, unit in figures:
+            yield ("bench", b.run, p.label, "", metric, value, unit)
+        for price in b.prices:
+            for metric in (
+                "usd_per_m_input",
+                "usd_per_m_output",
+                "usd_per_m_blended_3_1",
+                "usd_per_m_output_all_in",
+            ):
+                yield (
+                    "bench",
+                    b.run,
+                    p.label,
+                    price.option,
+                    metric,
+                    getattr(price, metric),
+                    "USD/M tokens",
+                )
+
+
+def _eval(report: Report) -> Iterator[Row]:
+    for e in report.eval:
+        t = e.task
+        for metric, value, unit in (
+            ("metric", t.metric, ""),
+            ("score", t.score, "fraction"),
+            ("stderr", t.stderr, "fraction"),
+            ("requests", t.requests, "requests"),
+            ("prompt_tokens", t.prompt_tokens, "tokens"),
+            ("generated_tokens", t.generated_tokens, "tokens"),
+            ("wall_s", t.wall_s, "s"),
+            ("gpu_seconds", t.gpu_seconds, "GPU-s"),
+            ("energy_j", t.energy_j, "J"),
+            ("kwh", e.kwh, "kWh"),
+        ):
+            yield ("eval", e.run, t.name, "", metric, value, unit)
+        for c in e.self_hosted:
+            yield ("eval", e.run, t.name, c.option, "as_run_usd", c.as_run_usd, "USD")
+            yield ("eval", e.run, t.name, c.option, "saturation_usd", c.saturation_usd, "USD")
+        for a in e.api:
+            yield ("eval", e.run, t.name, f"API {a.model}", "cost_usd", a.cost_usd, "USD")
+
+
+def _fixed(report: Report) -> Iterator[Row]:
+    for view in report.fixed_performance:
+        for p in view.points:
+            for metric, value, unit in (
+                ("kind", p.kind, ""),
+                ("cost_usd", p.cost_usd, "USD"),
+                ("score", p.score, "fraction"),
+                ("score_is_lower_bound", p.score_is_lower_bound, ""),
+                ("on_frontier", p.on_frontier, ""),
+                ("meets_threshold", p.meets_threshold, ""),
+            ):
+                yield ("fixed_performance", p.run or "", view.task, p.label, metric, value, unit)
+
+
+def _breakeven(report: Report) -> Iterator[Row]:
+    for b in report.breakeven:
+        for metric, value, unit in (
+            ("gpus", b.gpus, "GPUs"),
+            ("capacity_tok_per_s", b.capacity_tok_per_s, "tokens/s"),
+            ("input_share", b.input_share, "fraction"),
+            ("fixed_usd_per_day", b.fixed_usd_per_day, "USD/day"),
+            ("variable_usd_per_token", b.variable_usd_per_token, "USD/token"),
+            ("api_usd_per_token", b.api_usd_per_token, "USD/token"),
+            ("tokens_per_day", b.tokens_per_day, "tokens/day"),
+            ("utilization_needed", b.utilization_needed, "fraction"),
+            ("reachable", b.reachable, ""),
+        ):
+            yield ("breakeven", b.run, b.api_model, b.option, metric, value, unit)
+
+
+def _roofline(report: Report) -> Iterator[Row]:
+    for r in report.roofline:
+        item = f"c={r.concurrency}"
+        yield (
+            "roofline",
+            r.run,
+            item,
+            "",
+            "measured_output_tok_per_s",
+            r.measured_output_tok_per_s,
+            "tokens/s",
+        )
+        yield (
+            "roofline",
+            r.run,
+            item,
+            "",
+            "bound_output_tok_per_s",
+            r.bound_output_tok_per_s,
+            "tokens/s",
+        )
+        yield ("roofline", r.run, item, "", "pct_of_bound", r.pct_of_bound, "%")
+
+
+def rows(report: Report) -> Iterator[Row]:
+    """Every row of the CSV, header excluded."""
+    yield from _runs(report)
+    yield from _prices(report)
+    yield from _bench(report)
+    yield from _eval(report)
+    yield from _fixed(report)
+    yield from _breakeven(report)
+    yield from _roofline(report)
+    for i, text in enumerate(report.notes, 1):
+        yield ("note", "", str(i), "", "text", text, "")
+    for text in report.warnings:
+        yield ("warning", "", "", "", "text", text, "")
+
+
+def render_csv(report: Report) -> str:
+    """The report as CSV text (header first, ``\\n`` line ends)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows(report):
+        writer.writerow([*row[:5], _value(row[5]), row[6]])
+    return buf.getvalue()
