@@ -1,0 +1,167 @@
+"""The validated configuration of a bench run (:class:`BenchConfig`), built by the CLI
+from options or from a recipe's ``bench`` section, and the ``--slo`` parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from localeval.bench.metrics import Slo
+from localeval.errors import ConfigError
+
+if TYPE_CHECKING:
+    from localeval.recipes import Recipe
+
+SLO_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+
+
+class SloConfig(BaseModel):
+    """Per-request latency bounds in milliseconds (each optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ttft_ms: float | None = Field(default=None, gt=0)
+    tpot_ms: float | None = Field(default=None, gt=0)
+    itl_ms: float | None = Field(default=None, gt=0)
+    e2e_ms: float | None = Field(default=None, gt=0)
+
+    def to_slo(self) -> Slo:
+        return Slo(
+            ttft_ms=self.ttft_ms, tpot_ms=self.tpot_ms, itl_ms=self.itl_ms, e2e_ms=self.e2e_ms
+        )
+
+
+def parse_slo(text: str) -> SloConfig:
+    """Parse ``ttft_ms=500,tpot_ms=50`` into an :class:`SloConfig`; raises ConfigError."""
+    values: dict[str, float] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, raw = part.partition("=")
+        key = key.strip()
+        if not sep or key not in SLO_KEYS:
+            raise ConfigError(
+                f"--slo: {part.strip()!r} is not KEY=MILLISECONDS",
+                hint=f"keys: {', '.join(SLO_KEYS)}; e.g. --slo ttft_ms=500,tpot_ms=50",
+            )
+        try:
+            value = float(raw)
+        except ValueError as exc:
+            raise ConfigError(f"--slo: {key} needs a number of milliseconds, not {raw!r}") from exc
+        if value <= 0:
+            raise ConfigError(f"--slo: {key} must be positive")
+        values[key] = value
+    if not values:
+        raise ConfigError("--slo: no bound given", hint="e.g. --slo ttft_ms=500,tpot_ms=50")
+    return SloConfig(**values)
+
+
+class BenchConfig(BaseModel):
+    """Everything a bench run needs besides the endpoint. Exactly one load pattern:
+    ``concurrency`` (closed-loop sweep), ``request_rates_rps`` (open loop) or ``search``
+    (the highest concurrency or rate meeting ``slo``). Each point is bounded by
+    ``num_requests`` and/or ``duration_s``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api: Literal["completions", "chat"] = "completions"
+    input_tokens: int = Field(default=128, gt=0)
+    output_tokens: int = Field(default=128, gt=0)
+    concurrency: list[int] | None = None
+    request_rates_rps: list[float] | None = None
+    arrival: Literal["poisson", "constant"] = "poisson"
+    search: Literal["concurrency", "rate"] | None = None
+    search_start: float | None = Field(default=None, gt=0)
+    search_max: float | None = Field(default=None, gt=0)
+    slo_attainment_target: float = Field(default=0.9, gt=0, le=1)
+    num_requests: int | None = Field(default=200, gt=0)
+    duration_s: float | None = Field(default=None, gt=0)
+    warmup_requests: int = Field(default=4, ge=0)
+    dataset: str | None = None
+    tokenizer: str | None = None
+    slo: SloConfig | None = None
+    seed: int = 0
+    request_timeout_s: float = Field(default=600.0, gt=0)
+    ignore_eos: bool = True
+    output_dir: Path | None = None
+    gpu_uuids: list[str] | None = None
+    gpu_interval_s: float = Field(default=0.1, gt=0)
+    metrics_interval_s: float = Field(default=1.0, gt=0)
+    recipe_name: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> BenchConfig:
+        patterns = [self.concurrency is not None, self.request_rates_rps is not None]
+        patterns.append(self.search is not None)
+        if sum(patterns) != 1:
+            raise ValueError(
+                "give exactly one load pattern: concurrency, request_rates_rps or search"
+            )
+        if self.concurrency is not None and (
+            not self.concurrency or any(c < 1 for c in self.concurrency)
+        ):
+            raise ValueError("concurrency must be a non-empty list of positive integers")
+        if self.request_rates_rps is not None and (
+            not self.request_rates_rps or any(r <= 0 for r in self.request_rates_rps)
+        ):
+            raise ValueError("request_rates_rps must be a non-empty list of positive numbers")
+        if self.num_requests is None and self.duration_s is None:
+            raise ValueError("bound each point by num_requests and/or duration_s")
+        if self.search is not None and (self.slo is None or self.slo.to_slo().empty):
+            raise ValueError("search needs an slo (e.g. --slo ttft_ms=500,tpot_ms=50)")
+        return self
+
+    @property
+    def slo_bounds(self) -> Slo | None:
+        return self.slo.to_slo() if self.slo is not None else None
+
+    @classmethod
+    def build(cls, source: str = "options", **values: Any) -> BenchConfig:
+        """Validate ``values`` into a config; problems become one ConfigError naming
+        each field. ``source`` names where the values came from."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"]) or "config"
+                problems.append(f"{source}: {loc}: {err['msg']}")
+            raise ConfigError("invalid bench configuration", problems=problems) from exc
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe, **overrides: Any) -> BenchConfig:
+        """A config from a recipe's ``bench`` section; ``overrides`` (not None) win. A
+        load pattern given in ``overrides`` replaces the recipe's."""
+        bench = recipe.bench
+        values: dict[str, Any] = {
+            "api": bench.api,
+            "input_tokens": bench.input_tokens,
+            "output_tokens": bench.output_tokens,
+            "concurrency": bench.concurrency,
+            "request_rates_rps": bench.request_rates_rps,
+            "arrival": bench.arrival,
+            "num_requests": bench.num_requests,
+            "duration_s": bench.duration_s,
+            "warmup_requests": bench.warmup_requests,
+            "dataset": bench.dataset,
+            "seed": bench.seed,
+            "tokenizer": recipe.model.tokenizer,
+            "recipe_name": recipe.name,
+        }
+        if bench.slo is not None:
+            values["slo"] = SloConfig(**bench.slo.model_dump())
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if {"concurrency", "request_rates_rps", "search"} & given.keys():
+            values["concurrency"] = values["request_rates_rps"] = None
+        if (
+            values["concurrency"] is None
+            and values["request_rates_rps"] is None
+            and ("search" not in given)
+            and not ({"concurrency", "request_rates_rps"} & given.keys())
+        ):
+            values["concurrency"] = [1]
+        values.update(given)
+        source = recipe.source_path or f"recipe {recipe.name}"
+        return cls.build(source=source, **values)

