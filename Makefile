@@ -31,7 +31,7 @@ endif
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/localeval serve $(RECIPE) --check
+	$(VENV)/bin/localeval bench $(RECIPE)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

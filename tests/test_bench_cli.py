@@ -30,7 +30,7 @@ def fake() -> Iterator[FakeOpenAIServer]:
 
 
 def bench(
-    fake: FakeOpenAIServer, tmp_path: Path, *args: str, code: int = 0
+    fake: FakeOpenAIServer, tmp_path: Path, *args: str, code: int = 0, report: bool = False
 ) -> tuple[Any, dict[str, Any]]:
     out = tmp_path / "run"
     result = CliRunner().invoke(
@@ -49,6 +49,7 @@ def bench(
             "8",
             "--warmup",
             "1",
+            "--report" if report else "--no-report",
             *args,
         ],
         catch_exceptions=code != 0,
@@ -367,3 +368,14 @@ def test_gpus_option_limits_telemetry_to_the_serving_gpus(
     energy_j = point["gpu"]["energy_j"]  # GPU-b's counter only: 0.5 or 0.9 J by the samples
     assert energy_j in (pytest.approx(0.5), pytest.approx(0.9))
     assert point["energy_per_output_token_j"] == pytest.approx(energy_j / (2 * 8))
+
+
+def test_bench_ends_with_the_html_report(fake: FakeOpenAIServer, tmp_path: Path) -> None:
+    result, data = bench(fake, tmp_path, "--concurrency", "1,2", "--num-requests", "4", report=True)
+    page = tmp_path / "run" / "report.html"
+    assert f"report: {page}" in result.output
+    html = page.read_text()
+    assert "<html" in html.lower() and "data:image/png;base64," in html
+    assert data["points"][1]["concurrency"] == 2
+    _, _ = bench(fake, tmp_path / "again", "--concurrency", "1", "--num-requests", "2")
+    assert not (tmp_path / "again" / "run" / "report.html").exists()

@@ -197,6 +197,12 @@ def _print_summary(console: Console, result: BenchResult) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
+@click.option(
+    "--report/--no-report",
+    default=True,
+    show_default=True,
+    help="Write the HTML report (report.html) into the run directory at the end.",
+)
 def command(
     recipe: str | None,
     endpoint: str | None,
@@ -222,6 +228,7 @@ def command(
     output: Path | None,
     as_json: bool,
     no_progress: bool,
+    report: bool,
 ) -> None:
     """Benchmark an endpoint (--endpoint URL) or RECIPE's model (a server is started and
     stopped). Writes result.json and requests.jsonl in the run directory. Ctrl-C stops
@@ -276,6 +283,12 @@ def command(
     else:
         out = Console()
         _print_summary(out if out.is_terminal else Console(width=160), result)
+    if report and result.points:
+        from localeval.report import write_report
+
+        with console.status("writing the report"):
+            report_path = write_report([Path(result.run_dir)], fmt="html")
+        click.echo(f"report: {report_path}", err=True)
     result.raise_for_status()
 
 
