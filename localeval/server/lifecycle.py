@@ -35,6 +35,7 @@ from localeval.server.command import (
     vllm_version,
 )
 from localeval.server.logs import HINTS, classify_log, tail
+from localeval.server.procs import group_members as group_members
 
 POLL_INTERVAL_S = 0.5
 WATCHDOG_GRACE_S = 20.0
@@ -58,23 +59,6 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid`` (Linux /proc)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry))
-    return members
 
 
 def resolve_model(recipe: Recipe) -> str:
@@ -267,15 +251,18 @@ class VllmServer:
                     on_wait(now - self._started_at)
                 time.sleep(POLL_INTERVAL_S)
 
+    def _stop_watchdog(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.kill()
+            self.watchdog.wait()
+            self.watchdog = None
+
     def _reap_group(self) -> None:
         """Kill whatever the server left in its group (workers of a crashed server)."""
         if self.proc is None:
             return
         pgid = self.proc.pid
-        if self.watchdog is not None:
-            self.watchdog.kill()
-            self.watchdog.wait()
-            self.watchdog = None
+        self._stop_watchdog()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
         deadline = time.monotonic() + 5
@@ -288,10 +275,7 @@ class VllmServer:
         if self.proc is None:
             return
         pgid = self.proc.pid
-        if self.watchdog is not None:
-            self.watchdog.kill()
-            self.watchdog.wait()
-            self.watchdog = None
+        self._stop_watchdog()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout_s

@@ -2,7 +2,8 @@
 
 Started in a session of its own beside the server's process group. When its parent (the
 localeval process) dies, even by SIGKILL, it is re-parented; it then sends SIGTERM to the
-server's whole group, waits, and sends SIGKILL. It exits by itself once the group is gone. Run as ``python -m localeval.server.watchdog PARENT_PID PGID GRACE_S``."""
+server's whole group, waits, and sends SIGKILL. It exits by itself once the group is gone.
+Run as ``python -m localeval.server.watchdog PARENT_PID PGID GRACE_S``."""
 
 from __future__ import annotations
 
@@ -12,21 +13,7 @@ import signal
 import sys
 import time
 
-
-def _others_alive(pgid: int) -> bool:
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+from localeval.server.procs import group_members
 
 
 def main(argv: list[str]) -> int:
@@ -35,14 +22,14 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while os.getppid() == parent:
         time.sleep(0.25)
-        if not _others_alive(pgid):
+        if not group_members(pgid, exclude=os.getpid()):
             return 0
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
         return 0
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and _others_alive(pgid):
+    while time.monotonic() < deadline and group_members(pgid, exclude=os.getpid()):
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
