@@ -34,7 +34,7 @@ def cli() -> None:
 
 
 # One module per command, each exposing `command`; add a name here to attach a command.
-_COMMAND_MODULES = ("recipes", "hw", "serve", "cost", "plan", "bench", "report")
+_COMMAND_MODULES = ("recipes", "hw", "serve", "cost", "plan", "bench", "report", "eval")
 
 
 def _attach() -> None:

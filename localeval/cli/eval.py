@@ -1,0 +1,302 @@
+"""`localeval eval`: run lm-evaluation-harness tasks against an OpenAI-compatible endpoint
+(or a vLLM server started for a recipe) and write a versioned result file with per-task
+accuracy, tokens, time, GPU-seconds and energy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from localeval.endpoint import Endpoint
+from localeval.errors import ConfigError, Interrupted
+from localeval.evaluation import (
+    EvalConfig,
+    EvalResult,
+    TaskError,
+    TaskResult,
+    run_eval,
+    summary_dict,
+)
+from localeval.evaluation.result import main_metric
+from localeval.paths import new_run_dir
+from localeval.recipes import Recipe, load_recipe
+
+
+def _names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _gen_kwargs(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    out: dict[str, Any] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ConfigError(f"--gen-kwargs: expected key=value pairs, got {part!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+class _ConsoleProgress:
+    """One line per task on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def task_started(self, name: str, index: int, total: int) -> None:
+        self.console.print(f"[bold]task {index + 1}/{total}[/] {name} ...")
+
+    def task_finished(self, name: str, result: TaskResult | None, error: TaskError | None) -> None:
+        if error is not None:
+            self.console.print(f"  [red]{name} failed[/] ({error.stage}): {error.error}")
+        elif result is not None:
+            metric, value, _ = main_metric(result.metrics)
+            shown = "-" if value is None else f"{value:.4f}"
+            self.console.print(f"  {name}: {metric} {shown} in {result.wall_s:.1f} s")
+
+    def note(self, message: str) -> None:
+        self.console.print(f"  {message}", style="dim")
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _table(result: EvalResult) -> Table:
+    table = Table(title=f"localeval eval: {result.status}", title_justify="left")
+    for name in (
+        "task",
+        "metric",
+        "value",
+        "± stderr",
+        "requests",
+        "cached",
+        "prompt tok",
+        "gen tok",
+        "wall s",
+        "GPU-s",
+        "energy J",
+        "out tok/s",
+    ):
+        table.add_column(name, justify="left" if name in ("task", "metric") else "right")
+    for name, t in result.tasks.items():
+        metric, value, stderr = main_metric(t.metrics)
+        table.add_row(
+            name,
+            metric,
+            _fmt(value, 4),
+            _fmt(stderr, 4),
+            str(t.requests),
+            str(t.cached_requests),
+            f"{t.prompt_tokens:,}",
+            f"{t.generated_tokens:,}",
+            _fmt(t.wall_s, 1),
+            _fmt(t.gpu_seconds, 1),
+            _fmt(t.energy_j, 0),
+            _fmt(t.output_tok_per_s, 1),
+        )
+    for name, err in result.errors.items():
+        table.add_row(name, f"[red]failed ({err.stage})[/]", *["-"] * 10)
+    return table
+
+
+def _print_summary(console: Console, result: EvalResult) -> None:
+    console.print(_table(result))
+    first = next(iter(result.tasks.values()), None)
+    if first is not None and first.energy_j is None and first.energy_unavailable_reason:
+        console.print(f"energy unavailable: {first.energy_unavailable_reason}")
+    for name, err in result.errors.items():
+        console.print(f"[red]{name}[/]: {err.error}")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print(f"result: {result.path}")
+
+
+@click.command("eval")
+@click.argument("recipe", required=False)
+@click.option("--endpoint", help="OpenAI-compatible base URL (with or without /v1).")
+@click.option("--model", help="Served model name (default: the recipe's, else the first served).")
+@click.option(
+    "--tasks", help="lm-eval tasks, groups or tags, comma-separated (default: the recipe's)."
+)
+@click.option(
+    "--include-path",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Folder of task YAMLs (repeatable); the project's local tasks are always included.",
+)
+@click.option("--limit", type=int, help="Documents per task (for quick checks).")
+@click.option("--num-fewshot", type=int, help="Few-shot examples per prompt.")
+@click.option(
+    "--num-concurrent",
+    type=int,
+    help="Requests in flight (default: the recipe's, else 8). Keep the server's batch full: "
+    "about its max_num_seqs on a GPU (64-256), 8-16 on the CPU build.",
+)
+@click.option(
+    "--gen-api",
+    type=click.Choice(["auto", "chat", "completions"]),
+    help="API for generation tasks (default auto: chat when the model has a chat template).",
+)
+@click.option(
+    "--tokenizer",
+    help="Tokenizer folder or id, or 'remote' for the server's (default: the model folder).",
+)
+@click.option("--max-length", type=int, help="Context length (default: the server's).")
+@click.option(
+    "--gen-kwargs", help="Generation arguments for lm-eval, e.g. temperature=0,max_gen_toks=64."
+)
+@click.option("--request-timeout", type=float, help="Seconds before a request is retried.")
+@click.option("--max-retries", type=int, help="Attempts per request (default 3).")
+@click.option(
+    "--timeout", type=float, help="Deadline for the whole evaluation in seconds (default: none)."
+)
+@click.option(
+    "--stall-timeout",
+    type=float,
+    help="Stop a task when no response arrives for this long (default: --request-timeout).",
+)
+@click.option("--no-cache", is_flag=True, help="Neither reuse nor store answers (re-measure all).")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    help="Response cache root (default: <localeval cache>/eval).",
+)
+@click.option("--no-log-samples", is_flag=True, help="Do not write the sample log.")
+@click.option("--seed", type=int, help="One seed for lm-eval's seeds (default: lm-eval's).")
+@click.option("--revision", help="Model revision (recorded, and part of the cache namespace).")
+@click.option("--gpus", "gpu_count", type=int, help="GPUs the server uses (for GPU-seconds).")
+@click.option("--gpu-uuids", help="The server's GPUs, comma-separated (for energy).")
+@click.option(
+    "--output", type=click.Path(path_type=Path), help="Run directory (default: a new one)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def command(
+    recipe: str | None,
+    endpoint: str | None,
+    model: str | None,
+    tasks: str | None,
+    include_path: tuple[Path, ...],
+    limit: int | None,
+    num_fewshot: int | None,
+    num_concurrent: int | None,
+    gen_api: str | None,
+    tokenizer: str | None,
+    max_length: int | None,
+    gen_kwargs: str | None,
+    request_timeout: float | None,
+    max_retries: int | None,
+    timeout: float | None,
+    stall_timeout: float | None,
+    no_cache: bool,
+    cache_dir: Path | None,
+    no_log_samples: bool,
+    seed: int | None,
+    revision: str | None,
+    gpu_count: int | None,
+    gpu_uuids: str | None,
+    output: Path | None,
+    as_json: bool,
+) -> None:
+    """Evaluate an endpoint (--endpoint URL) or RECIPE's model (a server is started and
+    stopped) with lm-evaluation-harness. Writes result.json, lm-eval's results and the sample
+    log in the run directory. Answers are cached: a rerun after a crash sends only the
+    missing requests."""
+    values: dict[str, Any] = {
+        "tasks": _names(tasks),
+        "include_path": [str(p) for p in include_path] or None,
+        "limit": limit,
+        "num_fewshot": num_fewshot,
+        "num_concurrent": num_concurrent,
+        "gen_api": gen_api,
+        "tokenizer": tokenizer,
+        "max_length": max_length,
+        "gen_kwargs": _gen_kwargs(gen_kwargs),
+        "request_timeout_s": request_timeout,
+        "max_retries": max_retries,
+        "timeout_s": timeout,
+        "stall_timeout_s": stall_timeout,
+        "use_cache": False if no_cache else None,
+        "cache_dir": str(cache_dir) if cache_dir else None,
+        "log_samples": False if no_log_samples else None,
+        "seed": seed,
+        "revision": revision,
+        "gpu_count": gpu_count,
+        "gpu_uuids": _names(gpu_uuids),
+    }
+    console = Console(stderr=True)
+    progress = _ConsoleProgress(console)
+    if recipe is None and endpoint is None:
+        raise ConfigError(
+            "nothing to evaluate", hint="give a RECIPE, or --endpoint URL (and --model)"
+        )
+    given = {k: v for k, v in values.items() if v is not None}
+    if recipe is None:
+        assert endpoint is not None
+        if not given.get("tasks"):
+            raise ConfigError(
+                "no tasks", hint="pass --tasks a,b (or give a recipe with eval.tasks)"
+            )
+        run_dir = output or new_run_dir("eval")
+        config = EvalConfig.build(output_dir=str(run_dir), **given)
+        result = run_eval(config, Endpoint.from_url(endpoint, model), progress=progress)
+    else:
+        spec = load_recipe(recipe)
+        run_dir = output or new_run_dir(f"eval-{spec.name}")
+        config = EvalConfig.from_recipe(spec, output_dir=str(run_dir), **given)
+        if endpoint is not None:
+            target = Endpoint.from_url(endpoint, model or spec.served_model_name)
+            result = run_eval(config, target, recipe=spec, progress=progress)
+        else:
+            result = _launch_and_run(spec, config, console, progress)
+    if as_json:
+        click.echo(json.dumps(summary_dict(result), indent=2))
+    else:
+        out = Console()
+        _print_summary(out if out.is_terminal else Console(width=160), result)
+    result.raise_for_status()
+
+
+def _launch_and_run(
+    spec: Recipe, config: EvalConfig, console: Console, progress: _ConsoleProgress
+) -> EvalResult:
+    """Start vLLM for the recipe, evaluate it, and stop it whatever happens."""
+    from localeval.server import launch_server
+    from localeval.server.lifecycle import terminate_as_interrupt
+
+    assert config.output_dir is not None
+    run_dir = Path(config.output_dir)
+    log = run_dir / "server.log"
+    try:
+        with (
+            terminate_as_interrupt(),
+            console.status(f"starting vLLM for {spec.name} (log: {log})") as status,
+        ):
+
+            def on_wait(elapsed_s: float) -> None:
+                status.update(f"waiting for vLLM to be ready: {elapsed_s:.0f} s (log: {log})")
+
+            with launch_server(spec, run_dir=run_dir, on_wait=on_wait) as server:
+                status.stop()
+                return run_eval(
+                    config,
+                    server.endpoint,
+                    recipe=spec,
+                    engine_info=server.engine_info(),
+                    progress=progress,
+                )
+    except KeyboardInterrupt as exc:
+        raise Interrupted("interrupted while the server was starting; it was stopped") from exc

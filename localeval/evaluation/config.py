@@ -1,0 +1,145 @@
+"""The settings of one evaluation run (:class:`EvalConfig`), validated, with the recipe's
+``eval`` section as defaults.
+
+Choosing ``num_concurrent``: it should keep the server's batch full. lm-eval sends one
+request per choice (multiple choice) or per question (generation) and waits for all of them,
+so the server is busy only while at least as many requests are in flight as it can batch:
+vLLM's ``max_num_seqs`` (256 by default on a GPU). Loglikelihood requests are short (prefill
+and one token), so 64-256 is a good start on a GPU; the CPU build batches little and 8-16 is
+enough. Each task's result records the engine's mean number of running and waiting requests
+(``server_metrics``): running well below ``num_concurrent`` with nothing waiting means the
+client is the bottleneck; requests waiting means the server is saturated and more
+concurrency only adds queueing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from localeval.errors import ConfigError
+from localeval.recipes import Recipe
+
+GenApi = Literal["auto", "chat", "completions"]
+
+DEFAULT_NUM_CONCURRENT = 8
+DEFAULT_REQUEST_TIMEOUT_S = 300.0
+DEFAULT_MAX_RETRIES = 3
+
+
+class EvalConfig(BaseModel):
+    """What to evaluate and how. Times in seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tasks: list[str] = Field(min_length=1, description="lm-eval task, group or tag names")
+    include_path: list[str] = Field(
+        default_factory=list,
+        description="folders of extra task YAMLs (the project's local tasks are always added)",
+    )
+    limit: int | None = Field(default=None, gt=0, description="documents per task (for tests)")
+    num_fewshot: int | None = Field(default=None, ge=0)
+    num_concurrent: int = Field(default=DEFAULT_NUM_CONCURRENT, gt=0)
+    gen_api: GenApi = Field(
+        default="auto",
+        description="API for generation tasks: 'chat' (the model's chat template, applied by "
+        "the server), 'completions', or 'auto' (chat when the model has a chat template)",
+    )
+    tokenizer: str | None = Field(
+        default=None,
+        description="tokenizer folder or id, or 'remote' for the server's /tokenize "
+        "(default: the served model's folder when it is on this machine)",
+    )
+    max_length: int | None = Field(
+        default=None, gt=0, description="context length (default: the server's max_model_len)"
+    )
+    gen_kwargs: dict[str, Any] | None = None
+    request_timeout_s: float = Field(default=DEFAULT_REQUEST_TIMEOUT_S, gt=0)
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=1)
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="deadline for the whole run (None: no deadline)"
+    )
+    stall_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="stop a task when no response arrives for this long "
+        "(default: request_timeout_s)",
+    )
+    use_cache: bool = True
+    cache_dir: str | None = Field(default=None, description="default: <cache>/eval")
+    log_samples: bool = True
+    bootstrap_iters: int = Field(default=100000, ge=0)
+    seed: int | None = Field(
+        default=None, description="one seed for lm-eval's seeds (default: lm-eval's own)"
+    )
+    revision: str | None = None
+    gpu_count: int | None = Field(
+        default=None, ge=0, description="GPUs the server uses (default: from the engine)"
+    )
+    gpu_uuids: list[str] | None = None
+    output_dir: str | None = None
+
+    @field_validator("tasks")
+    @classmethod
+    def _clean_tasks(cls, v: list[str]) -> list[str]:
+        cleaned: list[str] = []
+        for name in v:
+            name = name.strip()
+            if name and name not in cleaned:
+                cleaned.append(name)
+        if not cleaned:
+            raise ValueError("no task names")
+        return cleaned
+
+    @property
+    def effective_stall_s(self) -> float:
+        return self.stall_timeout_s if self.stall_timeout_s is not None else self.request_timeout_s
+
+    @classmethod
+    def build(cls, **values: Any) -> EvalConfig:
+        """Validate ``values``; raises :class:`ConfigError` with one line per problem."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = [
+                f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+                for err in exc.errors()
+            ]
+            raise ConfigError("invalid evaluation settings", problems=problems) from exc
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe, **overrides: Any) -> EvalConfig:
+        """The recipe's ``eval`` section (tasks, concurrency, limit, few-shot, include path
+        relative to the recipe file) with ``overrides`` (those not None) on top."""
+        spec = recipe.eval
+        include: list[str] = []
+        if spec.include_path:
+            path = Path(spec.include_path).expanduser()
+            if not path.is_absolute() and recipe.source_path:
+                path = Path(recipe.source_path).parent / path
+            include.append(str(path))
+        values: dict[str, Any] = {
+            "tasks": list(spec.tasks),
+            "num_concurrent": spec.num_concurrent,
+            "limit": spec.limit,
+            "num_fewshot": spec.num_fewshot,
+            "include_path": include,
+            "revision": recipe.model.revision,
+        }
+        if recipe.model.tokenizer:
+            values["tokenizer"] = recipe.model.tokenizer
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            if key == "include_path":
+                values[key] = [*include, *value]
+            else:
+                values[key] = value
+        if not values["tasks"]:
+            raise ConfigError(
+                f"recipe {recipe.name!r} lists no eval tasks",
+                hint="pass --tasks a,b or add eval.tasks to the recipe",
+            )
+        return cls.build(**values)

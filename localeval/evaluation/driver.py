@@ -1,0 +1,508 @@
+"""lm-evaluation-harness through its Python API: the API models, task loading, one
+``simple_evaluate`` per task, and lm-eval's own files (results and the sample log).
+
+The models are lm-eval's ``local-completions`` and ``local-chat-completions`` classes with
+four methods wrapped: sending goes through the run's :class:`RequestWatch` (deadline and
+stall limit, in-flight requests cancelled), and each parsed response is counted with the
+token usage it reports. Everything else (payloads, tokenization, retries, scoring) is
+lm-eval's own, so scores equal a plain ``lm_eval`` run with the same settings.
+
+This module imports lm-eval (slow: about two seconds); import it only to run an evaluation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import logging
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import lm_eval
+import lm_eval.evaluator
+from lm_eval.api.model import CacheHook
+from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI
+from lm_eval.tasks import TaskManager
+from lm_eval.utils import handle_non_serializable, sanitize_list
+
+from localeval.endpoint import Endpoint
+from localeval.errors import ConfigError
+from localeval.evaluation.accounting import first_filter_rows
+from localeval.evaluation.config import EvalConfig
+from localeval.evaluation.preflight import PREFLIGHT_TEXT, check_prompt_logprobs, prompt_length
+from localeval.evaluation.watch import RequestWatch
+from localeval.results import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+Api = Literal["completions", "chat"]
+LOGLIKELIHOOD_TYPES = frozenset({"multiple_choice", "loglikelihood", "loglikelihood_rolling"})
+LM_EVAL_VERSION: str = getattr(lm_eval, "__version__", "unknown")
+
+
+# -- the API models ------------------------------------------------------------------------
+class _Watched:
+    """Mixin over lm-eval's TemplateAPI: limits and counting through ``self.watch``."""
+
+    watch: RequestWatch
+    timeout: int
+
+    async def get_batched_requests(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.watch.guard(super().get_batched_requests(*args, **kwargs))  # type: ignore[misc]
+
+    def model_call(self, *args: Any, **kwargs: Any) -> Any:
+        # The sequential path (num_concurrent 1): a request may not outlive the limits.
+        self.watch.check()
+        saved = self.timeout
+        self.timeout = max(1, math.ceil(self.watch.timeout_for(saved)))
+        try:
+            return super().model_call(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self.timeout = saved
+
+    def _loglikelihood_tokens(self, *args: Any, **kwargs: Any) -> Any:
+        self.watch.touch()
+        return super()._loglikelihood_tokens(*args, **kwargs)  # type: ignore[misc]
+
+    def generate_until(self, *args: Any, **kwargs: Any) -> Any:
+        self.watch.touch()
+        return super().generate_until(*args, **kwargs)  # type: ignore[misc]
+
+    def parse_logprobs(
+        self, outputs: Any, tokens: Any = None, ctxlens: Any = None, **kw: Any
+    ) -> Any:
+        self.watch.record(outputs)
+        return super().parse_logprobs(outputs=outputs, tokens=tokens, ctxlens=ctxlens, **kw)  # type: ignore[misc]
+
+    def parse_generations(self, outputs: Any, **kw: Any) -> Any:
+        self.watch.record(outputs)
+        return super().parse_generations(outputs=outputs, **kw)  # type: ignore[misc]
+
+
+class WatchedCompletions(_Watched, LocalCompletionsAPI):  # type: ignore[misc]
+    """lm-eval's ``local-completions`` under a :class:`RequestWatch`."""
+
+    def __init__(self, watch: RequestWatch, **kwargs: Any) -> None:
+        self.watch = watch
+        super().__init__(**kwargs)
+
+
+class WatchedChat(_Watched, LocalChatCompletion):  # type: ignore[misc]
+    """lm-eval's ``local-chat-completions`` under a :class:`RequestWatch`."""
+
+    def __init__(self, watch: RequestWatch, **kwargs: Any) -> None:
+        self.watch = watch
+        super().__init__(**kwargs)
+
+
+@dataclass(frozen=True)
+class TokenizerChoice:
+    """Which tokenizer lm-eval uses: a Hugging Face folder or id, or the server's."""
+
+    backend: Literal["huggingface", "remote"]
+    name: str | None
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "name": self.name, "source": self.source}
+
+
+def server_has_remote_tokenizer(endpoint: Endpoint, timeout_s: float = 5.0) -> bool:
+    """True when the server answers ``/tokenizer_info`` and ``/tokenize`` (vLLM started
+    with ``--enable-tokenizer-info-endpoint``)."""
+    from lm_eval.utils import check_remote_tokenizer_support
+
+    try:
+        return bool(
+            check_remote_tokenizer_support(
+                f"{endpoint.v1}/completions",
+                timeout=int(max(1, timeout_s)),
+                auth_token=endpoint.api_key,
+                max_retries=1,
+            )
+        )
+    except Exception:  # any failure means: not supported
+        return False
+
+
+def choose_tokenizer(
+    requested: str | None,
+    *,
+    model_paths: Sequence[str | None],
+    model_id: str,
+    endpoint: Endpoint,
+) -> TokenizerChoice:
+    """The tokenizer for lm-eval: ``requested`` ('remote' or a folder/id), else the first
+    of ``model_paths`` that is a folder on this machine, else the server's (when it serves
+    one), else ``model_id`` as a Hugging Face id."""
+    if requested == "remote":
+        return TokenizerChoice("remote", None, "requested")
+    if requested:
+        return TokenizerChoice("huggingface", requested, "requested")
+    for candidate in model_paths:
+        if candidate and Path(candidate).expanduser().is_dir():
+            return TokenizerChoice("huggingface", str(Path(candidate).expanduser()), "model folder")
+    if server_has_remote_tokenizer(endpoint):
+        return TokenizerChoice("remote", None, "server /tokenize")
+    return TokenizerChoice("huggingface", model_id, "model id")
+
+
+class LmPool:
+    """The run's two API models, built on first use and shared by its tasks."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        config: EvalConfig,
+        *,
+        tokenizer: TokenizerChoice,
+        max_length: int,
+        watch: RequestWatch,
+    ) -> None:
+        self.endpoint = endpoint
+        self.config = config
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.watch = watch
+        self._completions: Any = None
+        self._chat: Any = None
+
+    def _common(self) -> dict[str, Any]:
+        headers = self.endpoint.headers()
+        return {
+            "model": self.endpoint.model,
+            "num_concurrent": self.config.num_concurrent,
+            "max_retries": self.config.max_retries,
+            "timeout": max(1, math.ceil(self.config.request_timeout_s)),
+            "max_length": self.max_length,
+            "header": headers or None,
+            "auth_token": self.endpoint.api_key,
+        }
+
+    def completions(self) -> Any:
+        """The ``local-completions`` model (tokenized requests)."""
+        if self._completions is None:
+            kwargs = self._common()
+            kwargs["base_url"] = f"{self.endpoint.v1}/completions"
+            kwargs["tokenizer_backend"] = self.tokenizer.backend
+            if self.tokenizer.backend == "huggingface":
+                kwargs["tokenizer"] = self.tokenizer.name
+                kwargs["revision"] = self.config.revision or "main"
+            self._completions = WatchedCompletions(self.watch, **kwargs)
+        return self._completions
+
+    def chat(self) -> Any:
+        """The ``local-chat-completions`` model (the server applies the chat template)."""
+        if self._chat is None:
+            kwargs = self._common()
+            kwargs["base_url"] = f"{self.endpoint.v1}/chat/completions"
+            kwargs["tokenizer_backend"] = None
+            kwargs["tokenized_requests"] = False
+            self._chat = WatchedChat(self.watch, **kwargs)
+        return self._chat
+
+    def has_chat_template(self) -> bool:
+        """Whether the model's tokenizer carries a chat template."""
+        tok = self.completions().tokenizer
+        if self.tokenizer.backend == "remote":
+            try:
+                return bool(tok.tokenizer_info.get("chat_template"))
+            except Exception:
+                return False
+        return bool(getattr(tok, "chat_template", None))
+
+    def hf_tokenizer(self) -> Any | None:
+        """The local Hugging Face tokenizer, or None with a remote one."""
+        if self.tokenizer.backend != "huggingface":
+            return None
+        return self.completions().tokenizer
+
+    def preflight(self) -> None:
+        """Check once that the server returns a logprob for every prompt token
+        (:mod:`localeval.evaluation.preflight`); raises EndpointError if not."""
+        lm = self.completions()
+        tokens = lm.tok_encode(PREFLIGHT_TEXT)
+        payload = lm._create_payload(lm.create_message([tokens]), generate=False, seed=lm._seed)
+        length = prompt_length(payload["prompt"]) or len(tokens)
+        check_prompt_logprobs(
+            lm.base_url,
+            payload,
+            length,
+            headers=self.endpoint.headers(),
+            timeout_s=self.watch.timeout_for(self.config.request_timeout_s),
+        )
+
+
+def choose_api(output_types: set[str], gen_api: str, has_chat_template: bool) -> tuple[Api, str]:
+    """The API for a task and why: completions whenever the task has loglikelihood requests
+    (only completions returns prompt logprobs); for generation only, ``gen_api``, where
+    'auto' means chat when the model has a chat template."""
+    if output_types & LOGLIKELIHOOD_TYPES:
+        if gen_api == "chat" and "generate_until" in output_types:
+            return "completions", "loglikelihood requests need completions (chat not used)"
+        return "completions", "loglikelihood requests"
+    if gen_api == "completions":
+        return "completions", "requested"
+    if gen_api == "chat":
+        return "chat", "requested"
+    if has_chat_template:
+        return "chat", "the model has a chat template"
+    return "completions", "the model has no chat template"
+
+
+# -- tasks ---------------------------------------------------------------------------------
+@dataclass
+class LoadedTask:
+    """A task, group or tag loaded by lm-eval, with its leaf tasks' output types."""
+
+    name: str
+    objects: list[Any]
+    leaves: dict[str, Any]
+    groups: list[str] = field(default_factory=list)
+
+    @property
+    def output_types(self) -> set[str]:
+        return {str(t.OUTPUT_TYPE) for t in self.leaves.values()}
+
+
+class TaskCatalog:
+    """lm-eval's task index over the include paths, then over lm-eval's own tasks when a
+    name is not among them (indexing lm-eval's ~15,000 task files takes ~20 s on a small
+    machine, so it is done only when needed)."""
+
+    def __init__(self, include_paths: Sequence[str], metadata: Mapping[str, Any] | None = None):
+        self.include_paths = [str(p) for p in include_paths]
+        self.metadata = dict(metadata or {})
+        self._local: Any = None
+        self._full: Any = None
+
+    def _manager(self, full: bool) -> Any:
+        if full:
+            if self._full is None:
+                self._full = TaskManager(
+                    include_path=self.include_paths or None, metadata=self.metadata
+                )
+            return self._full
+        if self._local is None:
+            self._local = TaskManager(
+                include_path=self.include_paths or None,
+                include_defaults=False,
+                metadata=self.metadata,
+            )
+        return self._local
+
+    def manager_for(self, name: str) -> Any:
+        """The task manager that knows ``name``; ConfigError (with close matches) if none."""
+        local = self._manager(full=False)
+        if name in local.all_tasks:
+            return local
+        full = self._manager(full=True)
+        if name in full.all_tasks or Path(name).suffix in (".yaml", ".yml"):
+            return full
+        close = difflib.get_close_matches(name, full.all_tasks, n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}?" if close else None
+        raise ConfigError(
+            f"unknown task {name!r}: not an lm-eval task, group or tag, nor in the include "
+            f"paths ({', '.join(self.include_paths) or 'none'})",
+            hint=hint or "list tasks with `lm_eval ls tasks`; local YAMLs go in --include-path",
+        )
+
+    def load(self, name: str) -> tuple[LoadedTask, Any]:
+        """Load ``name`` (its dataset included) and return it with its task manager. Raises
+        ConfigError for an unknown name; whatever lm-eval or ``datasets`` raise when the data
+        cannot be loaded passes through."""
+        manager = self.manager_for(name)
+        loaded = manager.load([name])
+        tasks: dict[str, Any] = dict(loaded.get("tasks", {}))
+        groups: dict[str, Any] = dict(loaded.get("groups", {}))
+        if name in groups:
+            objects = [groups[name]]
+        elif name in tasks:
+            objects = [tasks[name]]
+        else:  # a tag (or a YAML path): its tasks
+            objects = list(tasks.values())
+        return LoadedTask(name, objects, tasks, sorted(groups)), manager
+
+
+def evaluate_task(
+    lm: Any,
+    task: LoadedTask,
+    manager: Any,
+    config: EvalConfig,
+    *,
+    cache_prefix: Path | None,
+    apply_chat_template: bool,
+) -> dict[str, Any]:
+    """One ``simple_evaluate`` call for one task; returns lm-eval's results dict (with
+    ``samples`` when sample logging is on). The response cache is closed afterwards."""
+    seeds: dict[str, int] = {}
+    if config.seed is not None:
+        seeds = {
+            "random_seed": config.seed,
+            "numpy_random_seed": config.seed,
+            "torch_random_seed": config.seed,
+            "fewshot_random_seed": config.seed,
+        }
+    try:
+        with _env_info_once():
+            results = lm_eval.evaluator.simple_evaluate(
+                model=lm,
+                tasks=list(task.objects),
+                task_manager=manager,
+                use_cache=str(cache_prefix) if cache_prefix is not None else None,
+                limit=config.limit,
+                num_fewshot=config.num_fewshot,
+                log_samples=config.log_samples,
+                apply_chat_template=apply_chat_template,
+                fewshot_as_multiturn=apply_chat_template,
+                gen_kwargs=dict(config.gen_kwargs) if config.gen_kwargs else None,
+                bootstrap_iters=config.bootstrap_iters,
+                **seeds,
+            )
+    finally:
+        _close_cache(lm)
+    if not isinstance(results, dict):
+        raise RuntimeError("lm-eval returned no results")
+    return results
+
+
+_ENV_INFO: dict[str, Any] = {}
+_ORIGINAL_ADD_ENV_INFO = lm_eval.evaluator.add_env_info
+
+
+def _add_env_info_once(storage: dict[str, Any]) -> None:
+    if not _ENV_INFO:
+        probe: dict[str, Any] = {}
+        _ORIGINAL_ADD_ENV_INFO(probe)
+        _ENV_INFO.update(probe)
+    storage.update(_ENV_INFO)
+
+
+@contextlib.contextmanager
+def _env_info_once() -> Iterator[None]:
+    """lm-eval describes the environment at every ``simple_evaluate`` (about a second of
+    subprocesses); a run does it once, before its first task, and reuses the description."""
+    saved = lm_eval.evaluator.add_env_info
+    lm_eval.evaluator.add_env_info = _add_env_info_once
+    try:
+        yield
+    finally:
+        lm_eval.evaluator.add_env_info = saved
+
+
+def prepare() -> None:
+    """Do, before the first task's clock starts, what lm-eval would otherwise do inside it:
+    import torch (for its seeds) and describe the environment."""
+    from lm_eval.utils import is_torch_available
+
+    if is_torch_available():
+        import torch  # noqa: F401
+
+    _add_env_info_once({})
+
+
+def _close_cache(lm: Any) -> None:
+    """Close the sqlite response cache lm-eval opened for this call (it never does)."""
+    hook = getattr(lm, "cache_hook", None)
+    dbdict = getattr(hook, "dbdict", None)
+    if dbdict is not None:
+        try:
+            dbdict.commit()
+            dbdict.close()
+        except Exception as exc:  # a cache that cannot be closed loses nothing already committed
+            logger.warning("closing the response cache failed: %s", exc)
+    lm.set_cache_hook(CacheHook(None))
+
+
+# -- counting prompt tokens from the sample log ---------------------------------------------
+def _loglikelihood_tokens(lm: Any, context: str, continuation: str) -> int:
+    """Tokens lm-eval sends for one loglikelihood request (TemplateLM.loglikelihood and
+    TemplateAPI.batch_loglikelihood_requests)."""
+    if context == "":
+        cont = lm.tok_encode(continuation, add_special_tokens=False)
+        # lm-eval conditions on the prefix token, unless the continuation starts with it
+        n = len(cont) + (1 if lm.prefix_token_id != cont[0] else 0)
+    else:
+        ctx_enc, cont_enc = lm._encode_pair(context, continuation)
+        n = len(ctx_enc) + len(cont_enc)
+    return min(n, int(lm.max_length))
+
+
+def _generation_tokens(lm: Any, context: str, gen_kwargs: Mapping[str, Any]) -> int:
+    """Prompt tokens lm-eval sends for one completions generation request (left-truncated
+    to leave room for ``max_gen_toks``)."""
+    max_gen = int(gen_kwargs.get("max_gen_toks", lm._max_gen_toks))
+    enc = lm.tok_encode(context, add_special_tokens=lm.add_bos_token)
+    return min(len(enc), int(lm.max_length) - max_gen)
+
+
+def _chat_tokens(tokenizer: Any, context: Any) -> int:
+    """Prompt tokens of a chat request as vLLM renders it: the chat template with the
+    generation prompt, tokenized without extra special tokens."""
+    raw = getattr(context, "prompt", context)
+    if isinstance(raw, (tuple, list)) and len(raw) == 1 and isinstance(raw[0], str):
+        raw = raw[0]  # lm-eval's JsonChatStr, as the sample log holds it: (json,)
+    messages = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(messages, list) or not messages:
+        raise ValueError(f"not a chat prompt: {context!r:.80}")
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def samples_prompt_tokens(
+    rows: Sequence[Mapping[str, Any]],
+    output_type: str,
+    api: Api,
+    pool: LmPool,
+) -> tuple[int | None, str | None]:
+    """Prompt tokens of the requests in one leaf task's sample rows, tokenized as lm-eval
+    tokenized them; (None, reason) when that cannot be done here."""
+    if output_type == "loglikelihood_rolling":
+        return None, "rolling loglikelihood windows are not re-counted"
+    tokenizer = pool.hf_tokenizer()
+    if tokenizer is None:
+        return None, "remote tokenizer: the sample log is not re-tokenized"
+    total = 0
+    for row in first_filter_rows(rows):
+        for args, resps in zip(row.get("arguments") or [], row.get("resps") or [], strict=False):
+            repeats = len(resps) if isinstance(resps, (list, tuple)) else 1
+            if output_type in ("multiple_choice", "loglikelihood"):
+                n = _loglikelihood_tokens(pool.completions(), str(args[0]), str(args[1]))
+            elif api == "chat":
+                if not getattr(tokenizer, "chat_template", None):
+                    return None, "no local chat template to render the chat prompts"
+                n = _chat_tokens(tokenizer, args[0])
+            else:
+                n = _generation_tokens(pool.completions(), str(args[0]), dict(args[1] or {}))
+            total += n * repeats
+    return total, None
+
+
+# -- lm-eval's files ---------------------------------------------------------------------------
+def write_samples(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write sample rows as JSON lines in lm-eval's ``--log_samples`` shape (arguments as
+    ``gen_args_N.arg_M``, responses as strings), atomically."""
+    lines = []
+    for row in rows:
+        sample = dict(row)
+        sample["arguments"] = {
+            f"gen_args_{i}": {f"arg_{j}": a for j, a in enumerate(args)}
+            for i, args in enumerate(row.get("arguments") or [])
+        }
+        sample["resps"] = sanitize_list(row.get("resps"))
+        sample["filtered_resps"] = sanitize_list(row.get("filtered_resps"))
+        sample["target"] = str(row.get("target"))
+        lines.append(json.dumps(sample, default=handle_non_serializable, ensure_ascii=False))
+    write_text_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
+
+
+def write_lm_eval_results(path: Path, results: Mapping[str, Any]) -> None:
+    """Write lm-eval's results dict (without the samples) as JSON, atomically."""
+    data = {k: v for k, v in results.items() if k != "samples"}
+    write_text_atomic(
+        path, json.dumps(data, indent=2, default=handle_non_serializable, ensure_ascii=False)
+    )

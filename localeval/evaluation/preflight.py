@@ -1,0 +1,109 @@
+"""The check made once before the first loglikelihood task: does the server return a
+log-probability for every prompt token when asked with ``echo`` and ``logprobs``?
+
+lm-eval scores a choice by summing the logprobs of its continuation tokens out of the echoed
+prompt. A server that ignores ``echo``, or returns logprobs for the generated token only,
+gives it nothing to sum: every choice scores 0, and accuracy silently falls to chance. This
+module sends one request shaped exactly as lm-eval's and fails with a clear message instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from localeval.errors import EndpointError
+
+PREFLIGHT_TEXT = "The quick brown fox jumps over the lazy dog."
+"""Any text of a few tokens does; this one is short for every tokenizer."""
+
+
+def prompt_logprobs_problem(body: Any, prompt_tokens: int) -> str | None:
+    """What is wrong with a completions response to an ``echo`` + ``logprobs`` request whose
+    prompt had ``prompt_tokens`` tokens, or None when every prompt token after the first has a
+    numeric logprob and a non-empty top-logprobs entry (what lm-eval needs)."""
+    if not isinstance(body, dict):
+        return "the response is not a JSON object"
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return "the response has no choices"
+    logprobs = choices[0].get("logprobs")
+    if not isinstance(logprobs, dict):
+        return "the response has no logprobs"
+    token_logprobs = logprobs.get("token_logprobs")
+    if not isinstance(token_logprobs, list):
+        return "the response has no token_logprobs"
+    if len(token_logprobs) < prompt_tokens:
+        return (
+            f"logprobs for {len(token_logprobs)} tokens, but the prompt has {prompt_tokens} "
+            "(the prompt was not echoed with its logprobs)"
+        )
+    missing = [
+        i
+        for i in range(1, prompt_tokens)
+        if not isinstance(token_logprobs[i], (int, float))
+        or isinstance(token_logprobs[i], bool)
+        or not math.isfinite(token_logprobs[i])
+    ]
+    if missing:
+        return f"no logprob for {len(missing)} of the {prompt_tokens - 1} prompt tokens after the first"
+    top = logprobs.get("top_logprobs")
+    if not isinstance(top, list) or len(top) < prompt_tokens:
+        return "no top_logprobs for the prompt tokens"
+    empty = [i for i in range(1, prompt_tokens) if not isinstance(top[i], dict) or not top[i]]
+    if empty:
+        return f"empty top_logprobs for {len(empty)} of the prompt tokens"
+    return None
+
+
+def check_prompt_logprobs(
+    url: str,
+    payload: dict[str, Any],
+    prompt_tokens: int,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout_s: float = 60.0,
+) -> None:
+    """POST ``payload`` (an lm-eval loglikelihood request of ``prompt_tokens`` tokens) to
+    ``url``; raise :class:`EndpointError` when the request fails or the answer lacks a
+    logprob for any prompt token."""
+    try:
+        resp = httpx.post(url, json=payload, headers=headers or {}, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise EndpointError(
+            f"preflight request to {url} failed: {exc}",
+            hint="check that the server is up and answers /v1/completions",
+        ) from exc
+    if resp.status_code != 200:
+        raise EndpointError(
+            f"preflight: {url} answered HTTP {resp.status_code} to an echo + logprobs "
+            f"request: {resp.text[:300]}",
+            hint="loglikelihood and multiple-choice tasks need /v1/completions with "
+            "echo=true and logprobs (vLLM supports both)",
+        )
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    problem = prompt_logprobs_problem(body, prompt_tokens)
+    if problem is not None:
+        raise EndpointError(
+            f"the server at {url} does not return a logprob for every prompt token "
+            f"(echo=true, logprobs=1): {problem}. Loglikelihood and multiple-choice tasks "
+            "would silently score at chance, so they were not run",
+            hint="use a server whose /v1/completions returns prompt logprobs with echo "
+            "(vLLM does), or run only generation tasks",
+        )
+
+
+def prompt_length(prompt: Sequence[Any] | str) -> int | None:
+    """Number of tokens of a tokenized prompt (a list of ids, or a batch of one such list);
+    None for a text prompt, whose length only the server knows."""
+    if isinstance(prompt, str):
+        return None
+    if prompt and isinstance(prompt[0], (list, tuple)):
+        return len(prompt[0]) if len(prompt) == 1 else None
+    return len(prompt)

