@@ -171,3 +171,16 @@ def test_non_loopback_needs_api_key(tmp_path: Path) -> None:
     assert "s3cret" not in " ".join(server.command.argv)
     assert server.command.env["VLLM_API_KEY"] == "s3cret"
     assert server.engine_info()["env"]["VLLM_API_KEY"] == "***"
+
+
+def test_cpu_build_records_no_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import localeval.server.lifecycle as lifecycle
+
+    recipe = load_recipe("llama-3.3-70b-instruct-2xh100")
+    monkeypatch.setattr(lifecycle, "installed_vllm_build", lambda: "gpu")
+    assert prepare_server(recipe, run_dir=tmp_path, port=8000).gpu_count == 2
+    monkeypatch.setattr(lifecycle, "installed_vllm_build", lambda: "cpu")
+    server = prepare_server(recipe, run_dir=tmp_path, port=8000)
+    assert server.gpu_count == 0
+    assert server.engine_info()["gpu_count"] == 0
+    assert server.command.launcher == "module"

@@ -331,19 +331,22 @@ def prepare_server(
         )
     model = resolve_model(recipe)
     chosen_port = port if port is not None else free_port(host)
+    build = installed_vllm_build()
     command = build_command(
         recipe,
         model,
         host=host,
         port=chosen_port,
-        launcher=launcher or default_launcher(installed_vllm_build()),
+        launcher=launcher or default_launcher(build),
         api_key=api_key,
     )
     return VllmServer(
         command,
         run_dir=run_dir,
         startup_timeout_s=startup_timeout_s or recipe.default_startup_timeout_s(),
-        gpu_count=recipe.gpu_count,
+        # The CPU build occupies no GPU: results record 0 and pricing counts the host as
+        # one device of the recipe's (cpu) profile.
+        gpu_count=0 if build == "cpu" else recipe.gpu_count,
         recipe_name=recipe.name,
     )
 
