@@ -184,3 +184,50 @@ def test_cpu_build_records_no_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert server.gpu_count == 0
     assert server.engine_info()["gpu_count"] == 0
     assert server.command.launcher == "module"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_serve_stops_on_signal_even_when_started_with_sigint_ignored(
+    tmp_path: Path, signum: int
+) -> None:
+    """A shell starts background jobs with SIGINT ignored; `kill -INT` must still stop
+    the server and leave nothing behind."""
+    port = free_port()
+    pid_file = tmp_path / "pgid"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from localeval.server.command import ServerCommand
+        from localeval.server.lifecycle import VllmServer, terminate_as_interrupt
+        cmd = ServerCommand(argv=[sys.executable, {FAKE!r}, "--port", "{port}"],
+                            port={port}, served_model_name="fake")
+        with terminate_as_interrupt():
+            try:
+                with VllmServer(cmd, run_dir=Path({str(tmp_path)!r}), startup_timeout_s=30) as s:
+                    s.start(); s.wait_ready()
+                    Path({str(pid_file)!r}).write_text(str(s.pid))
+                    time.sleep(600)
+            except KeyboardInterrupt:
+                print("stopped")
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pgid = int(pid_file.read_text())
+        proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=30)
+        assert "stopped" in out
+        assert group_members(pgid) == []
+        assert port_is_free("127.0.0.1", port)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -384,12 +384,15 @@ def launch_server(
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM and SIGHUP like Ctrl-C inside the block, so cleanup code runs."""
+    """Treat SIGTERM, SIGHUP and SIGINT like Ctrl-C inside the block, so cleanup code runs.
+    SIGINT is included because a shell starts background jobs with it ignored, and Python
+    then never turns it into KeyboardInterrupt."""
 
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    signals = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield
     finally:
