@@ -80,13 +80,37 @@ class Endpoint:
         data = resp.json().get("data", [])
         return [m for m in data if isinstance(m, dict)]
 
-    def max_model_len(self, timeout_s: float = 10.0) -> int | None:
-        """The served model's context length as ``/v1/models`` reports it (vLLM does), or None."""
-        for entry in self.list_models(timeout_s):
+    @property
+    def is_local(self) -> bool:
+        """True when the endpoint's host is a loopback address (this machine)."""
+        return is_loopback_host(urlsplit(self.base_url).hostname or "")
+
+    def model_entry(self, timeout_s: float = 10.0) -> dict[str, Any]:
+        """The ``/v1/models`` entry of this endpoint's model (on vLLM it carries
+        ``max_model_len`` and ``root``). Raises EndpointError when the endpoint cannot be
+        reached or does not serve the model, naming the models it does serve."""
+        models = self.list_models(timeout_s)
+        for entry in models:
             if entry.get("id") == self.model:
-                value = entry.get("max_model_len")
-                return int(value) if value is not None else None
+                return entry
+        served = ", ".join(str(m.get("id")) for m in models) or "(none)"
         raise EndpointError(
             f"model {self.model!r} is not served at {self.v1}",
-            hint=f"served: {', '.join(str(m.get('id')) for m in self.list_models(timeout_s))}",
+            hint=f"served models: {served}; pass one of them with --model",
         )
+
+    def max_model_len(self, timeout_s: float = 10.0) -> int | None:
+        """The served model's context length as ``/v1/models`` reports it (vLLM does), or None."""
+        value = self.model_entry(timeout_s).get("max_model_len")
+        return int(value) if value is not None else None
+
+    def server_version(self, timeout_s: float = 5.0) -> str | None:
+        """The server's ``/version`` (vLLM answers its version), or None."""
+        try:
+            resp = httpx.get(f"{self.base_url}/version", headers=self.headers(), timeout=timeout_s)
+            if resp.status_code == 200:
+                value = resp.json().get("version")
+                return str(value) if value is not None else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            pass
+        return None

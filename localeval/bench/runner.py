@@ -25,9 +25,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urlsplit
-
-import httpx
 
 from localeval import __version__, paths
 from localeval.bench.client import StreamingClient
@@ -51,8 +48,9 @@ from localeval.bench.workloads import (
     load_prompt_file,
     synthetic_prompts,
 )
-from localeval.endpoint import Endpoint, is_loopback_host
+from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, EndpointError, LocalevalError
+from localeval.provenance import gpu_detection
 from localeval.results import write_json_atomic
 from localeval.telemetry.nvml_sampler import GpuTelemetry, NvmlSampler
 from localeval.telemetry.prometheus import PrometheusSampler
@@ -120,39 +118,6 @@ def _run_async(coro: Coroutine[Any, Any, T]) -> T:
         return result
 
 
-def check_endpoint(endpoint: Endpoint) -> dict[str, Any]:
-    """The ``/v1/models`` entry of the endpoint's model; EndpointError when the endpoint
-    cannot be reached or does not serve that model."""
-    models = endpoint.list_models()
-    for entry in models:
-        if entry.get("id") == endpoint.model:
-            return entry
-    served = ", ".join(str(m.get("id")) for m in models) or "(none)"
-    raise EndpointError(
-        f"model {endpoint.model!r} is not served at {endpoint.v1}",
-        hint=f"served models: {served}; pass one of them with --model",
-    )
-
-
-def _server_version(endpoint: Endpoint) -> str | None:
-    try:
-        resp = httpx.get(f"{endpoint.base_url}/version", headers=endpoint.headers(), timeout=5)
-        if resp.status_code == 200:
-            value = resp.json().get("version")
-            return str(value) if value is not None else None
-    except (httpx.HTTPError, ValueError, AttributeError):
-        pass
-    return None
-
-
-def _gpu_detection(local: bool) -> dict[str, Any]:
-    if not local:
-        return {"available": False, "reason": "the endpoint is not on this machine"}
-    from localeval.nvml import detect_gpus
-
-    return detect_gpus().to_dict()
-
-
 def build_provenance(
     config: BenchConfig,
     endpoint: Endpoint,
@@ -174,7 +139,7 @@ def build_provenance(
         gpu_count, count_source = int(engine_info["gpu_count"]), "engine"
     elif config.gpu_uuids:
         gpu_count, count_source = len(config.gpu_uuids), "gpu_uuids"
-    elif _is_local(endpoint):
+    elif endpoint.is_local:
         gpu_count, count_source = len(gpu_list), "this machine"
     else:
         gpu_count, count_source = 0, "unknown (remote endpoint)"
@@ -183,7 +148,7 @@ def build_provenance(
         profile = (recipe.get("hardware") or {}).get("profile")
     if profile is None and gpu_list:
         profile = gpu_list[0].get("profile")
-    server_version = _server_version(endpoint)
+    server_version = endpoint.server_version()
     engine_version = (engine_info or {}).get("vllm_version") or server_version
     return {
         "localeval_version": __version__,
@@ -195,7 +160,7 @@ def build_provenance(
         "model_path": (engine_info or {}).get("model") or model_entry.get("root"),
         "endpoint": {
             "base_url": endpoint.base_url,
-            "local": _is_local(endpoint),
+            "local": endpoint.is_local,
             "max_model_len": model_entry.get("max_model_len"),
         },
         "engine": (engine_info or {}).get("vllm_build") or ("vllm" if server_version else None),
@@ -212,10 +177,6 @@ def build_provenance(
         "seed": config.seed,
         "argv": list(sys.argv),
     }
-
-
-def _is_local(endpoint: Endpoint) -> bool:
-    return is_loopback_host(urlsplit(endpoint.base_url).hostname or "")
 
 
 @dataclass
@@ -273,14 +234,14 @@ def run_bench(
     call ``raise_for_status()`` to turn that into an error. Raises EndpointError before
     any point when the endpoint cannot be reached or does not serve the model, and
     ConfigError for a workload that cannot be built."""
-    model_entry = check_endpoint(endpoint)
+    model_entry = endpoint.model_entry()
     run_dir = Path(config.output_dir) if config.output_dir else paths.new_run_dir("bench")
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: exists and is not a directory")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / REQUESTS_FILE).unlink(missing_ok=True)
-    local = _is_local(endpoint)
-    gpus = _gpu_detection(local)
+    local = endpoint.is_local
+    gpus = gpu_detection(local)
     gpu_reason = None if gpus.get("available") else str(gpus.get("reason") or "no GPU")
     file_prompts = load_prompt_file(Path(config.dataset)) if config.dataset else None
     counter = _make_counter(config, endpoint)

@@ -23,12 +23,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
-
-import httpx
 
 from localeval import __version__, paths
-from localeval.endpoint import Endpoint, is_loopback_host
+from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, EndpointError, LocalevalError
 from localeval.evaluation.accounting import (
     ServerDelta,
@@ -49,6 +46,7 @@ from localeval.evaluation.result import (
     TaskResult,
 )
 from localeval.evaluation.watch import EvalAborted, RequestWatch
+from localeval.provenance import gpu_detection
 from localeval.recipes import Recipe
 from localeval.results import write_json_atomic, write_text_atomic
 
@@ -92,43 +90,6 @@ def _package_version(*names: str) -> str | None:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             return importlib.metadata.version(name)
     return None
-
-
-def _is_local(endpoint: Endpoint) -> bool:
-    return is_loopback_host(urlsplit(endpoint.base_url).hostname or "")
-
-
-def model_entry(endpoint: Endpoint) -> dict[str, Any]:
-    """The endpoint's ``/v1/models`` entry for its model; EndpointError when the endpoint
-    cannot be reached or does not serve it."""
-    models = endpoint.list_models()
-    for entry in models:
-        if entry.get("id") == endpoint.model:
-            return entry
-    served = ", ".join(str(m.get("id")) for m in models) or "(none)"
-    raise EndpointError(
-        f"model {endpoint.model!r} is not served at {endpoint.v1}",
-        hint=f"served models: {served}; pass one of them with --model",
-    )
-
-
-def _server_version(endpoint: Endpoint) -> str | None:
-    try:
-        resp = httpx.get(f"{endpoint.base_url}/version", headers=endpoint.headers(), timeout=5)
-        if resp.status_code == 200:
-            value = resp.json().get("version")
-            return str(value) if value is not None else None
-    except (httpx.HTTPError, ValueError, AttributeError):
-        pass
-    return None
-
-
-def _gpu_detection(local: bool) -> dict[str, Any]:
-    if not local:
-        return {"available": False, "reason": "the endpoint is not on this machine"}
-    from localeval.nvml import detect_gpus
-
-    return detect_gpus().to_dict()
 
 
 def _redact_recipe(recipe: Recipe) -> dict[str, Any]:
@@ -238,7 +199,7 @@ def run_eval(
     for folder in config.include_path:
         if not Path(folder).is_dir():
             raise ConfigError(f"--include-path {folder}: no such directory")
-    entry = model_entry(endpoint)
+    entry = endpoint.model_entry()
     run_dir = Path(config.output_dir) if config.output_dir else paths.new_run_dir("eval")
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: exists and is not a directory")
@@ -253,11 +214,11 @@ def run_eval(
             f"the server does not report max_model_len; lm-eval's max_length set to "
             f"{DEFAULT_MAX_LENGTH} (set --max-length)"
         )
-    local = _is_local(endpoint)
+    local = endpoint.is_local
     plan = plan_gpus(
         config,
         local=local,
-        detection=_gpu_detection(local),
+        detection=gpu_detection(local),
         engine_info=engine_info,
         recipe=recipe,
     )
@@ -410,7 +371,7 @@ def _provenance(
     plan: GpuPlan,
     extra: Mapping[str, Any],
 ) -> dict[str, Any]:
-    server_version = _server_version(endpoint)
+    server_version = endpoint.server_version()
     profile = recipe.hardware.profile if recipe is not None else None
     if profile is None and plan.gpus:
         profile = plan.gpus[0].get("profile")
@@ -437,7 +398,7 @@ def _provenance(
         "seed": config.seed,
         "endpoint": {
             "base_url": endpoint.base_url,
-            "local": _is_local(endpoint),
+            "local": endpoint.is_local,
             "max_model_len": entry.get("max_model_len"),
             "root": entry.get("root"),
         },
