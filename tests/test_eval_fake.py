@@ -304,7 +304,7 @@ def test_cli_with_a_recipe_launches_evaluates_and_stops(
 ) -> None:
     import contextlib
 
-    import localeval.server
+    import localeval.cli._server
 
     events: list[str] = []
     engine = {"gpu_count": 2, "model": "/models/launched", "served_model_name": fake.model}
@@ -323,7 +323,7 @@ def test_cli_with_a_recipe_launches_evaluates_and_stops(
         finally:
             events.append("stop")
 
-    monkeypatch.setattr(localeval.server, "launch_server", launch_server)
+    monkeypatch.setattr(localeval.cli._server, "launch_server", launch_server)
     out = tmp_path / "run"
     args = ["eval", "tiny-cpu", "--limit", "2", "--tokenizer", "remote", "--output", str(out)]
     res = CliRunner().invoke(cli, args, catch_exceptions=False)

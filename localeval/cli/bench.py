@@ -311,29 +311,18 @@ def _launch_and_run(
     spec: Recipe, config: BenchConfig, console: Console, no_progress: bool
 ) -> BenchResult:
     """Start vLLM for the recipe, bench it, and stop it whatever happens."""
-    from localeval.server import launch_server
-    from localeval.server.lifecycle import terminate_as_interrupt
+    from localeval.cli._server import served
 
     assert config.output_dir is not None
-    log = Path(config.output_dir) / "server.log"
     try:
-        with (
-            terminate_as_interrupt(),
-            console.status(f"starting vLLM for {spec.name} (log: {log})") as status,
-        ):
-
-            def on_wait(elapsed_s: float) -> None:
-                status.update(f"waiting for vLLM to be ready: {elapsed_s:.0f} s (log: {log})")
-
-            with launch_server(spec, run_dir=Path(config.output_dir), on_wait=on_wait) as server:
-                status.stop()
-                return _run(
-                    config,
-                    server.endpoint,
-                    console,
-                    no_progress,
-                    recipe=spec.model_dump(mode="json"),
-                    engine_info=server.engine_info(),
-                )
+        with served(spec, Path(config.output_dir), console) as server:
+            return _run(
+                config,
+                server.endpoint,
+                console,
+                no_progress,
+                recipe=spec.model_dump(mode="json"),
+                engine_info=server.engine_info(),
+            )
     except KeyboardInterrupt as exc:
         raise Interrupted("interrupted while the server was starting; it was stopped") from exc

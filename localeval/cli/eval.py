@@ -274,29 +274,17 @@ def _launch_and_run(
     spec: Recipe, config: EvalConfig, console: Console, progress: _ConsoleProgress
 ) -> EvalResult:
     """Start vLLM for the recipe, evaluate it, and stop it whatever happens."""
-    from localeval.server import launch_server
-    from localeval.server.lifecycle import terminate_as_interrupt
+    from localeval.cli._server import served
 
     assert config.output_dir is not None
-    run_dir = Path(config.output_dir)
-    log = run_dir / "server.log"
     try:
-        with (
-            terminate_as_interrupt(),
-            console.status(f"starting vLLM for {spec.name} (log: {log})") as status,
-        ):
-
-            def on_wait(elapsed_s: float) -> None:
-                status.update(f"waiting for vLLM to be ready: {elapsed_s:.0f} s (log: {log})")
-
-            with launch_server(spec, run_dir=run_dir, on_wait=on_wait) as server:
-                status.stop()
-                return run_eval(
-                    config,
-                    server.endpoint,
-                    recipe=spec,
-                    engine_info=server.engine_info(),
-                    progress=progress,
-                )
+        with served(spec, Path(config.output_dir), console) as server:
+            return run_eval(
+                config,
+                server.endpoint,
+                recipe=spec,
+                engine_info=server.engine_info(),
+                progress=progress,
+            )
     except KeyboardInterrupt as exc:
         raise Interrupted("interrupted while the server was starting; it was stopped") from exc

@@ -11,10 +11,10 @@ import click
 import httpx
 from rich.console import Console
 
+from localeval.cli._server import served
 from localeval.errors import ServerError
 from localeval.paths import new_run_dir
 from localeval.recipes import load_recipe
-from localeval.server.lifecycle import launch_server, terminate_as_interrupt
 
 CHECK_PROMPT = "Question: What is 3 + 5?\nAnswer:"
 
@@ -69,65 +69,54 @@ def command(
     run_dir = output or new_run_dir(f"serve-{spec.name}")
     run_dir.mkdir(parents=True, exist_ok=True)
     api_key = os.environ.get("LOCALEVAL_API_KEY")
-    with (
-        terminate_as_interrupt(),
-        console.status(f"starting vLLM for {spec.name} (log: {run_dir / 'server.log'})") as status,
-    ):
-
-        def on_wait(elapsed_s: float) -> None:
-            status.update(
-                f"waiting for vLLM to be ready: {elapsed_s:.0f} s (log: {run_dir / 'server.log'})"
-            )
-
-        try:
-            with launch_server(
-                spec,
-                run_dir=run_dir,
-                host=host,
-                port=port,
-                launcher=launcher,  # type: ignore[arg-type]
-                api_key=api_key,
-                startup_timeout_s=startup_timeout,
-                on_wait=on_wait,
-            ) as server:
-                status.stop()
-                info = {
-                    "base_url": server.base_url,
-                    "openai_base_url": f"{server.base_url}/v1",
-                    "model": server.served_model_name,
-                    "ready_after_s": server.ready_after_s,
-                    "pid": server.pid,
-                    "log": str(server.log_path),
-                }
-                if as_json and not check:
-                    click.echo(json.dumps(info))
-                elif not check:
+    try:
+        with served(
+            spec,
+            run_dir,
+            console,
+            host=host,
+            port=port,
+            launcher=launcher,
+            api_key=api_key,
+            startup_timeout_s=startup_timeout,
+        ) as server:
+            info = {
+                "base_url": server.base_url,
+                "openai_base_url": f"{server.base_url}/v1",
+                "model": server.served_model_name,
+                "ready_after_s": server.ready_after_s,
+                "pid": server.pid,
+                "log": str(server.log_path),
+            }
+            if check:
+                result = _one_request(
+                    server.base_url, server.served_model_name, server.endpoint.headers()
+                )
+                result.update(info)
+                if as_json:
+                    click.echo(json.dumps(result))
+                else:
                     console.print(
-                        f"[green]ready[/] after {server.ready_after_s:.1f} s: "
-                        f"{info['openai_base_url']} (model {server.served_model_name!r}); Ctrl-C stops it"
+                        f"[green]ready[/] after {server.ready_after_s:.1f} s; "
+                        f"{CHECK_PROMPT!r} -> {result['text']!r} "
+                        f"({result['completion_tokens']} tokens in {result['latency_ms']:.0f} ms)"
                     )
-                if check:
-                    result = _one_request(
-                        server.base_url, server.served_model_name, server.endpoint.headers()
+                return
+            if as_json:
+                click.echo(json.dumps(info))
+            else:
+                console.print(
+                    f"[green]ready[/] after {server.ready_after_s:.1f} s: "
+                    f"{info['openai_base_url']} (model {server.served_model_name!r}); Ctrl-C stops it"
+                )
+            while True:
+                time.sleep(0.5)
+                if server.proc is None or server.proc.poll() is not None:
+                    raise ServerError(
+                        f"the vLLM server exited unexpectedly (see {server.log_path})"
                     )
-                    result.update(info)
-                    if as_json:
-                        click.echo(json.dumps(result))
-                    else:
-                        console.print(
-                            f"[green]ready[/] after {server.ready_after_s:.1f} s; "
-                            f"{CHECK_PROMPT!r} -> {result['text']!r} "
-                            f"({result['completion_tokens']} tokens in {result['latency_ms']:.0f} ms)"
-                        )
-                    return
-                while True:
-                    time.sleep(0.5)
-                    if server.proc is None or server.proc.poll() is not None:
-                        raise ServerError(
-                            f"the vLLM server exited unexpectedly (see {server.log_path})"
-                        )
-        except KeyboardInterrupt:
-            console.print("stopped: no server process left, port free")
+    except KeyboardInterrupt:
+        console.print("stopped: no server process left, port free")
 
 
 def _one_request(base_url: str, model: str, headers: dict[str, str]) -> dict[str, object]:
