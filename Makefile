@@ -31,7 +31,7 @@ endif
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/localeval bench $(RECIPE)
+	$(VENV)/bin/localeval run $(RECIPE)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

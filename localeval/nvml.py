@@ -287,3 +287,87 @@ def detect_gpus(
             )
     except NvmlUnavailable as exc:
         return DetectionResult(available=False, reason=exc.reason)
+
+
+#: A GPU counts as free for a new server when at most this share of its memory is in use
+#: (the driver keeps a few hundred MiB; a leftover engine holds most of it).
+BUSY_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class GpuMemoryUse:
+    """Memory in use on one GPU right now, in bytes (None, with ``reason``, when NVML
+    cannot say)."""
+
+    index: int
+    name: str
+    uuid: str | None
+    used_bytes: int | None
+    total_bytes: int | None
+    reason: str | None = None
+
+    @property
+    def used_fraction(self) -> float | None:
+        """Share of the memory in use, in [0, 1] (None when unknown)."""
+        if self.used_bytes is None or not self.total_bytes:
+            return None
+        return self.used_bytes / self.total_bytes
+
+    @property
+    def busy(self) -> bool:
+        """More than :data:`BUSY_FRACTION` of the memory is in use."""
+        return (self.used_fraction or 0.0) > BUSY_FRACTION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """Memory in use on every GPU of this machine; ``available=False`` with ``reason`` when
+    NVML is missing, fails, or finds no GPU."""
+
+    available: bool
+    reason: str | None = None
+    gpus: tuple[GpuMemoryUse, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "available": self.available,
+            "reason": self.reason,
+            "gpus": [g.to_dict() for g in self.gpus],
+        }
+
+
+def memory_use(nvml: Any = None) -> MemoryUse:
+    """How much memory each GPU has in use now (``nvmlDeviceGetMemoryInfo``). Never raises
+    for a missing library, driver or GPU."""
+    try:
+        with nvml_session(nvml) as module:
+            count, reason = query(module, module.nvmlDeviceGetCount)
+            if count is None:
+                return MemoryUse(False, f"NVML could not count GPUs: {reason}")
+            if count == 0:
+                return MemoryUse(False, "NVML found no NVIDIA GPU")
+            gpus = []
+            for index in range(count):
+                handle, reason = query(module, module.nvmlDeviceGetHandleByIndex, index)
+                if handle is None:
+                    gpus.append(GpuMemoryUse(index, "unknown", None, None, None, reason))
+                    continue
+                raw_name, _ = query(module, module.nvmlDeviceGetName, handle)
+                raw_uuid, _ = query(module, module.nvmlDeviceGetUUID, handle)
+                memory, reason = query(module, module.nvmlDeviceGetMemoryInfo, handle)
+                gpus.append(
+                    GpuMemoryUse(
+                        index=index,
+                        name=text(raw_name) if raw_name is not None else "unknown",
+                        uuid=text(raw_uuid) if raw_uuid is not None else None,
+                        used_bytes=int(memory.used) if memory is not None else None,
+                        total_bytes=int(memory.total) if memory is not None else None,
+                        reason=reason,
+                    )
+                )
+            return MemoryUse(True, None, tuple(gpus))
+    except NvmlUnavailable as exc:
+        return MemoryUse(False, exc.reason)
