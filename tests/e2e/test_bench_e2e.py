@@ -68,7 +68,10 @@ def test_bench_measures_the_real_server(vllm_server, api: str, tmp_path: Path) -
         assert point.total_input_tokens == 8 * INPUT_TOKENS
         assert point.total_output_tokens == 8 * OUTPUT_TOKENS
         assert point.ttft_ms.p50 is not None and point.ttft_ms.p50 > 0
-        assert point.tpot_ms.p50 is not None and point.tpot_ms.p50 > 0
+        # On 2 busy cores the CPU server can deliver a whole stream in one read, which makes
+        # a request's TPOT exactly 0 as the client sees it: measured, not a bug.
+        assert point.tpot_ms.p50 is not None and point.tpot_ms.p50 >= 0
+        assert point.e2e_ms.p50 is not None and point.e2e_ms.p50 >= point.ttft_ms.p50
         assert point.goodput_rps == pytest.approx(point.request_throughput_rps)
         metrics = point.server_metrics
         assert metrics["available"], metrics
