@@ -11,12 +11,17 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from localeval.errors import ResultFileError
 
 SCHEMA_VERSION = 1
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -80,3 +85,32 @@ def load_result(path: Path, kind: str | None = None) -> dict[str, Any]:
     if kind is not None and data["kind"] != kind:
         raise ResultFileError(f"{path}: a {data['kind']!r} result, expected a {kind!r} result")
     return data
+
+
+def load_result_model(path: Path, kind: str, model: type[M], file_name: str) -> M:
+    """Load a result file (a run directory holding ``file_name``, or the file itself), check
+    its envelope and validate it as ``model``; ResultFileError names up to ten problems."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / file_name
+    data = load_result(path, kind)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:10]
+        ]
+        raise ResultFileError(f"{path}: not a valid {kind} result: " + "; ".join(problems)) from exc
+
+
+def text_field(value: Any, *keys: str) -> str | None:
+    """A non-empty string given either directly or under the first of ``keys`` that holds
+    one in a mapping (result files record a model or profile either way), else None."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, Mapping):
+        for key in keys:
+            inner = value.get(key)
+            if isinstance(inner, str) and inner:
+                return inner
+    return None

@@ -54,3 +54,35 @@ def test_load_rejects(tmp_path: Path, content: str, words: str) -> None:
     with pytest.raises(ResultFileError) as info:
         load_result(path, "bench")
     assert words in str(info.value)
+
+
+def test_load_result_model_names_bad_fields(tmp_path: Path) -> None:
+    from pydantic import BaseModel
+
+    from localeval.results import load_result_model
+
+    class Tiny(BaseModel):
+        schema_version: int
+        kind: str
+        points: list[int]
+
+    run = tmp_path / "run"
+    write_json_atomic(
+        run / "result.json", {"schema_version": SCHEMA_VERSION, "kind": "bench", "points": [1]}
+    )
+    assert load_result_model(run, "bench", Tiny, "result.json").points == [1]
+    write_json_atomic(
+        run / "result.json", {"schema_version": SCHEMA_VERSION, "kind": "bench", "points": ["x"]}
+    )
+    with pytest.raises(ResultFileError) as info:
+        load_result_model(run, "bench", Tiny, "result.json")
+    assert "not a valid bench result: points.0:" in str(info.value)
+
+
+def test_text_field() -> None:
+    from localeval.results import text_field
+
+    assert text_field("h100-sxm", "name") == "h100-sxm"
+    assert text_field({"id": "", "name": "m"}, "id", "name") == "m"
+    assert text_field({"id": 3}, "id") is None
+    assert text_field("", "id") is None

@@ -15,10 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from localeval.errors import EndpointError, Interrupted, ResultFileError
-from localeval.results import SCHEMA_VERSION, load_result
+from localeval.errors import EndpointError, Interrupted
+from localeval.results import SCHEMA_VERSION, load_result_model
 
 RESULT_FILE = "result.json"
 REQUESTS_FILE = "requests.jsonl"
@@ -142,17 +142,7 @@ class BenchResult(_Model):
 
 def load_bench_result(path: Path) -> BenchResult:
     """Load and validate a bench result file (a run directory or its ``result.json``)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / RESULT_FILE
-    data = load_result(path, "bench")
-    try:
-        return BenchResult.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:10]
-        ]
-        raise ResultFileError(f"{path}: not a valid bench result: " + "; ".join(problems)) from exc
+    return load_result_model(path, "bench", BenchResult, RESULT_FILE)
 
 
 def summary_dict(result: BenchResult) -> dict[str, Any]:

@@ -21,10 +21,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from localeval.errors import Interrupted, LocalevalError, ResultFileError
-from localeval.results import SCHEMA_VERSION, load_result
+from localeval.errors import Interrupted, LocalevalError
+from localeval.results import SCHEMA_VERSION, load_result_model
 
 RESULT_FILE = "result.json"
 SAMPLES_DIR = "samples"
@@ -139,17 +139,7 @@ class EvalResult(_Model):
 
 def load_eval_result(path: Path) -> EvalResult:
     """Load and validate an eval result file (a run directory or its ``result.json``)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / RESULT_FILE
-    data = load_result(path, "eval")
-    try:
-        return EvalResult.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:10]
-        ]
-        raise ResultFileError(f"{path}: not a valid eval result: " + "; ".join(problems)) from exc
+    return load_result_model(path, "eval", EvalResult, RESULT_FILE)
 
 
 def main_metric(metrics: dict[str, float | None]) -> tuple[str, float | None, float | None]:

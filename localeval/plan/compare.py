@@ -31,7 +31,7 @@ from localeval.plan.roofline import (
     output_tok_per_s_with_prefill,
     prefill_estimate,
 )
-from localeval.results import load_result
+from localeval.results import load_result, text_field
 
 PREFERRED_FILES = ("bench.json", "result.json")
 
@@ -136,29 +136,18 @@ class RunFacts:
     output_tokens: float | None
 
 
-def _name(value: Any, *keys: str) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, Mapping):
-        for key in keys:
-            inner = value.get(key)
-            if isinstance(inner, str) and inner:
-                return inner
-    return None
-
-
 def run_facts(result: Mapping[str, Any]) -> RunFacts:
     """Model, profile, tensor-parallel size, precision and workload lengths recorded in a
     bench result's ``provenance`` (and its recipe/scenario, where present)."""
     prov = _mapping(result.get("provenance"))
     recipe = _mapping(prov.get("recipe"))
-    model = _name(prov.get("model"), "id", "path", "name", "hf_id") or _name(
+    model = text_field(prov.get("model"), "id", "path", "name", "hf_id") or text_field(
         recipe.get("model"), "id"
     )
     profile = (
-        _name(prov.get("profile"), "name")
-        or _name(prov.get("hardware"), "profile", "name")
-        or _name(recipe.get("hardware"), "profile")
+        text_field(prov.get("profile"), "name")
+        or text_field(prov.get("hardware"), "profile", "name")
+        or text_field(recipe.get("hardware"), "profile")
     )
     engine_paths: list[tuple[str, ...]] = [
         ("engine_args",),

@@ -48,7 +48,7 @@ from typing import Any
 
 from localeval.cost.analyze import DEFAULT_SLO_ATTAINMENT, pick_metric
 from localeval.errors import ResultFileError
-from localeval.results import load_result
+from localeval.results import load_result, text_field
 
 RESULT_KINDS = ("bench", "eval")
 
@@ -256,17 +256,6 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _name(value: Any, *keys: str) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, Mapping):
-        for key in keys:
-            inner = value.get(key)
-            if isinstance(inner, str) and inner:
-                return inner
-    return None
-
-
 def _require(value: float | None, source: str, where: str) -> float:
     if value is None:
         raise ResultFileError(
@@ -309,19 +298,21 @@ def _provenance(data: Mapping[str, Any]) -> Provenance:
     prov = prov if isinstance(prov, Mapping) else {}
     recipe = _get(prov, "recipe")
     model = (
-        _name(prov.get("model"), "id", "name", "path")
-        or _name(_get(prov, "endpoint", "model"))
-        or _name(_get(recipe, "model"), "id", "served_name")
+        text_field(prov.get("model"), "id", "name", "path")
+        or text_field(_get(prov, "endpoint", "model"))
+        or text_field(_get(recipe, "model"), "id", "served_name")
         or "(model not recorded)"
     )
-    profile = _name(prov.get("profile"), "name") or _name(_get(recipe, "hardware", "profile"))
+    profile = text_field(prov.get("profile"), "name") or text_field(
+        _get(recipe, "hardware", "profile")
+    )
     raw_gpus = prov.get("gpus")
     if isinstance(raw_gpus, Mapping):
         raw_gpus = raw_gpus.get("gpus")
     gpus = [g for g in raw_gpus if isinstance(g, Mapping)] if isinstance(raw_gpus, list) else []
     names = tuple(str(g["name"]) for g in gpus if isinstance(g.get("name"), str))
     count = _number(prov.get("gpu_count"))
-    driver = _name(_get(prov, "gpu_detection", "driver_version")) or _name(
+    driver = text_field(_get(prov, "gpu_detection", "driver_version")) or text_field(
         _get(prov, "gpus", "driver_version")
     )
     if driver is None:
@@ -335,7 +326,7 @@ def _provenance(data: Mapping[str, Any]) -> Provenance:
     n_in = _number(_get(data, "workload", "input_tokens"))
     n_out = _number(_get(data, "workload", "output_tokens"))
     if n_in is not None or n_out is not None:
-        source = _name(_get(data, "workload", "source"))
+        source = text_field(_get(data, "workload", "source"))
         workload = (
             f"{'-' if n_in is None else f'{n_in:g}'} input / "
             f"{'-' if n_out is None else f'{n_out:g}'} output tokens per request"
@@ -347,16 +338,16 @@ def _provenance(data: Mapping[str, Any]) -> Provenance:
         gpu_names=names,
         gpu_count=int(count) if count is not None else len(gpus),
         driver_version=driver,
-        engine=_engine_name(_name(prov.get("engine"), "vllm_build", "name")),
-        engine_version=_name(prov.get("engine_version"))
-        or _name(prov.get("vllm_version"))
-        or _name(_get(engine_info, "vllm_version"))
-        or _name(prov.get("server_version")),
-        localeval_version=_name(prov.get("localeval_version")),
-        lm_eval_version=_name(prov.get("lm_eval_version")),
+        engine=_engine_name(text_field(prov.get("engine"), "vllm_build", "name")),
+        engine_version=text_field(prov.get("engine_version"))
+        or text_field(prov.get("vllm_version"))
+        or text_field(_get(engine_info, "vllm_version"))
+        or text_field(prov.get("server_version")),
+        localeval_version=text_field(prov.get("localeval_version")),
+        lm_eval_version=text_field(prov.get("lm_eval_version")),
         engine_args=args,
-        created_at=_name(data.get("created_at")) or _name(prov.get("created_at")),
-        status=_name(data.get("status")),
+        created_at=text_field(data.get("created_at")) or text_field(prov.get("created_at")),
+        status=text_field(data.get("status")),
         workload=workload,
     )
 
@@ -415,7 +406,9 @@ def _point(item: Any, index: int, source: str) -> LoadPoint:
     power = _number(gpu.get("mean_power_w"))
     if energy is None and power is not None:
         energy = power * duration
-    unavailable = _name(item.get("gpu_unavailable_reason")) or _name(gpu.get("unavailable_reason"))
+    unavailable = text_field(item.get("gpu_unavailable_reason")) or text_field(
+        gpu.get("unavailable_reason")
+    )
     return LoadPoint(
         label=point_label(int(conc) if conc is not None else None, rate, index),
         concurrency=int(conc) if conc is not None else None,
@@ -473,7 +466,7 @@ def _task(name: str, item: Any, source: str) -> TaskResult:
         energy_j=_number(item.get("energy_j")),
         output_tok_per_s=_number(item.get("output_tok_per_s")),
         cached_requests=int(_number(item.get("cached_requests")) or 0),
-        energy_unavailable=_name(item.get("energy_unavailable_reason")),
+        energy_unavailable=text_field(item.get("energy_unavailable_reason")),
     )
 
 
@@ -483,8 +476,8 @@ def _task_errors(value: Any) -> tuple[tuple[str, str], ...]:
     out = []
     for name, err in value.items():
         if isinstance(err, Mapping):
-            stage = _name(err.get("stage"))
-            text = _name(err.get("error")) or "failed"
+            stage = text_field(err.get("stage"))
+            text = text_field(err.get("error")) or "failed"
             out.append((str(name), f"{text} (at {stage})" if stage else text))
     return tuple(out)
 
