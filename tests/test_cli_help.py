@@ -23,7 +23,18 @@ COMMANDS = _paths(cli)
 
 
 def test_expected_commands_attached() -> None:
-    assert {"recipes", "hw", "serve", "cost", "plan", "bench", "report", "eval", "run", "doctor"} <= set(cli.commands)
+    assert {
+        "recipes",
+        "hw",
+        "serve",
+        "cost",
+        "plan",
+        "bench",
+        "report",
+        "eval",
+        "run",
+        "doctor",
+    } <= set(cli.commands)
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "localeval")
