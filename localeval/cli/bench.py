@@ -189,8 +189,9 @@ def _print_summary(console: Console, result: BenchResult) -> None:
 @click.option(
     "--gpus",
     "gpu_uuids",
-    help="UUIDs of the GPUs serving the endpoint, comma-separated (default: all of this "
-    "machine's when the endpoint is local).",
+    help="UUIDs of the GPUs serving the endpoint, comma-separated, for energy (default: "
+    "all of this machine's when their number is the server's GPU count; otherwise, and for "
+    "a server over several nodes, energy is recorded as unavailable).",
 )
 @click.option(
     "--output", type=click.Path(path_type=Path), help="Run directory (default: a new one)."
