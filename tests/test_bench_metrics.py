@@ -180,6 +180,7 @@ def test_client_check_flags_lag_and_cpu() -> None:
     assert late.client_bound
     assert late.schedule_lag_ms.p99 == pytest.approx(np.percentile([x * 1000 for x in lags], 99))
     assert "scheduling lag" in (late.reason or "")
+    assert "other processes held the CPU" in (late.reason or "")  # 10% of a core: starved
     busy = client_check([], [0.001], cpu_s=0.95, wall_s=1.0)
     assert busy.client_bound and "CPU" in (busy.reason or "")
     brief = client_check([], [0.001], cpu_s=0.0095, wall_s=0.01)  # too short to judge
@@ -187,6 +188,9 @@ def test_client_check_flags_lag_and_cpu() -> None:
     loop = client_check([], [0.02] * 10, cpu_s=None, wall_s=1.0)
     assert loop.client_bound and "event-loop" in (loop.reason or "")
     assert loop.cpu_util_pct is None
+    assert "other processes" not in (loop.reason or "")  # CPU unknown: no diagnosis
+    lagging_busy = client_check([], [0.02] * 10, cpu_s=0.7, wall_s=1.0)
+    assert lagging_busy.client_bound and "other processes" not in (lagging_busy.reason or "")
 
 
 def test_record_json_uses_point_relative_times_and_ms() -> None:

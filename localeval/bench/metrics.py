@@ -21,6 +21,8 @@ PERCENTILES = (50, 90, 95, 99)
 # A point is flagged client-bound when the client's own delays exceed these.
 CLIENT_LAG_LIMIT_MS = 10.0
 CLIENT_CPU_LIMIT_PCT = 90.0
+# Below this share of a core, a late event loop was kept waiting by other processes
+CLIENT_STARVED_CPU_PCT = 50.0
 CLIENT_CPU_MIN_WALL_S = 1.0
 
 
@@ -251,7 +253,8 @@ def client_check(
 ) -> ClientCheck:
     """Flag a point where the client was the bottleneck: scheduling lag p99 or event-loop
     lag p99 above ``lag_limit_ms``, or client CPU above ``cpu_limit_pct`` of one core over
-    a point of at least a second."""
+    a point of at least a second. A late loop that used little CPU was kept off the CPU by
+    other processes (often the server, on the same cores), and the reason says so."""
     sched = distribution_ms(schedule_lags_s)
     loop = distribution_ms(loop_lags_s)
     cpu_pct = None if cpu_s is None or wall_s <= 0 else 100.0 * cpu_s / wall_s
@@ -263,6 +266,17 @@ def client_check(
     # a point shorter than a second (all failed at once, say) cannot judge CPU use
     if cpu_pct is not None and cpu_pct > cpu_limit_pct and wall_s >= CLIENT_CPU_MIN_WALL_S:
         reasons.append(f"client CPU {cpu_pct:.0f}% of a core > {cpu_limit_pct:g}%")
+    elif (
+        reasons
+        and cpu_pct is not None
+        and cpu_pct < CLIENT_STARVED_CPU_PCT
+        and wall_s >= CLIENT_CPU_MIN_WALL_S
+    ):
+        reasons.append(
+            f"the client used only {cpu_pct:.0f}% of a core, so other processes held the CPU "
+            "(a server on the same cores?): pin the server and the client to separate cores "
+            "(taskset -c) or run the client on another machine"
+        )
     return ClientCheck(
         schedule_lag_ms=sched,
         loop_lag_ms=loop,
