@@ -358,3 +358,24 @@ def test_ctrl_c_writes_what_was_measured(fake: FakeCompletionsServer, tmp_path: 
     with pytest.raises(Exception, match="interrupted") as info:
         result.raise_for_status()
     assert type(info.value).__name__ == "Interrupted"
+
+
+def test_no_git_noise_outside_a_repository(
+    fake: FakeCompletionsServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """lm-eval runs ``git describe`` at every task; outside a repository git printed
+    "fatal: not a git repository" on the user's terminal each time."""
+    from localeval.evaluation import driver
+
+    monkeypatch.setattr(driver, "_GIT_HASH", [])  # ask git again, from a plain folder
+    work = tmp_path / "not-a-repo"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    result = _run(fake, _config(tmp_path, tasks=[MC, GEN], limit=2, gen_api="completions"))
+    assert result.tasks[MC].metrics["acc"] == 1.0
+    assert "not a git repository" not in capfd.readouterr().err
+    assert driver._GIT_HASH == [None]

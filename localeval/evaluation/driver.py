@@ -17,6 +17,7 @@ import difflib
 import json
 import logging
 import math
+import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -382,16 +383,40 @@ def _add_env_info_once(storage: dict[str, Any]) -> None:
     storage.update(_ENV_INFO)
 
 
+_GIT_HASH: list[str | None] = []
+
+
+def _git_hash_quietly() -> str | None:
+    """What lm-eval records as ``git_hash`` (``git describe --always`` in the working
+    directory), asked once per process and without git's "fatal: not a git repository"
+    on stderr, which lm-eval's own call prints at every task outside a repository."""
+    if not _GIT_HASH:
+        try:
+            out = subprocess.run(
+                ["git", "describe", "--always"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+            _GIT_HASH.append(out.stdout.strip() or None if out.returncode == 0 else None)
+        except (OSError, subprocess.SubprocessError):
+            _GIT_HASH.append(None)
+    return _GIT_HASH[0]
+
+
 @contextlib.contextmanager
 def _env_info_once() -> Iterator[None]:
     """lm-eval describes the environment at every ``simple_evaluate`` (about a second of
-    subprocesses); a run does it once, before its first task, and reuses the description."""
-    saved = lm_eval.evaluator.add_env_info
+    subprocesses); a run does it once, before its first task, and reuses the description.
+    The same for the git hash it records."""
+    saved = lm_eval.evaluator.add_env_info, lm_eval.evaluator.get_git_commit_hash
     lm_eval.evaluator.add_env_info = _add_env_info_once
+    lm_eval.evaluator.get_git_commit_hash = _git_hash_quietly
     try:
         yield
     finally:
-        lm_eval.evaluator.add_env_info = saved
+        lm_eval.evaluator.add_env_info, lm_eval.evaluator.get_git_commit_hash = saved
 
 
 def prepare() -> None:
