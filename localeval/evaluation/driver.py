@@ -17,6 +17,7 @@ import difflib
 import json
 import logging
 import math
+import os
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -391,6 +392,7 @@ def _git_hash_quietly() -> str | None:
     directory), asked once per process and without git's "fatal: not a git repository"
     on stderr, which lm-eval's own call prints at every task outside a repository."""
     if not _GIT_HASH:
+        git_hash: str | None = None
         try:
             out = subprocess.run(
                 ["git", "describe", "--always"],
@@ -399,9 +401,14 @@ def _git_hash_quietly() -> str | None:
                 timeout=10,
                 check=False,
             )
-            _GIT_HASH.append(out.stdout.strip() or None if out.returncode == 0 else None)
+            git_hash = out.stdout.strip() or None if out.returncode == 0 else None
         except (OSError, subprocess.SubprocessError):
-            _GIT_HASH.append(None)
+            pass
+        if git_hash is None:  # lm-eval's own fallback: read .git in the working directory
+            from lm_eval.loggers.utils import get_commit_from_path
+
+            git_hash = get_commit_from_path(os.getcwd())
+        _GIT_HASH.append(git_hash)
     return _GIT_HASH[0]
 
 
