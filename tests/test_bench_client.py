@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import localeval
 from localeval.bench.client import StreamingClient, _SseTimer
 from localeval.bench.http11 import HttpError, _Exchange
 from localeval.bench.records import RequestRecord
@@ -196,6 +197,14 @@ def test_request_body_asks_for_usage_and_ignore_eos(fake: FakeOpenAIServer) -> N
     assert body["ignore_eos"] is True
     assert body["max_completion_tokens"] == 3
     assert body["messages"] == [{"role": "user", "content": "one two three"}]
+
+
+def test_requests_name_the_tool_and_ask_for_an_uncompressed_body(fake: FakeOpenAIServer) -> None:
+    send(fake, "completions", max_tokens=2)
+    headers = fake.request_headers[-1]
+    assert headers["user-agent"] == f"localeval/{localeval.__version__}"
+    assert headers["accept-encoding"] == "identity"
+    assert headers["content-type"] == "application/json"
 
 
 # -- parsers fed byte by byte ------------------------------------------------------------

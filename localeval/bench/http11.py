@@ -21,10 +21,14 @@ import time
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
+from localeval import __version__
+
 BodySink = Callable[[bytes, float], None]
 
 _HEAD, _LENGTH, _CHUNKED, _CLOSE, _DONE = range(5)
 _MAX_HEAD_BYTES = 64 * 1024
+# names the tool in a server's access log, beside the other clients it serves
+_USER_AGENT = f"User-Agent: localeval/{__version__}"
 
 
 class HttpError(Exception):
@@ -297,6 +301,7 @@ class HttpClient:
             f"POST {path} HTTP/1.1",
             f"Host: {self.host_header}",
             "Accept-Encoding: identity",
+            _USER_AGENT,
             f"Content-Length: {len(body)}",
         ]
         head += [f"{k}: {v}" for k, v in headers.items()]

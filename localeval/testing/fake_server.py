@@ -278,6 +278,7 @@ class _Conn(asyncio.Protocol):
         self.busy = False
         self.keep_alive = True
         self.stream: _Stream | None = None
+        self.headers: dict[str, str] = {}  # of the request being answered
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not subclasses of asyncio.Transport
@@ -305,7 +306,7 @@ class _Conn(asyncio.Protocol):
             except ValueError:
                 self.transport.close()
                 return
-            headers = {}
+            headers: dict[str, str] = {}
             for line in head[1:]:
                 key, _, value = line.partition(":")
                 headers[key.strip().lower()] = value.strip()
@@ -315,6 +316,7 @@ class _Conn(asyncio.Protocol):
             body = self.buf[end + 4 : end + 4 + length]
             self.buf = self.buf[end + 4 + length :]
             self.keep_alive = headers.get("connection", "").lower() != "close"
+            self.headers = headers
             self.busy = True
             self.server.handle(self, method, target.split("?", 1)[0], body)
 
@@ -386,6 +388,7 @@ class _FakeState:
         self.generation_requests = 0
         self.dead = False
         self.bodies: list[dict[str, Any]] = []  # request bodies seen, for tests
+        self.headers: list[dict[str, str]] = []  # and their headers, names in lower case
         self._ids = 0
 
     def next_id(self) -> int:
@@ -480,6 +483,7 @@ class _FakeState:
         b = self.behavior
         self.generation_requests += 1
         self.bodies.append(req)
+        self.headers.append(conn.headers)
         if b.die_after_requests is not None and self.generation_requests >= b.die_after_requests:
             self.die()
             return
@@ -631,6 +635,11 @@ class FakeOpenAIServer:
     def request_bodies(self) -> list[dict[str, Any]]:
         """The JSON bodies of the generation requests received so far."""
         return list(self._state.bodies) if self._state else []
+
+    @property
+    def request_headers(self) -> list[dict[str, str]]:
+        """The headers of those requests, names in lower case."""
+        return list(self._state.headers) if self._state else []
 
     def stop(self) -> None:
         if self._loop is not None and self._loop.is_running():
