@@ -9,7 +9,11 @@ concurrency the script prints requests/s, output tokens/s, |median TTFT - 50 ms|
 latency and keeps up with the server shows smaller errors and higher throughput.
 
 With ``--endpoint URL --model NAME`` (a real vLLM server) it prints both tools' medians
-(TTFT, ITL, TPOT) and throughputs and the relative difference, for an agreement check.
+(TTFT, ITL, TPOT) and throughputs and the relative difference, for an agreement check,
+and beside them the server's own mean TTFT over each tool's run (from the
+``vllm:time_to_first_token_seconds`` histogram, warmup included): when the tools' TTFTs
+differ, this says whether the server answered one tool's requests later or one client
+measured differently.
 
 Each tool runs in its own process, one after the other, alternating which goes first,
 and with ``--repeats`` above 1 the medians over the runs come last (on a small shared
@@ -73,6 +77,39 @@ def start_fake(port: int, output_tokens: int) -> subprocess.Popen[str]:
         proc.kill()
         raise SystemExit(f"the fake server did not start: {line!r}")
     return proc
+
+
+def server_ttft_totals(base_url: str, model: str) -> tuple[float, float] | None:
+    """(sum in s, count) of the server's TTFT histogram for ``model``; None without it."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = httpx.get(f"{base_url}/metrics", timeout=5.0).text
+    except httpx.HTTPError:
+        return None
+    for family in text_string_to_metric_families(text):
+        if family.name != "vllm:time_to_first_token_seconds":
+            continue
+        total_s = count = 0.0
+        for sample in family.samples:
+            if sample.labels.get("model_name", model) != model:
+                continue
+            if sample.name.endswith("_sum"):
+                total_s += sample.value
+            elif sample.name.endswith("_count"):
+                count += sample.value
+        return total_s, count
+    return None
+
+
+def server_ttft_ms(
+    before: tuple[float, float] | None, after: tuple[float, float] | None
+) -> float | None:
+    """The server's mean TTFT between two snapshots of its histogram, in ms."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * 1000.0
 
 
 def write_prompts(base_url: str, model: str, n: int, input_tokens: int, path: Path) -> None:
@@ -229,7 +266,8 @@ def real_row(tool: str, c: int, r: dict[str, Any]) -> str:
 
     return (
         f"{tool:<10} {c:>5} {r['rps']:>9.2f} {r['out_tok_s']:>11.1f} {f(r['ttft_p50_ms']):>10} "
-        f"{f(r['itl_p50_ms']):>10} {f(r['tpot_p50_ms']):>10} {r['cpu_s']:>8.2f} {r['failed']:>6}"
+        f"{f(r['itl_p50_ms']):>10} {f(r['tpot_p50_ms']):>10} {f(r.get('server_ttft_ms')):>10} "
+        f"{r['cpu_s']:>8.2f} {r['failed']:>6}"
     )
 
 
@@ -242,7 +280,7 @@ def diff_row(c: int, ours: dict[str, Any], theirs: dict[str, Any]) -> str:
 
     return (
         f"{'diff':<10} {c:>5} {rel('rps'):>9} {rel('out_tok_s'):>11} {rel('ttft_p50_ms'):>10} "
-        f"{rel('itl_p50_ms'):>10} {rel('tpot_p50_ms'):>10}"
+        f"{rel('itl_p50_ms'):>10} {rel('tpot_p50_ms'):>10} {rel('server_ttft_ms'):>10}"
     )
 
 
@@ -272,7 +310,7 @@ def main() -> int:
         base_url = args.endpoint.rstrip("/").removesuffix("/v1")
         header = (
             f"{'tool':<10} {'conc':>5} {'req/s':>9} {'out tok/s':>11} {'TTFT p50':>10} "
-            f"{'ITL p50':>10} {'TPOT p50':>10} {'cpu s':>8} {'failed':>6}"
+            f"{'ITL p50':>10} {'TPOT p50':>10} {'srv TTFT':>10} {'cpu s':>8} {'failed':>6}"
         )
         print(f"endpoint {base_url}, model {args.model} (latencies in ms)")
     else:
@@ -302,10 +340,14 @@ def main() -> int:
                     order = ["localeval", "vllm"] if repeat % 2 else ["vllm", "localeval"]
                     results: dict[str, dict[str, Any]] = {}
                     for tool in order:
+                        before = server_ttft_totals(base_url, args.model) if fake is None else None
                         if tool == "localeval":
                             results[tool] = run_localeval(args, base_url, c, n)
                         else:
                             results[tool] = run_vllm(args, base_url, c, n, prompts)
+                        if fake is None:
+                            after = server_ttft_totals(base_url, args.model)
+                            results[tool]["server_ttft_ms"] = server_ttft_ms(before, after)
                         row = fake_row if fake is not None else real_row
                         print(row(tool, c, results[tool]), flush=True)
                         runs.setdefault((c, tool), []).append(results[tool])
