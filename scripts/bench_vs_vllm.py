@@ -79,28 +79,25 @@ def start_fake(port: int, output_tokens: int) -> subprocess.Popen[str]:
     return proc
 
 
+TTFT_SUM = "vllm:time_to_first_token_seconds_sum"
+TTFT_COUNT = "vllm:time_to_first_token_seconds_count"
+
+
 def server_ttft_totals(base_url: str, model: str) -> tuple[float, float] | None:
     """(sum in s, count) of the server's TTFT histogram for ``model``; None without it."""
     import httpx
-    from prometheus_client.parser import text_string_to_metric_families
+
+    sys.path.insert(0, str(REPO))
+    from localeval.telemetry.prometheus import parse_metrics
 
     try:
         text = httpx.get(f"{base_url}/metrics", timeout=5.0).text
     except httpx.HTTPError:
         return None
-    for family in text_string_to_metric_families(text):
-        if family.name != "vllm:time_to_first_token_seconds":
-            continue
-        total_s = count = 0.0
-        for sample in family.samples:
-            if sample.labels.get("model_name", model) != model:
-                continue
-            if sample.name.endswith("_sum"):
-                total_s += sample.value
-            elif sample.name.endswith("_count"):
-                count += sample.value
-        return total_s, count
-    return None
+    values = parse_metrics(text, model, names=frozenset({TTFT_SUM, TTFT_COUNT}))
+    if TTFT_COUNT not in values:
+        return None
+    return values.get(TTFT_SUM, 0.0), values[TTFT_COUNT]
 
 
 def server_ttft_ms(

@@ -61,6 +61,19 @@ def test_parse_sums_engines_and_averages_kv_usage() -> None:
     assert parse_metrics(page)["vllm:prompt_tokens_total"] == 1150
 
 
+def test_parse_named_histogram_sum_and_count() -> None:
+    page = vllm_like_page({"0": 100, "1": 50}, {"0": 3, "1": 5}, {"0": 0.2, "1": 0.6})
+    names = frozenset(
+        {"vllm:time_to_first_token_seconds_sum", "vllm:time_to_first_token_seconds_count"}
+    )
+    values = parse_metrics(page, model="m", names=names)
+    assert values == {
+        "vllm:time_to_first_token_seconds_sum": pytest.approx(0.2),  # 2 engines x 0.1 s
+        "vllm:time_to_first_token_seconds_count": 2,
+    }
+    assert parse_metrics(page, model="other-model", names=names) == {}
+
+
 def test_summarize_counter_deltas_and_gauge_stats() -> None:
     scrapes = [
         Scrape(0.0, {"vllm:prompt_tokens_total": 100, "vllm:num_requests_running": 0, "vllm:kv_cache_usage_perc": 0.0}),

@@ -40,30 +40,33 @@ _AVERAGED = frozenset({"vllm:kv_cache_usage_perc"})
 _WANTED = frozenset(COUNTERS.values()) | frozenset(GAUGES.values())
 
 
-def _family_lines(text: str) -> str:
-    """Only the lines (samples, HELP and TYPE) of the metrics this module reads."""
+def _family_lines(text: str, names: frozenset[str]) -> str:
+    """Only the lines (samples, HELP and TYPE) of the samples named."""
     kept = []
     for line in text.splitlines():
         if line.startswith("#"):
             parts = line.split(" ", 3)
-            if len(parts) >= 3 and parts[2] in _WANTED:
+            if len(parts) >= 3 and parts[2] in names:
                 kept.append(line)
             continue
         name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name in _WANTED:
+        if name in names:
             kept.append(line)
     return "\n".join(kept) + "\n"
 
 
-def parse_metrics(text: str, model: str | None = None) -> dict[str, float]:
-    """The wanted samples of a Prometheus text page, by vLLM sample name, summed over
-    label sets (KV-cache usage averaged). Samples labelled with another ``model_name``
-    than ``model`` are left out."""
+def parse_metrics(
+    text: str, model: str | None = None, names: frozenset[str] = _WANTED
+) -> dict[str, float]:
+    """The samples named (by default the counters and gauges this module reads) of a
+    Prometheus text page, by vLLM sample name, summed over label sets (KV-cache usage
+    averaged). Samples labelled with another ``model_name`` than ``model`` are left out.
+    A histogram's ``NAME_sum`` and ``NAME_count`` can be named like any sample."""
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
-    for family in text_string_to_metric_families(_family_lines(text)):
+    for family in text_string_to_metric_families(_family_lines(text, names)):
         for sample in family.samples:
-            if sample.name not in _WANTED:
+            if sample.name not in names:
                 continue
             label_model = sample.labels.get("model_name")
             if model is not None and label_model is not None and label_model != model:
