@@ -116,6 +116,9 @@ class BenchScenario(_Strict):
     num_requests: int | None = Field(default=200, gt=0)
     duration_s: float | None = Field(default=None, gt=0)
     warmup_requests: int = Field(default=4, ge=0)
+    think_time_ms: float = Field(
+        default=0.0, ge=0, description="closed loop: pause after an answer before the next"
+    )
     dataset: str | None = Field(default=None, description="ShareGPT JSON or JSONL prompt file")
     slo: Slo | None = None
     seed: int = 0

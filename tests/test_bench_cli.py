@@ -4,6 +4,7 @@ unreachable endpoint, wrong model, hung and dying servers), Ctrl-C, GPU telemetr
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -89,6 +90,16 @@ def test_concurrency_sweep_writes_a_complete_result(fake: FakeOpenAIServer, tmp_
     assert fake.generation_requests == 25
     loaded = load_bench_result(tmp_path / "run")
     assert loaded.points[1].concurrency == 4
+
+
+def test_think_time_reaches_the_closed_loop(fake: FakeOpenAIServer, tmp_path: Path) -> None:
+    _, data = bench(
+        fake, tmp_path, "--concurrency", "1", "--num-requests", "4", "--think-time-ms", "40"
+    )
+    assert data["config"]["think_time_ms"] == 40
+    records = [json.loads(line) for line in (tmp_path / "run" / "requests.jsonl").open()]
+    for prev, nxt in itertools.pairwise(records):
+        assert nxt["scheduled_s"] - (prev["scheduled_s"] + prev["e2e_ms"] / 1000) >= 0.039
 
 
 def test_result_is_readable_by_the_cost_model(fake: FakeOpenAIServer, tmp_path: Path) -> None:
@@ -247,6 +258,8 @@ def test_config_errors_exit_2(fake: FakeOpenAIServer, tmp_path: Path) -> None:
         (["--concurrency", "1", "--slo", "ttft=5"], "KEY=MILLISECONDS"),
         (["--concurrency", "x"], "integers"),
         (["--concurrency", "0"], "positive"),
+        (["--rate", "2", "--think-time-ms", "5"], "not to rates"),
+        (["--concurrency", "1", "--think-time-ms", "-1"], "think_time_ms"),
     ):
         result = runner.invoke(cli, base + args)
         assert result.exit_code == 2, result.output

@@ -87,6 +87,36 @@ def test_concurrency_bounded_by_duration() -> None:
     assert max(send.sent_at) - min(send.sent_at) < 0.2 + 0.01
 
 
+def test_think_time_pauses_each_worker_between_requests() -> None:
+    send = FakeSend(0.01)
+    run = asyncio.run(run_concurrency(send, 1, num_requests=5, duration_s=None, think_time_s=0.03))
+    assert len(run.records) == 5
+    # each request starts at least the think time after the previous one ended
+    ends = [r.scheduled_t + (r.e2e_s or 0.0) for r in run.records]
+    for end, next_sent in zip(ends, send.sent_at[1:], strict=False):
+        assert next_sent - end >= 0.029
+    # without it, the next request goes at once
+    send = FakeSend(0.01)
+    asyncio.run(run_concurrency(send, 1, num_requests=5, duration_s=None))
+    assert max(b - a for a, b in itertools.pairwise(send.sent_at)) < 0.01 + 0.03
+    with pytest.raises(ValueError, match="think_time_s"):
+        asyncio.run(run_concurrency(send, 1, num_requests=1, duration_s=None, think_time_s=-1))
+
+
+def test_stop_ends_a_think_time_at_once() -> None:
+    async def go() -> tuple[int, bool, float]:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.05, stop.set)
+        t0 = time.perf_counter()
+        run = await run_concurrency(
+            FakeSend(0.001), 2, num_requests=100, duration_s=None, stop=stop, think_time_s=10.0
+        )
+        return len(run.records), run.stopped, time.perf_counter() - t0
+
+    n, stopped, took_s = asyncio.run(go())
+    assert n == 2 and stopped and took_s < 5.0
+
+
 def test_open_loop_sends_on_schedule_whatever_the_latency() -> None:
     # 20 req/s with 300 ms per request: a closed loop would send one at a time; the open
     # loop keeps ~6 in flight and charges each request from its scheduled time.

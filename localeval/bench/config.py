@@ -62,7 +62,8 @@ class BenchConfig(BaseModel):
     """Everything a bench run needs besides the endpoint. Exactly one load pattern:
     ``concurrency`` (closed-loop sweep), ``request_rates_rps`` (open loop) or ``search``
     (the highest concurrency or rate meeting ``slo``). Each point is bounded by
-    ``num_requests`` and/or ``duration_s``."""
+    ``num_requests`` and/or ``duration_s``. ``think_time_ms`` makes each closed-loop
+    worker pause after an answer before sending its next request."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -79,6 +80,7 @@ class BenchConfig(BaseModel):
     num_requests: int | None = Field(default=200, gt=0)
     duration_s: float | None = Field(default=None, gt=0)
     warmup_requests: int = Field(default=4, ge=0)
+    think_time_ms: float = Field(default=0.0, ge=0)
     dataset: str | None = None
     tokenizer: str | None = None
     slo: SloConfig | None = None
@@ -109,6 +111,10 @@ class BenchConfig(BaseModel):
             raise ValueError("request_rates_rps must be a non-empty list of positive numbers")
         if self.num_requests is None and self.duration_s is None:
             raise ValueError("bound each point by num_requests and/or duration_s")
+        if self.think_time_ms and self.concurrency is None and self.search != "concurrency":
+            raise ValueError(
+                "think_time_ms applies to concurrency points (a closed loop), not to rates"
+            )
         if self.search is not None and (self.slo is None or self.slo.to_slo().empty):
             raise ValueError("search needs an slo (e.g. --slo ttft_ms=500,tpot_ms=50)")
         return self
@@ -145,6 +151,7 @@ class BenchConfig(BaseModel):
             "num_requests": bench.num_requests,
             "duration_s": bench.duration_s,
             "warmup_requests": bench.warmup_requests,
+            "think_time_ms": bench.think_time_ms,
             "dataset": bench.dataset,
             "seed": bench.seed,
             "tokenizer": recipe.model.tokenizer,

@@ -504,6 +504,7 @@ async def _point(
                 duration_s=cfg.duration_s,
                 stop=run.stop,
                 on_record=on_record,
+                think_time_s=cfg.think_time_ms / 1000.0,
             )
         else:
             pattern = await run_rate(

@@ -145,11 +145,15 @@ async def run_concurrency(
     duration_s: float | None,
     stop: asyncio.Event | None = None,
     on_record: RecordHook | None = None,
+    think_time_s: float = 0.0,
 ) -> PatternRun:
     """Closed loop: ``concurrency`` workers each send a request as soon as their previous
-    one ends, until ``num_requests`` were sent or ``duration_s`` passed."""
+    one ends (or ``think_time_s`` after it: a user reading the answer before the next
+    message), until ``num_requests`` were sent or ``duration_s`` passed."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    if think_time_s < 0:
+        raise ValueError("think_time_s must not be negative")
     if num_requests is None and duration_s is None:
         raise ValueError("bound the point by num_requests and/or duration_s")
     stop = stop or asyncio.Event()
@@ -167,6 +171,8 @@ async def run_concurrency(
             if num_requests is not None and i >= num_requests:
                 return
             m.add(await send(i, now))
+            if think_time_s and await _wait_stop(stop, think_time_s):
+                return
 
     n_workers = concurrency if num_requests is None else min(concurrency, num_requests)
     tasks = {asyncio.ensure_future(worker()) for _ in range(n_workers)}

@@ -174,6 +174,12 @@ def _print_summary(console: Console, result: BenchResult) -> None:
 @click.option("--duration", type=float, help="Seconds per point (with or without --num-requests).")
 @click.option("--warmup", type=int, help="Warmup requests before the first point (not measured).")
 @click.option(
+    "--think-time-ms",
+    type=float,
+    help="Concurrency points: each worker pauses this long after an answer before its next "
+    "request (default 0: at once).",
+)
+@click.option(
     "--dataset",
     type=click.Path(path_type=Path),
     help="ShareGPT JSON or JSONL prompt file instead of synthetic prompts.",
@@ -220,6 +226,7 @@ def command(
     num_requests: int | None,
     duration: float | None,
     warmup: int | None,
+    think_time_ms: float | None,
     dataset: Path | None,
     slo: str | None,
     slo_attainment: float | None,
@@ -247,6 +254,7 @@ def command(
         "num_requests": num_requests,
         "duration_s": duration,
         "warmup_requests": warmup,
+        "think_time_ms": think_time_ms,
         "dataset": str(dataset) if dataset else None,
         "slo": parse_slo(slo) if slo else None,
         "slo_attainment_target": slo_attainment,
