@@ -46,6 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 FAKE_TTFT_MS = 50.0
 FAKE_ITL_MS = 10.0
@@ -132,6 +133,8 @@ def run_localeval(args: argparse.Namespace, base_url: str, c: int, n: int) -> di
             "--output-tokens", str(args.output_tokens), "--seed", str(SEED),
             "--output", tmp, "--json", "--no-progress",
         ]  # fmt: skip
+        if args.localeval_think_ms:
+            cmd += ["--think-time-ms", str(args.localeval_think_ms)]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
         if proc.returncode != 0:
             raise SystemExit(f"localeval bench failed:\n{proc.stderr[-2000:]}")
@@ -247,24 +250,72 @@ def _abs_err(value: float | None, target: float) -> float:
     return abs(value - target) if value is not None else float("nan")
 
 
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+WIRE_HEADER = f" {'wire TTFT':>10} {'idle':>7}"
+
+
+def wire_cols(r: dict[str, Any]) -> str:
+    """The wire's median TTFT and the connection's median idle time between an answer's
+    end and the next request (the client's turnaround), when captured."""
+    if "wire_ttft_ms" not in r:
+        return ""
+    return f" {_f(r['wire_ttft_ms']):>10} {_f(r['wire_idle_ms']):>7}"
+
+
+def capture_wire(port: int | None) -> contextlib.AbstractContextManager[Any]:
+    """A loopback capture of ``port`` (``localeval.testing.wire``), or nothing."""
+    if port is None:
+        return contextlib.nullcontext()
+    sys.path.insert(0, str(REPO))
+    from localeval.testing.wire import LoopbackCapture
+
+    return LoopbackCapture(port)
+
+
+def check_capture(port: int) -> None:
+    """Stop at once, with the reason, where a loopback capture cannot be opened."""
+    sys.path.insert(0, str(REPO))
+    from localeval.testing.wire import CaptureUnavailable
+
+    try:
+        with capture_wire(port):
+            pass
+    except CaptureUnavailable as exc:
+        raise SystemExit(f"--wire: {exc}") from exc
+
+
+def add_wire(result: dict[str, Any], capture: Any) -> None:
+    """Put the wire's medians over a tool's generation requests into its result."""
+    if capture is None:
+        return
+    from localeval.testing.wire import exchanges, summarize
+
+    summary = summarize(exchanges(capture.packets, capture.port), "")
+    result["wire_ttft_ms"] = summary.ttft_p50_ms
+    result["wire_idle_ms"] = summary.idle_before_p50_ms
+    if capture.dropped:
+        print(f"warning: the capture dropped {capture.dropped} packets", file=sys.stderr)
+
+
 def fake_row(tool: str, c: int, r: dict[str, Any]) -> str:
     flag = " (client-bound)" if r.get("client_bound") else ""
     return (
         f"{tool:<10} {c:>5} {r['rps']:>9.2f} {r['out_tok_s']:>11.1f} "
         f"{_abs_err(r['ttft_p50_ms'], FAKE_TTFT_MS):>13.2f} "
         f"{_abs_err(r['itl_p50_ms'], FAKE_ITL_MS):>12.3f} {r['cpu_s']:>8.2f} "
-        f"{r['failed']:>6}{flag}"
+        f"{r['failed']:>6}{wire_cols(r)}{flag}"
     )
 
 
 def real_row(tool: str, c: int, r: dict[str, Any]) -> str:
-    def f(x: float | None) -> str:
-        return "-" if x is None else f"{x:.2f}"
-
+    f = _f
     return (
         f"{tool:<10} {c:>5} {r['rps']:>9.2f} {r['out_tok_s']:>11.1f} {f(r['ttft_p50_ms']):>10} "
         f"{f(r['itl_p50_ms']):>10} {f(r['tpot_p50_ms']):>10} {f(r.get('server_ttft_ms')):>10} "
-        f"{r['cpu_s']:>8.2f} {r['failed']:>6}"
+        f"{r['cpu_s']:>8.2f} {r['failed']:>6}{wire_cols(r)}"
     )
 
 
@@ -278,6 +329,7 @@ def diff_row(c: int, ours: dict[str, Any], theirs: dict[str, Any]) -> str:
     return (
         f"{'diff':<10} {c:>5} {rel('rps'):>9} {rel('out_tok_s'):>11} {rel('ttft_p50_ms'):>10} "
         f"{rel('itl_p50_ms'):>10} {rel('tpot_p50_ms'):>10} {rel('server_ttft_ms'):>10}"
+        + (f" {'':>8} {'':>6} {rel('wire_ttft_ms'):>10}" if "wire_ttft_ms" in ours else "")
     )
 
 
@@ -295,6 +347,19 @@ def main() -> int:
         default=15,
         help="requests per point = this x concurrency (~0.68 s each on the fake)",
     )
+    parser.add_argument(
+        "--wire",
+        action="store_true",
+        help="capture the loopback traffic (needs root or CAP_NET_RAW) and print, per tool, "
+        "the wire's median TTFT (request packet to first content packet) and the median "
+        "idle time of a connection between an answer's end and the next request",
+    )
+    parser.add_argument(
+        "--localeval-think-ms",
+        type=float,
+        default=0.0,
+        help="pass --think-time-ms to localeval (to give it another client's turnaround)",
+    )
     parser.add_argument("--vllm-worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.vllm_worker:
@@ -310,8 +375,13 @@ def main() -> int:
             f"{'ITL p50':>10} {'TPOT p50':>10} {'srv TTFT':>10} {'cpu s':>8} {'failed':>6}"
         )
         print(f"endpoint {base_url}, model {args.model} (latencies in ms)")
+        port = urlsplit(base_url).port or 80
+        if args.wire:
+            check_capture(port)
     else:
         port = free_port()
+        if args.wire:
+            check_capture(port)
         fake = start_fake(port, args.output_tokens)
         base_url = f"http://127.0.0.1:{port}"
         header = (
@@ -322,6 +392,8 @@ def main() -> int:
             f"fake server: TTFT {FAKE_TTFT_MS} ms, ITL {FAKE_ITL_MS} ms, "
             f"{args.output_tokens} output tokens"
         )
+    if args.wire:
+        header += WIRE_HEADER
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     runs: dict[tuple[int, str], list[dict[str, Any]]] = {}
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
@@ -338,10 +410,12 @@ def main() -> int:
                     results: dict[str, dict[str, Any]] = {}
                     for tool in order:
                         before = server_ttft_totals(base_url, args.model) if fake is None else None
-                        if tool == "localeval":
-                            results[tool] = run_localeval(args, base_url, c, n)
-                        else:
-                            results[tool] = run_vllm(args, base_url, c, n, prompts)
+                        with capture_wire(port if args.wire else None) as capture:
+                            if tool == "localeval":
+                                results[tool] = run_localeval(args, base_url, c, n)
+                            else:
+                                results[tool] = run_vllm(args, base_url, c, n, prompts)
+                        add_wire(results[tool], capture)
                         if fake is None:
                             after = server_ttft_totals(base_url, args.model)
                             results[tool]["server_ttft_ms"] = server_ttft_ms(before, after)
