@@ -15,6 +15,14 @@ and beside them the server's own mean TTFT over each tool's run (from the
 differ, this says whether the server answered one tool's requests later or one client
 measured differently.
 
+With ``--wire`` (root or CAP_NET_RAW) the loopback traffic of each run is captured with
+kernel timestamps (``localeval.testing.wire``) and two more columns come out: ``wire
+TTFT``, the median time from a request's packet to the first packet with content, which
+no client's clock touches, and ``idle``, the median time a connection sat idle between an
+answer's end and its next request: how fast the client turns around. A client's TTFT
+minus the wire's is what its own measurement adds. ``--localeval-think-ms MS`` passes
+``--think-time-ms`` to localeval, to give it another client's turnaround.
+
 Each tool runs in its own process, one after the other, alternating which goes first,
 and with ``--repeats`` above 1 the medians over the runs come last (on a small shared
 machine single runs of either tool move by more than the tools differ); both send the same
@@ -287,13 +295,14 @@ def check_capture(port: int) -> None:
         raise SystemExit(f"--wire: {exc}") from exc
 
 
-def add_wire(result: dict[str, Any], capture: Any) -> None:
-    """Put the wire's medians over a tool's generation requests into its result."""
+def add_wire(result: dict[str, Any], capture: Any, warmup: int) -> None:
+    """Put the wire's medians over a tool's measured generation requests (after its
+    ``warmup`` first ones) into its result."""
     if capture is None:
         return
     from localeval.testing.wire import exchanges, summarize
 
-    summary = summarize(exchanges(capture.packets, capture.port), "")
+    summary = summarize(exchanges(capture.packets, capture.port), "", skip_first=warmup)
     result["wire_ttft_ms"] = summary.ttft_p50_ms
     result["wire_idle_ms"] = summary.idle_before_p50_ms
     if capture.dropped:
@@ -415,7 +424,8 @@ def main() -> int:
                                 results[tool] = run_localeval(args, base_url, c, n)
                             else:
                                 results[tool] = run_vllm(args, base_url, c, n, prompts)
-                        add_wire(results[tool], capture)
+                        # vLLM's client sends one test request before its c warmups
+                        add_wire(results[tool], capture, c if tool == "localeval" else c + 1)
                         if fake is None:
                             after = server_ttft_totals(base_url, args.model)
                             results[tool]["server_ttft_ms"] = server_ttft_ms(before, after)

@@ -111,6 +111,8 @@ def test_exchanges_rebuilt_per_connection() -> None:
     theirs = summarize(got, "python aiohttp")  # /metrics is not a generation request
     assert theirs.requests == 1 and theirs.idle_before_p50_ms is None
     assert summarize(got, "nobody").ttft_p50_ms is None
+    after_warmup = summarize(got, "localeval", skip_first=1)
+    assert after_warmup.requests == 1 and after_warmup.ttft_p50_ms == pytest.approx(19.5)
 
 
 def test_live_capture_sees_the_fake_servers_latency(tmp_path: Path) -> None:

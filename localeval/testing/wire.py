@@ -157,14 +157,17 @@ class WireSummary:
     idle_before_p50_ms: float | None
 
 
-def summarize(items: Iterable[Exchange], user_agent_prefix: str) -> WireSummary:
+def summarize(
+    items: Iterable[Exchange], user_agent_prefix: str, skip_first: int = 0
+) -> WireSummary:
     """Medians over the ``/completions`` exchanges whose User-Agent starts with
-    ``user_agent_prefix`` (a tool's name)."""
+    ``user_agent_prefix`` (a tool's name), leaving out the first ``skip_first`` of them
+    (a tool's warmup requests)."""
     mine = [
         e
         for e in items
         if e.path.endswith("/completions") and e.user_agent.startswith(user_agent_prefix)
-    ]
+    ][skip_first:]
 
     def median_ms(values: Iterable[float | None]) -> float | None:
         got = [v * 1000.0 for v in values if v is not None]
