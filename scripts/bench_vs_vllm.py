@@ -18,9 +18,12 @@ measured differently.
 With ``--wire`` (root or CAP_NET_RAW) the loopback traffic of each run is captured with
 kernel timestamps (``localeval.testing.wire``) and two more columns come out: ``wire
 TTFT``, the median time from a request's packet to the first packet with content, which
-no client's clock touches, and ``idle``, the median time a connection sat idle between an
-answer's end and its next request: how fast the client turns around. A client's TTFT
-minus the wire's is what its own measurement adds. ``--localeval-think-ms MS`` passes
+no client's clock touches; ``wire 1st``, the same to the first packet with a choice even
+when its text is empty (a token that ends inside a UTF-8 character), which is where vLLM's
+client stops its TTFT clock, while localeval waits for text; and ``idle``, the median time
+a connection sat idle between an answer's end and its next request: how fast the client
+turns around. A client's TTFT minus the wire's mark for its own rule is what its
+measurement adds. ``--localeval-think-ms MS`` passes
 ``--think-time-ms`` to localeval, to give it another client's turnaround.
 
 Each tool runs in its own process, one after the other, alternating which goes first,
@@ -262,15 +265,17 @@ def _f(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-WIRE_HEADER = f" {'wire TTFT':>10} {'idle':>7}"
+WIRE_HEADER = f" {'wire TTFT':>10} {'wire 1st':>9} {'idle':>7}"
 
 
 def wire_cols(r: dict[str, Any]) -> str:
-    """The wire's median TTFT and the connection's median idle time between an answer's
-    end and the next request (the client's turnaround), when captured."""
+    """The wire's median TTFT (first packet with text), its median time to the first
+    packet with a choice (empty text or not: vLLM's client's TTFT mark) and the
+    connection's median idle time between an answer's end and the next request (the
+    client's turnaround), when captured."""
     if "wire_ttft_ms" not in r:
         return ""
-    return f" {_f(r['wire_ttft_ms']):>10} {_f(r['wire_idle_ms']):>7}"
+    return f" {_f(r['wire_ttft_ms']):>10} {_f(r['wire_first_ms']):>9} {_f(r['wire_idle_ms']):>7}"
 
 
 def capture_wire(port: int | None) -> contextlib.AbstractContextManager[Any]:
@@ -304,6 +309,7 @@ def add_wire(result: dict[str, Any], capture: Any, warmup: int) -> None:
 
     summary = summarize(exchanges(capture.packets, capture.port), "", skip_first=warmup)
     result["wire_ttft_ms"] = summary.ttft_p50_ms
+    result["wire_first_ms"] = summary.first_choice_p50_ms
     result["wire_idle_ms"] = summary.idle_before_p50_ms
     if capture.dropped:
         print(f"warning: the capture dropped {capture.dropped} packets", file=sys.stderr)
@@ -338,7 +344,11 @@ def diff_row(c: int, ours: dict[str, Any], theirs: dict[str, Any]) -> str:
     return (
         f"{'diff':<10} {c:>5} {rel('rps'):>9} {rel('out_tok_s'):>11} {rel('ttft_p50_ms'):>10} "
         f"{rel('itl_p50_ms'):>10} {rel('tpot_p50_ms'):>10} {rel('server_ttft_ms'):>10}"
-        + (f" {'':>8} {'':>6} {rel('wire_ttft_ms'):>10}" if "wire_ttft_ms" in ours else "")
+        + (
+            f" {'':>8} {'':>6} {rel('wire_ttft_ms'):>10} {rel('wire_first_ms'):>9}"
+            if "wire_ttft_ms" in ours
+            else ""
+        )
     )
 
 

@@ -68,6 +68,8 @@ def test_exchanges_rebuilt_per_connection() -> None:
     role = _chunk('{"choices":[{"delta":{"role":"assistant","content":""}}]}')
     token = _chunk('{"choices":[{"delta":{"content":"Hi"}}]}')
     text = _chunk('{"choices":[{"text":" a"}]}')
+    empty = _chunk('{"choices":[{"text":""}]}')  # a token ending inside a UTF-8 character
+    usage = _chunk('{"choices":[],"usage":{"completion_tokens":2}}')
     end = _chunk("[DONE]") + b"0\r\n\r\n"
     a, b = 41000, 42000
     packets = [
@@ -77,7 +79,9 @@ def test_exchanges_rebuilt_per_connection() -> None:
         Packet(1.002, b, SERVER, _post("/v1/completions", "python aiohttp")),
         Packet(1.003, SERVER, a, head),
         Packet(1.004, SERVER, a, role),  # role-only: not content
-        Packet(1.005, SERVER, b, head + text),
+        Packet(1.004, SERVER, b, head + usage),  # an empty choices list is no choice
+        Packet(1.005, SERVER, b, empty),
+        Packet(1.007, SERVER, b, text),
         Packet(1.010, SERVER, a, token),
         Packet(1.011, SERVER, a, b""),  # an ACK: no payload
         Packet(1.020, SERVER, a, end),
@@ -97,15 +101,19 @@ def test_exchanges_rebuilt_per_connection() -> None:
     assert first.user_agent == "localeval/0.1.0" and other.user_agent == "python aiohttp"
     assert first.head_t_s == 1.003
     assert first.ttft_s == pytest.approx(0.010)  # the role-only chunk at 1.004 does not count
+    assert first.first_choice_s == pytest.approx(0.004)  # but it is the first choice
     assert first.end_t_s == 1.020 and first.idle_before_s is None
-    assert other.ttft_s == pytest.approx(0.003) and other.end_t_s == 1.030
+    assert other.ttft_s == pytest.approx(0.005) and other.end_t_s == 1.030
+    assert other.first_choice_s == pytest.approx(0.003) and other.head_t_s == 1.004
     assert again.idle_before_s == pytest.approx(0.0005)
     assert again.ttft_s == pytest.approx(0.0195) and again.end_t_s == 1.040
     assert metrics.idle_before_s == pytest.approx(0.020) and metrics.ttft_s is None
+    assert metrics.first_choice_s is None
 
     ours = summarize(got, "localeval")
     assert ours.requests == 2
     assert ours.ttft_p50_ms == pytest.approx((10.0 + 19.5) / 2)
+    assert ours.first_choice_p50_ms == pytest.approx((4.0 + 19.5) / 2)
     assert ours.head_p50_ms == pytest.approx((3.0 + 19.5) / 2)
     assert ours.idle_before_p50_ms == pytest.approx(0.5)
     theirs = summarize(got, "python aiohttp")  # /metrics is not a generation request

@@ -10,7 +10,11 @@ request/response exchange:
 - ``request_t_s``: the packet that carried the request line;
 - ``head_t_s``: the first packet of the answer (usually the status line and headers);
 - ``first_content_t_s``: the first packet whose body holds a non-empty ``"text"`` or
-  ``"content"`` field, the wire's TTFT mark (a role-only chat chunk does not count);
+  ``"content"`` field, the wire's TTFT mark as localeval counts it (a role-only chat
+  chunk, or a token whose text is still empty because it ends inside a UTF-8 character,
+  does not count);
+- ``first_choice_t_s``: the first packet with a non-empty ``"choices"`` list, empty text
+  or not: the mark vLLM's own benchmark client counts TTFT to;
 - ``end_t_s``: the packet that ended a chunked body (``0\\r\\n\\r\\n``);
 - ``idle_before_s``: how long the connection sat idle between the previous exchange's end
   and this request: the client's turnaround.
@@ -38,6 +42,7 @@ _SO_RCVBUFFORCE = 33
 _SOL_PACKET = 263
 _PACKET_STATISTICS = 6
 _CONTENT = re.compile(rb'"(?:text|content)":"[^"]')
+_CHOICE = re.compile(rb'"choices":\[\{')
 
 
 class CaptureUnavailable(RuntimeError):
@@ -65,6 +70,7 @@ class Exchange:
     request_t_s: float
     idle_before_s: float | None = None
     head_t_s: float | None = None
+    first_choice_t_s: float | None = None
     first_content_t_s: float | None = None
     end_t_s: float | None = None
 
@@ -73,6 +79,12 @@ class Exchange:
         if self.first_content_t_s is None:
             return None
         return self.first_content_t_s - self.request_t_s
+
+    @property
+    def first_choice_s(self) -> float | None:
+        if self.first_choice_t_s is None:
+            return None
+        return self.first_choice_t_s - self.request_t_s
 
 
 def parse_frame(frame: bytes) -> tuple[int, int, bytes] | None:
@@ -139,6 +151,8 @@ def exchanges(packets: Iterable[Packet], server_port: int) -> list[Exchange]:
                 continue
             if answering.head_t_s is None:
                 answering.head_t_s = p.t_s
+            if answering.first_choice_t_s is None and _CHOICE.search(p.payload):
+                answering.first_choice_t_s = p.t_s
             if answering.first_content_t_s is None and _CONTENT.search(p.payload):
                 answering.first_content_t_s = p.t_s
             if p.payload.endswith(b"0\r\n\r\n"):
@@ -153,6 +167,7 @@ class WireSummary:
 
     requests: int
     ttft_p50_ms: float | None
+    first_choice_p50_ms: float | None
     head_p50_ms: float | None
     idle_before_p50_ms: float | None
 
@@ -176,6 +191,7 @@ def summarize(
     return WireSummary(
         requests=len(mine),
         ttft_p50_ms=median_ms(e.ttft_s for e in mine),
+        first_choice_p50_ms=median_ms(e.first_choice_s for e in mine),
         head_p50_ms=median_ms(
             None if e.head_t_s is None else e.head_t_s - e.request_t_s for e in mine
         ),
