@@ -22,8 +22,9 @@ no client's clock touches; ``wire 1st``, the same to the first packet with a cho
 when its text is empty (a token that ends inside a UTF-8 character), which is where vLLM's
 client stops its TTFT clock, while localeval waits for text; and ``idle``, the median time
 a connection sat idle between an answer's end and its next request: how fast the client
-turns around. A client's TTFT minus the wire's mark for its own rule is what its
-measurement adds. ``--localeval-think-ms MS`` passes
+turns around; ``late%``, the share of requests whose first text came after their first
+choice. A client's TTFT minus the wire's mark for its own rule is what its measurement
+adds. ``--localeval-think-ms MS`` passes
 ``--think-time-ms`` to localeval, to give it another client's turnaround.
 
 Each tool runs in its own process, one after the other, alternating which goes first,
@@ -265,17 +266,22 @@ def _f(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-WIRE_HEADER = f" {'wire TTFT':>10} {'wire 1st':>9} {'idle':>7}"
+WIRE_HEADER = f" {'wire TTFT':>10} {'wire 1st':>9} {'idle':>7} {'late%':>6}"
 
 
 def wire_cols(r: dict[str, Any]) -> str:
     """The wire's median TTFT (first packet with text), its median time to the first
     packet with a choice (empty text or not: vLLM's client's TTFT mark) and the
     connection's median idle time between an answer's end and the next request (the
-    client's turnaround), when captured."""
+    client's turnaround), and the share of requests whose text came after their first
+    choice, in %, when captured."""
     if "wire_ttft_ms" not in r:
         return ""
-    return f" {_f(r['wire_ttft_ms']):>10} {_f(r['wire_first_ms']):>9} {_f(r['wire_idle_ms']):>7}"
+    late = None if r.get("wire_late") is None else 100.0 * r["wire_late"]
+    return (
+        f" {_f(r['wire_ttft_ms']):>10} {_f(r['wire_first_ms']):>9} {_f(r['wire_idle_ms']):>7}"
+        f" {_f(late):>6}"
+    )
 
 
 def capture_wire(port: int | None) -> contextlib.AbstractContextManager[Any]:
@@ -310,6 +316,7 @@ def add_wire(result: dict[str, Any], capture: Any, warmup: int) -> None:
     summary = summarize(exchanges(capture.packets, capture.port), "", skip_first=warmup)
     result["wire_ttft_ms"] = summary.ttft_p50_ms
     result["wire_first_ms"] = summary.first_choice_p50_ms
+    result["wire_late"] = summary.text_later_share
     result["wire_idle_ms"] = summary.idle_before_p50_ms
     if capture.dropped:
         print(f"warning: the capture dropped {capture.dropped} packets", file=sys.stderr)

@@ -114,10 +114,12 @@ def test_exchanges_rebuilt_per_connection() -> None:
     assert ours.requests == 2
     assert ours.ttft_p50_ms == pytest.approx((10.0 + 19.5) / 2)
     assert ours.first_choice_p50_ms == pytest.approx((4.0 + 19.5) / 2)
+    assert ours.text_later_share == 0.5  # the role-only chunk came first once in two
     assert ours.head_p50_ms == pytest.approx((3.0 + 19.5) / 2)
     assert ours.idle_before_p50_ms == pytest.approx(0.5)
     theirs = summarize(got, "python aiohttp")  # /metrics is not a generation request
     assert theirs.requests == 1 and theirs.idle_before_p50_ms is None
+    assert theirs.text_later_share == 1.0  # its first token came with empty text
     assert summarize(got, "nobody").ttft_p50_ms is None
     after_warmup = summarize(got, "localeval", skip_first=1)
     assert after_warmup.requests == 1 and after_warmup.ttft_p50_ms == pytest.approx(19.5)

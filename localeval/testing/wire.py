@@ -168,6 +168,8 @@ class WireSummary:
     requests: int
     ttft_p50_ms: float | None
     first_choice_p50_ms: float | None
+    # share of requests whose first choice came before their first text (empty text first)
+    text_later_share: float | None
     head_p50_ms: float | None
     idle_before_p50_ms: float | None
 
@@ -192,11 +194,27 @@ def summarize(
         requests=len(mine),
         ttft_p50_ms=median_ms(e.ttft_s for e in mine),
         first_choice_p50_ms=median_ms(e.first_choice_s for e in mine),
+        text_later_share=_text_later_share(mine),
         head_p50_ms=median_ms(
             None if e.head_t_s is None else e.head_t_s - e.request_t_s for e in mine
         ),
         idle_before_p50_ms=median_ms(e.idle_before_s for e in mine),
     )
+
+
+def _text_later_share(items: list[Exchange]) -> float | None:
+    """Share of the exchanges with text whose first choice came in an earlier packet."""
+    marked = [e for e in items if e.first_content_t_s is not None]
+    if not marked:
+        return None
+    later = sum(
+        1
+        for e in marked
+        if e.first_choice_t_s is not None
+        and e.first_content_t_s is not None
+        and e.first_content_t_s > e.first_choice_t_s
+    )
+    return later / len(marked)
 
 
 class LoopbackCapture:
