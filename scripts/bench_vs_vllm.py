@@ -22,7 +22,8 @@ no client's clock touches; ``wire 1st``, the same to the first packet with a cho
 when its text is empty (a token that ends inside a UTF-8 character), which is where vLLM's
 client stops its TTFT clock, while localeval waits for text; and ``idle``, the median time
 a connection sat idle between an answer's end and its next request: how fast the client
-turns around; ``late%``, the share of requests whose first text came after their first
+turns around; ``wire ITL``, the median gap between successive packets with a choice;
+``late%``, the share of requests whose first text came after their first
 choice. A client's TTFT minus the wire's mark for its own rule is what its measurement
 adds. ``--localeval-think-ms MS`` passes
 ``--think-time-ms`` to localeval, to give it another client's turnaround.
@@ -266,7 +267,7 @@ def _f(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-WIRE_HEADER = f" {'wire TTFT':>10} {'wire 1st':>9} {'idle':>7} {'late%':>6}"
+WIRE_HEADER = f" {'wire TTFT':>10} {'wire 1st':>9} {'wire ITL':>9} {'idle':>7} {'late%':>6}"
 
 
 def wire_cols(r: dict[str, Any]) -> str:
@@ -279,8 +280,8 @@ def wire_cols(r: dict[str, Any]) -> str:
         return ""
     late = None if r.get("wire_late") is None else 100.0 * r["wire_late"]
     return (
-        f" {_f(r['wire_ttft_ms']):>10} {_f(r['wire_first_ms']):>9} {_f(r['wire_idle_ms']):>7}"
-        f" {_f(late):>6}"
+        f" {_f(r['wire_ttft_ms']):>10} {_f(r['wire_first_ms']):>9} {_f(r['wire_itl_ms']):>9}"
+        f" {_f(r['wire_idle_ms']):>7} {_f(late):>6}"
     )
 
 
@@ -317,6 +318,7 @@ def add_wire(result: dict[str, Any], capture: Any, warmup: int) -> None:
     result["wire_ttft_ms"] = summary.ttft_p50_ms
     result["wire_first_ms"] = summary.first_choice_p50_ms
     result["wire_late"] = summary.text_later_share
+    result["wire_itl_ms"] = summary.itl_p50_ms
     result["wire_idle_ms"] = summary.idle_before_p50_ms
     if capture.dropped:
         print(f"warning: the capture dropped {capture.dropped} packets", file=sys.stderr)

@@ -114,6 +114,8 @@ def test_exchanges_rebuilt_per_connection() -> None:
     assert ours.requests == 2
     assert ours.ttft_p50_ms == pytest.approx((10.0 + 19.5) / 2)
     assert ours.first_choice_p50_ms == pytest.approx((4.0 + 19.5) / 2)
+    # choice packets at 1.004 and 1.010 (first exchange), 1.040 alone (second)
+    assert ours.itl_p50_ms == pytest.approx(6.0)
     assert ours.text_later_share == 0.5  # the role-only chunk came first once in two
     assert ours.head_p50_ms == pytest.approx((3.0 + 19.5) / 2)
     assert ours.idle_before_p50_ms == pytest.approx(0.5)

@@ -15,6 +15,7 @@ request/response exchange:
   does not count);
 - ``first_choice_t_s``: the first packet with a non-empty ``"choices"`` list, empty text
   or not: the mark vLLM's own benchmark client counts TTFT to;
+- ``choice_ts``: every packet with a choice, for the gaps between them (the wire's ITL);
 - ``end_t_s``: the packet that ended a chunked body (``0\\r\\n\\r\\n``);
 - ``idle_before_s``: how long the connection sat idle between the previous exchange's end
   and this request: the client's turnaround.
@@ -26,13 +27,14 @@ Used by ``scripts/bench_vs_vllm.py --wire``. Only loopback is read; only the fir
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import socket
 import statistics
 import struct
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 SNAP_BYTES = 1024
 _ETH_P_ALL = 0x0003
@@ -73,6 +75,7 @@ class Exchange:
     first_choice_t_s: float | None = None
     first_content_t_s: float | None = None
     end_t_s: float | None = None
+    choice_ts: list[float] = field(default_factory=list)
 
     @property
     def ttft_s(self) -> float | None:
@@ -151,8 +154,10 @@ def exchanges(packets: Iterable[Packet], server_port: int) -> list[Exchange]:
                 continue
             if answering.head_t_s is None:
                 answering.head_t_s = p.t_s
-            if answering.first_choice_t_s is None and _CHOICE.search(p.payload):
-                answering.first_choice_t_s = p.t_s
+            if _CHOICE.search(p.payload):
+                answering.choice_ts.append(p.t_s)
+                if answering.first_choice_t_s is None:
+                    answering.first_choice_t_s = p.t_s
             if answering.first_content_t_s is None and _CONTENT.search(p.payload):
                 answering.first_content_t_s = p.t_s
             if p.payload.endswith(b"0\r\n\r\n"):
@@ -172,6 +177,9 @@ class WireSummary:
     text_later_share: float | None
     head_p50_ms: float | None
     idle_before_p50_ms: float | None
+    # gaps between successive packets with a choice, after the first (one SSE event a
+    # packet, as vLLM and the fake server write them, makes this the wire's ITL)
+    itl_p50_ms: float | None = None
 
 
 def summarize(
@@ -199,6 +207,7 @@ def summarize(
             None if e.head_t_s is None else e.head_t_s - e.request_t_s for e in mine
         ),
         idle_before_p50_ms=median_ms(e.idle_before_s for e in mine),
+        itl_p50_ms=median_ms(b - a for e in mine for a, b in itertools.pairwise(e.choice_ts)),
     )
 
 
