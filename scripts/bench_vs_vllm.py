@@ -16,17 +16,20 @@ differ, this says whether the server answered one tool's requests later or one c
 measured differently.
 
 With ``--wire`` (root or CAP_NET_RAW) the loopback traffic of each run is captured with
-kernel timestamps (``localeval.testing.wire``) and two more columns come out: ``wire
-TTFT``, the median time from a request's packet to the first packet with content, which
-no client's clock touches; ``wire 1st``, the same to the first packet with a choice even
-when its text is empty (a token that ends inside a UTF-8 character), which is where vLLM's
-client stops its TTFT clock, while localeval waits for text; and ``idle``, the median time
-a connection sat idle between an answer's end and its next request: how fast the client
-turns around; ``wire ITL``, the median gap between successive packets with a choice;
-``late%``, the share of requests whose first text came after their first
-choice. A client's TTFT minus the wire's mark for its own rule is what its measurement
-adds. ``--localeval-think-ms MS`` passes
-``--think-time-ms`` to localeval, to give it another client's turnaround.
+kernel timestamps (``localeval.testing.wire``), no client's clock involved, and five more
+columns come out, medians over each tool's measured requests:
+
+- ``wire TTFT``: from a request's packet to the first packet with text (localeval's rule);
+- ``wire 1st``: to the first packet with a choice, even one whose text is empty (a token
+  that ends inside a UTF-8 character): where vLLM's client stops its TTFT clock;
+- ``wire ITL``: the gap between successive packets with a choice;
+- ``idle``: how long a connection sat idle between an answer's end and its next request,
+  i.e. how fast the client turns around;
+- ``late%``: the share of requests whose first text came after their first choice.
+
+A client's TTFT minus the wire's mark for its own rule is what its measurement adds.
+``--localeval-think-ms MS`` passes ``--think-time-ms`` to localeval, to give it another
+client's turnaround.
 
 Each tool runs in its own process, one after the other, alternating which goes first,
 and with ``--repeats`` above 1 the medians over the runs come last (on a small shared
@@ -271,11 +274,7 @@ WIRE_HEADER = f" {'wire TTFT':>10} {'wire 1st':>9} {'wire ITL':>9} {'idle':>7} {
 
 
 def wire_cols(r: dict[str, Any]) -> str:
-    """The wire's median TTFT (first packet with text), its median time to the first
-    packet with a choice (empty text or not: vLLM's client's TTFT mark) and the
-    connection's median idle time between an answer's end and the next request (the
-    client's turnaround), and the share of requests whose text came after their first
-    choice, in %, when captured."""
+    """The ``--wire`` columns (see the module's docstring), when captured."""
     if "wire_ttft_ms" not in r:
         return ""
     late = None if r.get("wire_late") is None else 100.0 * r["wire_late"]
@@ -335,10 +334,10 @@ def fake_row(tool: str, c: int, r: dict[str, Any]) -> str:
 
 
 def real_row(tool: str, c: int, r: dict[str, Any]) -> str:
-    f = _f
     return (
-        f"{tool:<10} {c:>5} {r['rps']:>9.2f} {r['out_tok_s']:>11.1f} {f(r['ttft_p50_ms']):>10} "
-        f"{f(r['itl_p50_ms']):>10} {f(r['tpot_p50_ms']):>10} {f(r.get('server_ttft_ms')):>10} "
+        f"{tool:<10} {c:>5} {r['rps']:>9.2f} {r['out_tok_s']:>11.1f} {_f(r['ttft_p50_ms']):>10} "
+        f"{_f(r['itl_p50_ms']):>10} {_f(r['tpot_p50_ms']):>10} "
+        f"{_f(r.get('server_ttft_ms')):>10} "
         f"{r['cpu_s']:>8.2f} {r['failed']:>6}{wire_cols(r)}"
     )
 
@@ -379,8 +378,7 @@ def main() -> int:
         "--wire",
         action="store_true",
         help="capture the loopback traffic (needs root or CAP_NET_RAW) and print, per tool, "
-        "the wire's median TTFT (request packet to first content packet) and the median "
-        "idle time of a connection between an answer's end and the next request",
+        "what the wire shows: TTFT by either rule, ITL, connection idle time, late%%",
     )
     parser.add_argument(
         "--localeval-think-ms",
