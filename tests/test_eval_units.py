@@ -350,7 +350,7 @@ def test_raise_for_status() -> None:
     base: dict[str, Any] = {
         "created_at": "now",
         "run_dir": "/tmp/x",
-        "provenance": {},
+        "provenance": {"localeval_version": "0", "model": "m", "gpu_count": 0},
         "config": {},
     }
     EvalResult(status="complete", **base).raise_for_status()

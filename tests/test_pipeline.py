@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from localeval.cli import cli
 from localeval.errors import ConfigError, Interrupted, LocalevalError
 from localeval.evaluation import EvalConfig, EvalResult, TaskError, TaskResult
-from localeval.evaluation.result import TokenCheck
+from localeval.evaluation.result import EvalProvenance, TokenCheck
 from localeval.pipeline import (
     PipelineConfig,
     load_manifest,
@@ -99,6 +99,10 @@ class FakeLauncher:
             gpu_count=recipe.gpu_count,
             recipe_name=recipe.name,
         )
+        # It stands in for a GPU-build server on the recipe's GPUs (a CPU-build server
+        # counts 0 GPUs), whichever vLLM build this machine has.
+        info = server.engine_info
+        server.engine_info = lambda: {**info(), "vllm_build": "gpu"}  # type: ignore[method-assign]
         self.servers.append(server)
         return server
 
@@ -158,12 +162,13 @@ class FakeEval:
         result = EvalResult(
             created_at=f"2026-01-01T00:00:{len(self.calls):02d}+00:00",
             run_dir=str(config.output_dir),
-            provenance={
-                "model": endpoint.model,
-                "gpu_count": (engine_info or {}).get("gpu_count", 1),
-                "profile": recipe.hardware.profile,
-                "tasks": list(config.tasks),
-            },
+            provenance=EvalProvenance(
+                localeval_version="0.1.0",
+                model=endpoint.model,
+                gpu_count=(engine_info or {}).get("gpu_count", 1),
+                profile=recipe.hardware.profile,
+                tasks=list(config.tasks),
+            ),
             config=config.model_dump(mode="json"),
         )
         status = "complete"
@@ -676,8 +681,9 @@ def test_ray_cluster_goes_into_provenance_and_cost_counts_every_gpu(
     bench = load_result(tmp_path / "run" / entry.stages["bench"].artifacts["result"], "bench")
     prov = bench["provenance"]
     assert prov["gpu_count"] == 8 == 4 * 2  # TP 4 x PP 2, across both nodes
-    assert prov["engine_args"]["cluster"]["gpu_count"] == 8
-    assert prov["engine_args"]["cluster"]["nodes"][1]["address"] == "10.0.0.2"
+    assert prov["engine"]["cluster"]["gpu_count"] == 8
+    assert prov["engine"]["cluster"]["nodes"][1]["address"] == "10.0.0.2"
+    assert prov["engine_args"]["tensor_parallel_size"] == 4  # the recipe's settings
     cost = json.loads((tmp_path / "run" / "cost" / "cost.json").read_text())
     runs = cost["groups"][0]["runs"]
     assert cost["groups"][0]["profile"] == "h100-sxm" and runs[0]["gpus_priced"] == 8
@@ -727,7 +733,8 @@ def test_existing_endpoint_priced_with_the_given_gpus(
     bench = load_result(run_dir / "model-a" / "bench" / "result.json", "bench")
     assert bench["provenance"]["gpu_count"] == 16
     assert bench["provenance"]["profile"] == "h100-sxm"
-    assert bench["provenance"]["engine_args"]["launcher"] == "external"
+    assert bench["provenance"]["engine"]["launcher"] == "external"
+    assert bench["provenance"]["device"] == "gpu"
     ev = load_result(run_dir / "model-a" / "eval" / "result.json", "eval")
     assert ev["provenance"]["gpu_count"] == 16
     cost = json.loads((run_dir / "cost" / "cost.json").read_text())

@@ -13,6 +13,7 @@ from localeval.cli import cli
 from localeval.errors import ResultFileError
 from localeval.plan.compare import find_bench_result
 from localeval.results import write_json_atomic
+from tests.factories import bench_result, eval_result, provenance
 
 BW, PEAK = 3.35e12, 989e12
 WEIGHTS = 8_030_261_248 * 2
@@ -26,16 +27,12 @@ def _invoke(args: list[str]) -> Any:
 
 
 def _bench(points: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "schema_version": 1,
-        "kind": "bench",
-        "provenance": {
-            "model": "meta-llama/Llama-3.1-8B-Instruct",
-            "profile": "h100-sxm",
-            "engine_args": {"tensor_parallel_size": 1},
-        },
-        "points": points,
-    }
+    prov = provenance(
+        model="meta-llama/Llama-3.1-8B-Instruct",
+        profile="h100-sxm",
+        engine_args={"tensor_parallel_size": 1},
+    )
+    return bench_result(points, provenance=prov)
 
 
 def test_json_fits_false_then_true_for_llama_70b() -> None:
@@ -110,9 +107,9 @@ def test_compare_shows_measured_as_percent_of_bound(tmp_path: Path) -> None:
         "total_input_tokens": 10_000,
         "total_output_tokens": 2_000,
     }
-    rate_point = {"request_rate_rps": 2.0, "output_tok_per_s": 90.0}  # no concurrency: skipped
+    rate_point = {"rate_rps": 2.0, "output_tok_per_s": 90.0}  # no concurrency: skipped
     write_json_atomic(run / "some-name.json", _bench([point, rate_point]))
-    write_json_atomic(run / "other.json", {"schema_version": 1, "kind": "eval"})
+    write_json_atomic(run / "other.json", eval_result({}))
     data = json.loads(_invoke(["--compare", str(run), "--json"]).output)
     compare = data["compare"]
     assert compare["result_file"].endswith("some-name.json")
@@ -130,21 +127,21 @@ def test_compare_shows_measured_as_percent_of_bound(tmp_path: Path) -> None:
 
 def test_compare_text_and_a_result_file_path(tmp_path: Path) -> None:
     path = tmp_path / "bench.json"
-    metrics = {"output_tok_per_s": 1000.0, "completed": 4, "total_input_tokens": 512,
+    figures = {"output_tok_per_s": 1000.0, "completed": 4, "total_input_tokens": 512,
                "total_output_tokens": 512}  # fmt: skip
-    write_json_atomic(path, _bench([{"concurrency": 8, "metrics": metrics}]))
+    write_json_atomic(path, _bench([{"concurrency": 8, **figures}]))
     out = _invoke(["--compare", str(path)]).output
     assert "Measured vs roofline" in out
     assert "%" in out
 
 
 def test_compare_without_bench_result(tmp_path: Path) -> None:
-    write_json_atomic(tmp_path / "result.json", {"schema_version": 1, "kind": "eval"})
-    with pytest.raises(ResultFileError, match="no bench result"):
+    write_json_atomic(tmp_path / "result.json", eval_result({}))
+    with pytest.raises(ResultFileError, match="no 'bench' result file in this directory or any"):
         find_bench_result(tmp_path)
     result = CliRunner().invoke(cli, ["plan", "--compare", str(tmp_path)])
     assert result.exit_code == 2
-    assert "no bench result" in result.output
+    assert "no 'bench' result file" in result.output
 
 
 def test_missing_model_and_profile_is_a_usage_error() -> None:

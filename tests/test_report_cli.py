@@ -114,11 +114,11 @@ def test_errors_are_clean_messages(tmp_path: Path) -> None:
     code, _, err = invoke(str(tmp_path / "missing"))
     assert code == 2 and "no such run directory or result file" in err and "Traceback" not in err
     code, _, err = invoke(str(tmp_path))
-    assert code == 2 and "no bench or eval result file" in err
+    assert code == 2 and "no 'bench' or 'eval' result file" in err
     code, _, err = invoke(*H100, "--profiles-dir", PROFILES, "--compare", "gpt-9")
     assert code == 2 and "unknown" in err and "Hint:" in err
     code, _, err = invoke(str(DATA / "wrong_kind.json"))
-    assert code == 2 and "'plan' result" in err
+    assert code == 2 and "a 'plan' file" in err
     code, _, _ = invoke(*H100, "--format", "pdf")
     assert code == 2
     code, _, err = invoke()

@@ -79,8 +79,8 @@ def test_bench_rows_carry_latencies_prices_and_energy() -> None:
 
 def test_eval_rows_set_self_hosted_and_api_costs_side_by_side() -> None:
     r = report(compare=("o1", "gpt-4o"))
-    mmlu = next(e for e in r.eval if e.task.name == "mmlu_pro")
-    assert (mmlu.task.metric, mmlu.task.score, mmlu.task.stderr) == ("acc", 0.85, 0.003)
+    mmlu = next(e for e in r.eval if e.name == "mmlu_pro")
+    assert (mmlu.metric, mmlu.score, mmlu.stderr) == ("acc", 0.85, 0.003)
     on_demand = mmlu.cost("on_demand")
     assert on_demand is not None
     assert on_demand.as_run_usd == pytest.approx(1800 * ON_DEMAND_PER_S)
@@ -92,7 +92,7 @@ def test_eval_rows_set_self_hosted_and_api_costs_side_by_side() -> None:
     assert o1.cost_usd == pytest.approx(1e6 * 15e-6 + 5e5 * 60e-6)
     assert gpt4o.cost_usd == pytest.approx(1e6 * 2.5e-6 + 5e5 * 10e-6)
     assert mmlu.kwh == pytest.approx(1_080_000 / 3.6e6)
-    arc = next(e for e in r.eval if e.task.name == "arc_easy")
+    arc = next(e for e in r.eval if e.name == "arc_easy")
     assert arc.run == CPU
     # gpu_seconds 0 in the file: wall time x one device.
     assert arc.cost("on_demand").as_run_usd == pytest.approx(90 * CPU_PER_S)  # type: ignore[union-attr]
@@ -201,7 +201,7 @@ def test_labels_tell_apart_runs_of_the_same_model_and_hardware(tmp_path: Path) -
     r = build_report(runs, ReportOptions(profiles_dir=PROFILES, compare=("o1",)))
     assert {b.run for b in r.bench} == {f"{H100} (a)", f"{H100} (b)"}
     # The eval's tasks are priced at the saturation point of one of the two benches.
-    mmlu = next(e for e in r.eval if e.task.name == "mmlu_pro")
+    mmlu = next(e for e in r.eval if e.name == "mmlu_pro")
     assert mmlu.cost("on_demand").saturation_usd is not None  # type: ignore[union-attr]
 
 
@@ -215,13 +215,13 @@ def test_the_bench_module_result_shape_is_priced() -> None:
     )
     assert [x.kind for x in r.runs] == ["bench", "eval"]
     bench = list(r.bench)
-    assert [b.point.slo_met for b in bench] == [True, True, False]
+    assert [b.slo_met for b in bench] == [True, True, False]
     assert all(b.price("on_demand") is not None for b in bench)
     # Capacity: c=4, the highest throughput meeting the SLO (110 + 110 tok/s).
     line = next(b for b in r.breakeven if b.api_model == "o1")
     assert line.capacity_tok_per_s == pytest.approx(220.0)
     assert line.fixed_usd_per_day == pytest.approx(0.2016 * 24)
-    gen = next(e for e in r.eval if e.task.name == "localeval_sums_gen")
+    gen = next(e for e in r.eval if e.name == "localeval_sums_gen")
     # Zero GPU-seconds recorded (no GPU): wall time x one device at the CPU profile's price.
     assert gen.cost("on_demand").as_run_usd == pytest.approx(20 * CPU_PER_S)  # type: ignore[union-attr]
     cached = [n for n in r.notes if "answered from the response cache" in n]

@@ -77,12 +77,3 @@ def test_load_result_model_names_bad_fields(tmp_path: Path) -> None:
     with pytest.raises(ResultFileError) as info:
         load_result_model(run, "bench", Tiny, "result.json")
     assert "not a valid bench result: points.0:" in str(info.value)
-
-
-def test_text_field() -> None:
-    from localeval.results import text_field
-
-    assert text_field("h100-sxm", "name") == "h100-sxm"
-    assert text_field({"id": "", "name": "m"}, "id", "name") == "m"
-    assert text_field({"id": 3}, "id") is None
-    assert text_field("", "id") is None

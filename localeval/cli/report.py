@@ -63,8 +63,9 @@ def command(
     compare: tuple[str, ...],
     no_plots: bool,
 ) -> None:
-    """Report on RUNS: run directories (searched one level down for bench and eval result
-    files) or result files. Several runs are set side by side.
+    """Report on RUNS: result files, or directories at any level of what localeval writes
+    (a run, a recipe or a stage directory; a manifest), searched for bench and eval result
+    files. Several runs are set side by side.
 
     Shows provenance, the throughput-latency curve, $ per million tokens and energy per
     token against load, accuracy with cost per task beside API prices, cost at fixed

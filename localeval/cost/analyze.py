@@ -30,15 +30,7 @@ from localeval.cost.fixed_performance import (
     cheapest_meeting,
     normalize_threshold,
 )
-from localeval.cost.inputs import (
-    BenchPoint,
-    BenchRun,
-    EvalRun,
-    EvalTask,
-    Samples,
-    read_result,
-    read_samples,
-)
+from localeval.cost.inputs import BenchRun, EvalRun, Samples, read_runs, read_samples
 from localeval.cost.pricing import (
     PricedHour,
     check_overhead_w,
@@ -76,6 +68,8 @@ from localeval.hardware import (
     load_profile_file,
     match_profile,
 )
+from localeval.results.bench import PointResult
+from localeval.results.eval import TaskResult
 
 __all__ = [
     "DEFAULT_COMPARE",
@@ -84,6 +78,8 @@ __all__ = [
     "analyze",
     "analyze_direct",
     "analyze_results",
+    "analyze_runs",
+    "metric_stderr",
     "pick_metric",
     "resolve_profile",
     "saturation_point",
@@ -203,18 +199,25 @@ def pick_metric(
     return None
 
 
+def metric_stderr(metrics: Mapping[str, float], metric: str) -> float | None:
+    """The standard error lm-eval reports beside ``metric`` (``acc_stderr`` for ``acc``,
+    ``exact_match_stderr,strict-match`` for ``exact_match,strict-match``), or None."""
+    base, sep, suffix = metric.partition(",")
+    return metrics.get(f"{base}_stderr{sep}{suffix}")
+
+
 def saturation_point(
-    points: Sequence[BenchPoint], min_attainment: float = DEFAULT_SLO_ATTAINMENT
-) -> tuple[BenchPoint, str] | None:
+    points: Sequence[PointResult], min_attainment: float = DEFAULT_SLO_ATTAINMENT
+) -> tuple[PointResult, str] | None:
     """The highest-output-throughput point among those meeting the SLO (all points when
     none records an SLO), and a note saying which rule picked it. A point that records
     only the share of requests meeting the SLO meets it at ``min_attainment``."""
     served = [p for p in points if p.completed > 0 and p.output_tok_per_s > 0]
     if not served:
         return None
-    recorded = [p for p in served if p.meets_slo(min_attainment) is not None]
+    recorded = [p for p in served if p.slo_ok(min_attainment) is not None]
     if recorded:
-        met = [p for p in recorded if p.meets_slo(min_attainment)]
+        met = [p for p in recorded if p.slo_ok(min_attainment)]
         if met:
             best = max(met, key=lambda p: p.output_tok_per_s)
             return best, f"{best.label}: highest output throughput meeting the SLO"
@@ -401,10 +404,10 @@ def _build_prices(ctx: _Context, measured_power_w: float | None) -> list[PricedH
     ]
 
 
-def _measured_share(point: BenchPoint, gke_ratio: float) -> float:
+def _measured_share(point: PointResult, gke_ratio: float) -> float:
     """Prefill share of GPU time at ``point`` on the hardware it ran on: the latency split,
     else the share GKE's ratio method implies."""
-    share = latency_prefill_share(point.ttft_ms_mean, point.e2e_ms_mean)
+    share = latency_prefill_share(point.ttft_ms.mean, point.e2e_ms.mean)
     if share is not None:
         return share
     weighted_in = point.input_tok_per_s / gke_ratio
@@ -413,10 +416,10 @@ def _measured_share(point: BenchPoint, gke_ratio: float) -> float:
 
 
 def _point_cost(
-    ctx: _Context, run: BenchRun, basis: RunBasis, point: BenchPoint, elec: _Electricity
+    ctx: _Context, run: BenchRun, basis: RunBasis, point: PointResult, elec: _Electricity
 ) -> PointCost:
     notes: list[str] = []
-    share = latency_prefill_share(point.ttft_ms_mean, point.e2e_ms_mean)
+    share = latency_prefill_share(point.ttft_ms.mean, point.e2e_ms.mean)
     in_tps, out_tps = point.input_tok_per_s, point.output_tok_per_s
     if basis.scale is not None:
         factor = scaling.time_factor(_measured_share(point, ctx.opts.gke_ratio), basis.scale)
@@ -448,12 +451,12 @@ def _point_cost(
             co2_m = _co2_kg(kwh_m, ctx.opts.grid_gco2_per_kwh, elec.pue)
     elif point.energy_j is not None:
         notes.append("measured energy not carried over to other hardware")
-    elif point.gpu_unavailable_reason:
-        notes.append(f"no energy: {point.gpu_unavailable_reason}")
+    elif point.energy_unavailable:
+        notes.append(f"no energy: {point.energy_unavailable}")
     return PointCost(
         path=run.path,
         point=point.label,
-        slo_met=point.meets_slo(ctx.opts.slo_attainment),
+        slo_met=point.slo_ok(ctx.opts.slo_attainment),
         input_tok_per_s=in_tps,
         output_tok_per_s=out_tps,
         estimate=not basis.exact,
@@ -503,7 +506,7 @@ def _task_cost(
     ctx: _Context,
     run: EvalRun,
     basis: RunBasis,
-    task: EvalTask,
+    task: TaskResult,
     sat: _Saturation | None,
     sat_reason: str,
     elec: _Electricity,
@@ -547,13 +550,14 @@ def _task_cost(
         notes.extend(elec.assumptions)
     elif task.energy_j is not None:
         notes.append("measured energy not carried over to other hardware")
-    metric = pick_metric(task.metrics, ctx.opts.metric)
+    metric = pick_metric(task.numeric_metrics, ctx.opts.metric)
     return TaskCost(
         path=run.path,
         model=run.model,
-        task=task.name,
+        task=task.task,
         metric=metric[0] if metric else None,
         score=metric[1] if metric else None,
+        stderr=metric_stderr(task.numeric_metrics, metric[0]) if metric else None,
         prompt_tokens=task.prompt_tokens,
         generated_tokens=task.generated_tokens,
         gpu_seconds=gpu_s,
@@ -719,13 +723,21 @@ def _report(
 
 
 def analyze_results(paths: Sequence[Path | str], opts: CostOptions) -> CostReport:
-    """The cost report for bench and/or eval result files."""
-    opts.check()
+    """The cost report for bench and/or eval results: result files, or run directories at
+    any depth (see :func:`localeval.results.find_results`)."""
     if not paths:
         raise ConfigError(
             "nothing to price: pass result files, or --gpu-seconds/--input-tokens/--output-tokens"
         )
-    runs = [read_result(p) for p in paths]
+    opts.check()
+    return analyze_runs(read_runs(paths), opts)
+
+
+def analyze_runs(runs: Sequence[BenchRun | EvalRun], opts: CostOptions) -> CostReport:
+    """The cost report for results already read (see :func:`localeval.cost.inputs.read_runs`)."""
+    opts.check()
+    if not runs:
+        raise ConfigError("nothing to price: no bench or eval result")
     profiles = list_profiles(opts.profiles_dir)
     target: HardwareProfile | None
     if opts.profile is not None:
@@ -856,6 +868,7 @@ def analyze_direct(opts: CostOptions) -> CostReport:
         model=basis.model,
         task=WHAT_IF_TASK,
         metric=None,
+        stderr=None,
         score=None,
         prompt_tokens=int(opts.input_tokens),
         generated_tokens=int(opts.output_tokens),

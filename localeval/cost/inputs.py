@@ -1,176 +1,105 @@
-"""Reading what the cost model needs from result files, in one place.
+"""What the cost model reads from result files: the typed bench and eval results of
+:mod:`localeval.results` (read through its one resolver), seen as runs on some hardware.
+No field of a result is declared here; :class:`BenchRun` and :class:`EvalRun` hold the
+result models themselves.
 
-Fields relied on (everything else in a result file is ignored):
-
-* both kinds: ``schema_version`` and ``kind`` (checked by :func:`localeval.results.load_result`);
-  ``provenance.model``; ``provenance.gpu_count``; optional ``provenance.profile`` (a profile
-  name, or a mapping with ``name``); optional ``provenance.gpus[].name`` (NVML names).
-* ``bench``: ``points[]`` with ``concurrency`` or ``rate_rps``, ``completed``, ``failed``,
-  ``duration_s``, ``input_tok_per_s``, ``output_tok_per_s``, optional ``total_tok_per_s``,
-  ``ttft_ms.mean``, ``e2e_ms.mean``, ``slo_met`` (a flag, or the count of requests meeting the
-  SLO) and ``slo_attainment`` (that count's share), ``gpu.energy_j`` / ``gpu.mean_power_w``
-  (totals over the run's GPUs), ``gpu_unavailable_reason``.
-* ``eval``: ``tasks.{TASK}`` with ``metrics`` (name -> number), ``requests``,
-  ``prompt_tokens``, ``generated_tokens``, ``wall_s``, optional ``gpu_seconds`` (GPU count x wall
-  time), ``energy_j`` (total over the GPUs, or null), ``output_tok_per_s``.
-
-Logged samples for re-counting tokens: JSON lines, each either ``{"prompt": ..., "completion":
-...}`` or lm-eval's ``--log_samples`` shape (``arguments.gen_args_N.arg_0`` is the prompt,
-``resps`` the responses).
+Logged samples for re-counting tokens: JSON lines, each either ``{"prompt": ...,
+"completion": ...}`` or lm-eval's ``--log_samples`` shape (``arguments.gen_args_N.arg_0``
+is the prompt, ``resps`` the responses).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from localeval.errors import ConfigError, ResultFileError
-from localeval.results import load_result
-from localeval.yamlio import validation_problems
+from localeval.errors import ConfigError
+from localeval.results import BenchResult, EvalResult, Measurement, read_measurements
+from localeval.results.bench import PointResult
+from localeval.results.common import Provenance
+from localeval.results.eval import TaskResult
 
 RESULT_KINDS = ("bench", "eval")
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Latency(_Lenient):
-    mean: float | None = None
-
-
-class _Gpu(_Lenient):
-    energy_j: float | None = Field(default=None, ge=0)
-    mean_power_w: float | None = Field(default=None, ge=0)
-
-
-class _GpuRef(_Lenient):
-    name: str | None = None
-
-
-class _Provenance(_Lenient):
-    model: str
-    gpu_count: int = Field(ge=0)
-    profile: str | dict[str, Any] | None = None
-    gpus: list[_GpuRef] = Field(default_factory=list)
-
-
-class _Point(_Lenient):
-    concurrency: int | None = None
-    rate_rps: float | None = None
-    completed: int = Field(ge=0)
-    failed: int = Field(default=0, ge=0)
-    duration_s: float = Field(gt=0)
-    input_tok_per_s: float = Field(ge=0)
-    output_tok_per_s: float = Field(ge=0)
-    total_tok_per_s: float | None = Field(default=None, ge=0)
-    ttft_ms: _Latency | None = None
-    e2e_ms: _Latency | None = None
-    slo_met: bool | int | None = None
-    slo_attainment: float | None = Field(default=None, ge=0, le=1)
-    gpu: _Gpu | None = None
-    gpu_unavailable_reason: str | None = None
-
-
-class _Bench(_Lenient):
-    provenance: _Provenance
-    points: list[_Point]
-
-
-class _Task(_Lenient):
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    requests: int = Field(default=0, ge=0)
-    prompt_tokens: int = Field(ge=0)
-    generated_tokens: int = Field(ge=0)
-    wall_s: float = Field(ge=0)
-    gpu_seconds: float | None = Field(default=None, ge=0)
-    energy_j: float | None = Field(default=None, ge=0)
-    output_tok_per_s: float | None = Field(default=None, ge=0)
-
-
-class _Eval(_Lenient):
-    provenance: _Provenance
-    tasks: dict[str, _Task]
-
-
 @dataclass(frozen=True)
 class Hardware:
-    """What a run was measured on, as far as its result file says."""
+    """What a run was measured on, as its provenance says."""
 
     profile: str | None
     gpu_names: tuple[str, ...]
     gpu_count: int
+    device: str = "unknown"
+
+    @classmethod
+    def of(cls, prov: Provenance) -> Hardware:
+        names = tuple(g.name for g in prov.gpus if g.name)
+        return cls(prov.profile, names, prov.gpu_count, prov.device)
 
     def describe(self) -> str:
         """``4 x NVIDIA H100 80GB HBM3 (profile h100-sxm)`` or similar."""
         names = sorted(set(self.gpu_names))
         prof = f" (profile {self.profile})" if self.profile else ""
         if self.gpu_count == 0:
-            return f"no GPU{prof}"
+            return f"{'CPU' if self.device == 'cpu' else 'no GPU'}{prof}"
         what = ", ".join(names) if names else "GPU name not recorded"
         return f"{self.gpu_count} x {what}{prof}"
 
 
 @dataclass(frozen=True)
-class BenchPoint:
-    """One load point of a bench run."""
-
-    label: str
-    completed: int
-    failed: int
-    duration_s: float
-    input_tok_per_s: float
-    output_tok_per_s: float
-    total_tok_per_s: float
-    ttft_ms_mean: float | None
-    e2e_ms_mean: float | None
-    slo_met: bool | None
-    slo_attainment: float | None
-    energy_j: float | None
-    gpu_unavailable_reason: str | None
-
-    def meets_slo(self, min_attainment: float) -> bool | None:
-        """Whether the point met its SLO: the recorded flag, else whether the share of
-        requests meeting it reached ``min_attainment``; None when no SLO was recorded."""
-        if self.slo_met is not None:
-            return self.slo_met
-        if self.slo_attainment is not None:
-            return self.slo_attainment >= min_attainment
-        return None
-
-
-@dataclass(frozen=True)
 class BenchRun:
+    """A bench result and the path it was read from."""
+
     path: str
-    model: str
-    hardware: Hardware
-    points: tuple[BenchPoint, ...]
+    result: BenchResult
+    kind: str = field(default="bench", init=False)
 
+    @property
+    def provenance(self) -> Provenance:
+        return self.result.provenance
 
-@dataclass(frozen=True)
-class EvalTask:
-    """One evaluated task: its metrics and what running it took."""
+    @property
+    def model(self) -> str:
+        return self.result.provenance.model
 
-    name: str
-    metrics: dict[str, float]
-    requests: int
-    prompt_tokens: int
-    generated_tokens: int
-    wall_s: float
-    gpu_seconds: float | None
-    energy_j: float | None
+    @property
+    def hardware(self) -> Hardware:
+        return Hardware.of(self.result.provenance)
+
+    @property
+    def points(self) -> list[PointResult]:
+        return self.result.points
 
 
 @dataclass(frozen=True)
 class EvalRun:
+    """An eval result and the path it was read from; ``tasks`` are those that ran."""
+
     path: str
-    model: str
-    hardware: Hardware
-    tasks: tuple[EvalTask, ...]
+    result: EvalResult
+    kind: str = field(default="eval", init=False)
+
+    @property
+    def provenance(self) -> Provenance:
+        return self.result.provenance
+
+    @property
+    def model(self) -> str:
+        return self.result.provenance.model
+
+    @property
+    def hardware(self) -> Hardware:
+        return Hardware.of(self.result.provenance)
+
+    @property
+    def tasks(self) -> list[TaskResult]:
+        return list(self.result.tasks.values())
+
+
+Run = BenchRun | EvalRun
 
 
 @dataclass
@@ -181,125 +110,26 @@ class Samples:
     completions: list[str] = field(default_factory=list)
 
 
-def _validate(model: type[_Lenient], data: Any, source: str) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = validation_problems(source, exc)
-        raise ResultFileError(
-            f"{source}: not a result file the cost model can read:\n  " + "\n  ".join(problems),
-            hint="the file may come from another localeval version; re-run the measurement",
-        ) from exc
+def as_run(path: Path | str, result: Measurement) -> Run:
+    """A typed result as the cost model's run."""
+    if isinstance(result, BenchResult):
+        return BenchRun(str(path), result)
+    return EvalRun(str(path), result)
 
 
-def _hardware(prov: _Provenance) -> Hardware:
-    profile: str | None
-    if isinstance(prov.profile, dict):
-        name = prov.profile.get("name")
-        profile = str(name) if name else None
-    else:
-        profile = prov.profile
-    names = tuple(g.name for g in prov.gpus if g.name)
-    return Hardware(profile=profile, gpu_names=names, gpu_count=prov.gpu_count)
+def read_runs(paths: Sequence[Path | str]) -> list[Run]:
+    """Every bench and eval result that ``paths`` name: result files, run directories at any
+    depth, manifests (see :func:`localeval.results.find_results`). Raises
+    :class:`~localeval.errors.ResultFileError` naming the file for one that cannot be read."""
+    return [as_run(path, result) for path, result in read_measurements(paths, RESULT_KINDS)]
 
 
-def _point_label(point: _Point, index: int) -> str:
-    if point.concurrency is not None:
-        return f"c={point.concurrency}"
-    if point.rate_rps is not None:
-        return f"{point.rate_rps:g} req/s"
-    return f"point {index + 1}"
-
-
-def parse_bench(data: Any, source: str) -> BenchRun:
-    """A bench result (already checked for kind and version) as a :class:`BenchRun`."""
-    bench = _validate(_Bench, data, source)
-    points = []
-    for i, p in enumerate(bench.points):
-        # ``slo_met`` is a flag, or (as bench metrics count it) the number of requests that
-        # met the SLO, which then gives the attainment.
-        flag = p.slo_met if isinstance(p.slo_met, bool) else None
-        attainment = p.slo_attainment
-        if attainment is None and flag is None and p.slo_met is not None:
-            requests = p.completed + p.failed
-            attainment = p.slo_met / requests if requests > 0 else None
-        energy = None
-        if p.gpu is not None:
-            if p.gpu.energy_j is not None:
-                energy = p.gpu.energy_j
-            elif p.gpu.mean_power_w is not None:
-                energy = p.gpu.mean_power_w * p.duration_s
-        points.append(
-            BenchPoint(
-                label=_point_label(p, i),
-                completed=p.completed,
-                failed=p.failed,
-                duration_s=p.duration_s,
-                input_tok_per_s=p.input_tok_per_s,
-                output_tok_per_s=p.output_tok_per_s,
-                total_tok_per_s=(
-                    p.total_tok_per_s
-                    if p.total_tok_per_s is not None
-                    else p.input_tok_per_s + p.output_tok_per_s
-                ),
-                ttft_ms_mean=p.ttft_ms.mean if p.ttft_ms else None,
-                e2e_ms_mean=p.e2e_ms.mean if p.e2e_ms else None,
-                slo_met=flag,
-                slo_attainment=attainment,
-                energy_j=energy,
-                gpu_unavailable_reason=p.gpu_unavailable_reason,
-            )
-        )
-    return BenchRun(
-        path=source,
-        model=bench.provenance.model,
-        hardware=_hardware(bench.provenance),
-        points=tuple(points),
-    )
-
-
-def _numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    return {
-        k: float(v)
-        for k, v in metrics.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
-
-
-def parse_eval(data: Any, source: str) -> EvalRun:
-    """An eval result (already checked for kind and version) as an :class:`EvalRun`."""
-    ev = _validate(_Eval, data, source)
-    tasks = tuple(
-        EvalTask(
-            name=name,
-            metrics=_numeric_metrics(t.metrics),
-            requests=t.requests,
-            prompt_tokens=t.prompt_tokens,
-            generated_tokens=t.generated_tokens,
-            wall_s=t.wall_s,
-            gpu_seconds=t.gpu_seconds,
-            energy_j=t.energy_j,
-        )
-        for name, t in ev.tasks.items()
-    )
-    return EvalRun(
-        path=source, model=ev.provenance.model, hardware=_hardware(ev.provenance), tasks=tasks
-    )
-
-
-def read_result(path: Path | str) -> BenchRun | EvalRun:
-    """A bench or eval result file. Raises :class:`ResultFileError` for another kind, an
-    unsupported schema version or a missing field."""
-    data = load_result(Path(path))
-    kind = data["kind"]
-    if kind == "bench":
-        return parse_bench(data, str(path))
-    if kind == "eval":
-        return parse_eval(data, str(path))
-    raise ResultFileError(
-        f"{path}: a {kind!r} result; the cost model reads 'bench' and 'eval' results",
-        hint="pass the result.json written by `localeval bench` or `localeval eval`",
-    )
+def read_result(path: Path | str) -> Run:
+    """One bench or eval result file as a run."""
+    runs = read_runs([path])
+    if len(runs) != 1:
+        raise ConfigError(f"{path}: holds {len(runs)} results; name one result file")
+    return runs[0]
 
 
 def _texts(value: Any) -> list[str]:

@@ -116,6 +116,7 @@ class TaskCost:
     task: str
     metric: str | None
     score: float | None
+    stderr: float | None
     prompt_tokens: int
     generated_tokens: int
     gpu_seconds: float
@@ -131,6 +132,7 @@ class TaskCost:
             "task": self.task,
             "metric": self.metric,
             "score": self.score,
+            "stderr": self.stderr,
             "prompt_tokens": self.prompt_tokens,
             "generated_tokens": self.generated_tokens,
             "gpu_seconds": self.gpu_seconds,

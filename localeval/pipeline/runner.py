@@ -494,16 +494,18 @@ def _connect(ctx: _Ctx, recipe: Recipe, rec: StageRecord) -> _Target:
     engine_info: dict[str, Any] = {
         "launcher": "external",
         "deployment": "existing endpoint (--endpoint)",
-        "base_url": endpoint.base_url,
         "served_model_name": endpoint.model,
-        "max_model_len": max_len,
         "gpu_count": plan.gpus,
         "gpu_count_source": "--gpus",
-        "profile": recipe.hardware.profile,
         "recipe": recipe.name,
     }
     rec.details.update(
-        {"endpoint": endpoint.base_url, "model": endpoint.model, "gpu_count": plan.gpus}
+        {
+            "endpoint": endpoint.base_url,
+            "model": endpoint.model,
+            "max_model_len": max_len,
+            "gpu_count": plan.gpus,
+        }
     )
     return _Target(endpoint, engine_info, None)
 
@@ -568,7 +570,7 @@ def _bench_details(result: BenchResult) -> dict[str, Any]:
         "requests_completed": sum(p.completed for p in result.points),
         "requests_failed": sum(p.failed for p in result.points),
         "best_output_tok_per_s": None if best is None else round(best.output_tok_per_s, 2),
-        "gpu_count": result.provenance.get("gpu_count"),
+        "gpu_count": result.provenance.gpu_count,
         "warnings": len(result.warnings),
     }
 
@@ -669,11 +671,15 @@ def merge_eval_results(
             "tasks": tasks,
             "errors": errors,
             "config": {**new.config, "tasks": list(wanted)},
-            "provenance": {
-                **new.provenance,
-                "tasks": list(wanted),
-                "carried_over": {"tasks": list(carried), "from_result_of": previous.created_at},
-            },
+            "provenance": new.provenance.model_copy(
+                update={
+                    "tasks": list(wanted),
+                    "carried_over": {
+                        "tasks": list(carried),
+                        "from_result_of": previous.created_at,
+                    },
+                }
+            ),
             "warnings": [note, *new.warnings],
         }
     )

@@ -1,9 +1,10 @@
 """Measured throughput against the roofline: each point of a bench result as a percentage
 of the aggregate output tok/s bound at its concurrency.
 
-:func:`find_bench_result` reads the result file (a run directory or a file path); the rest
-is pure: :func:`bench_points` and :func:`run_facts` pick what is needed out of the result
-dict, :func:`compare_points` sets each point beside its bound.
+:func:`find_bench_result` reads the result (through the one resolver of
+:mod:`localeval.results`); the rest is pure: :func:`bench_points` and :func:`run_facts` pick
+what is needed out of the typed result, :func:`compare_points` sets each point beside its
+bound.
 
 A point's bound is the decode roofline at batch = concurrency and the mean context of its
 requests (prompt + half the output), with each request's prefill compute charged as well
@@ -12,7 +13,7 @@ when the point's token counts are known (:func:`~localeval.plan.roofline.output_
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,31 +32,23 @@ from localeval.plan.roofline import (
     output_tok_per_s_with_prefill,
     prefill_estimate,
 )
-from localeval.results import load_result, text_field
+from localeval.results import BenchResult, find_results, validate
+from localeval.results.io import load_result
 
-PREFERRED_FILES = ("bench.json", "result.json")
 
-
-def find_bench_result(path: Path) -> tuple[Path, dict[str, Any]]:
-    """The bench result at ``path``: the file itself, or in a run directory ``bench.json``,
-    ``result.json``, then any ``*.json`` whose ``kind`` is ``bench``. Raises
-    :class:`ResultFileError` when there is none."""
-    path = Path(path)
-    if path.is_file():
-        return path, load_result(path, kind="bench")
-    if not path.is_dir():
-        raise ResultFileError(f"{path}: no such run directory or result file")
-    candidates = [path / name for name in PREFERRED_FILES if (path / name).is_file()]
-    candidates += [p for p in sorted(path.glob("*.json")) if p not in candidates]
-    for candidate in candidates:
-        try:
-            return candidate, load_result(candidate, kind="bench")
-        except ResultFileError:
-            continue
-    raise ResultFileError(
-        f"{path}: no bench result file (a *.json with kind 'bench') in this directory",
-        hint="pass the run directory `localeval bench` wrote, or the result file itself",
-    )
+def find_bench_result(path: Path) -> tuple[Path, BenchResult]:
+    """The one bench result that ``path`` names: a result file, or a stage, recipe or run
+    directory at any depth, or a manifest (see :func:`localeval.results.find_results`).
+    Raises :class:`ResultFileError` when there is none, or several to choose from."""
+    found = find_results([path], ("bench",))
+    if len(found) > 1:
+        listed = ", ".join(str(f.path) for f in found[:6])
+        raise ResultFileError(
+            f"{path}: holds {len(found)} bench results ({listed}); compare one at a time",
+            hint="pass the recipe's directory (RUN/RECIPE) or its bench/result.json",
+        )
+    source = found[0].path
+    return source, validate(BenchResult, load_result(source, "bench"), str(source), "bench result")
 
 
 @dataclass(frozen=True)
@@ -69,57 +62,18 @@ class BenchPoint:
     output_tokens: float | None
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def _lookup(data: Mapping[str, Any], *keys: str) -> Any:
-    """``data[k1][k2]...`` or None when any level is missing."""
-    current: Any = data
-    for key in keys:
-        if not isinstance(current, Mapping) or key not in current:
-            return None
-        current = current[key]
-    return current
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _first(data: Mapping[str, Any], paths: Sequence[tuple[str, ...]]) -> Any:
-    for keys in paths:
-        value = _lookup(data, *keys)
-        if value is not None:
-            return value
-    return None
-
-
-def bench_points(result: Mapping[str, Any], source: str = "result") -> list[BenchPoint]:
-    """The points of a bench result that have a concurrency and an output tok/s (points of
-    an open-loop rate sweep have no concurrency and are skipped)."""
-    raw = result.get("points")
-    if not isinstance(raw, list):
-        raise ResultFileError(f"{source}: bench result has no points[] list")
+def bench_points(result: BenchResult) -> list[BenchPoint]:
+    """The points of a bench result that have a concurrency (points of an open-loop rate
+    sweep have none and are skipped), with their mean tokens per completed request."""
     points = []
-    for item in raw:
-        if not isinstance(item, Mapping):
+    for item in result.points:
+        if item.concurrency is None or item.concurrency < 1:
             continue
-        concurrency = _number(_first(item, [("concurrency",), ("load", "concurrency")]))
-        metrics = _mapping(item.get("metrics")) or item
-        tok_s = _number(metrics.get("output_tok_per_s"))
-        if concurrency is None or concurrency < 1 or tok_s is None:
-            continue
-        completed = _number(metrics.get("completed"))
         n_in = n_out = None
-        if completed:
-            total_in = _number(metrics.get("total_input_tokens"))
-            total_out = _number(metrics.get("total_output_tokens"))
-            n_in = total_in / completed if total_in else None
-            n_out = total_out / completed if total_out else None
-        points.append(BenchPoint(int(concurrency), tok_s, n_in, n_out))
+        if item.completed:
+            n_in = item.total_input_tokens / item.completed if item.total_input_tokens else None
+            n_out = item.total_output_tokens / item.completed if item.total_output_tokens else None
+        points.append(BenchPoint(item.concurrency, item.output_tok_per_s, n_in, n_out))
     return points
 
 
@@ -136,26 +90,17 @@ class RunFacts:
     output_tokens: float | None
 
 
-def run_facts(result: Mapping[str, Any]) -> RunFacts:
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def run_facts(result: BenchResult) -> RunFacts:
     """Model, profile, tensor-parallel size, precision and workload lengths recorded in a
-    bench result's ``provenance`` (and its recipe/scenario, where present)."""
-    prov = _mapping(result.get("provenance"))
-    recipe = _mapping(prov.get("recipe"))
-    model = text_field(prov.get("model"), "id", "path", "name", "hf_id") or text_field(
-        recipe.get("model"), "id"
-    )
-    profile = (
-        text_field(prov.get("profile"), "name")
-        or text_field(prov.get("hardware"), "profile", "name")
-        or text_field(recipe.get("hardware"), "profile")
-    )
-    engine_paths: list[tuple[str, ...]] = [
-        ("engine_args",),
-        ("engine",),
-        ("engine", "args"),
-        ("server", "engine_args"),
-    ]
-    engine = _mapping(_first(prov, engine_paths)) or _mapping(recipe.get("engine"))
+    bench result's provenance and workload."""
+    prov = result.provenance
+    engine = prov.engine_args
     tp = _number(engine.get("tensor_parallel_size"))
     weight_format: WeightFormat | None = None
     quant = engine.get("quantization")
@@ -165,19 +110,14 @@ def run_facts(result: Mapping[str, Any]) -> RunFacts:
         except LocalevalError:
             weight_format = None
     kv = engine.get("kv_cache_dtype")
-    scenario = _mapping(_first(result, [("scenario",), ("workload",)])) or _mapping(
-        recipe.get("bench")
-    )
-    n_in = _number(scenario.get("input_tokens"))
-    n_out = _number(scenario.get("output_tokens"))
     return RunFacts(
-        model=model,
-        profile=profile,
+        model=prov.model or prov.model_id,
+        profile=prov.profile,
         tensor_parallel=int(tp) if tp else None,
         weight_format=weight_format,
         kv_format=kv if isinstance(kv, str) and kv else None,
-        input_tokens=n_in,
-        output_tokens=n_out,
+        input_tokens=_number(result.workload.get("input_tokens")),
+        output_tokens=_number(result.workload.get("output_tokens")),
     )
 
 

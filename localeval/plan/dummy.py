@@ -36,7 +36,7 @@ from typing import Any
 from localeval import paths
 from localeval.errors import UnknownNameError
 from localeval.plan.model_facts import SHIPPED_MODELS, shipped_config, shipped_model
-from localeval.results import write_text_atomic
+from localeval.results.io import write_text_atomic
 
 DUMMY_DIR_NAME = "dummy-models"
 FILLER_TOKEN = "<|dummy_{}|>"

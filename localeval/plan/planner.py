@@ -55,6 +55,7 @@ from localeval.plan.roofline import (
     gpu_spec,
     prefill_estimate,
 )
+from localeval.results.bench import BenchResult
 
 #: Tensor-parallel sizes tried when the number of GPUs is not given.
 TP_CANDIDATES = (1, 2, 4, 8, 16)
@@ -262,7 +263,7 @@ def run_plan(request: PlanRequest) -> PlanReport:
     Raises the project's errors for unknown names, bad files and impossible requests."""
     notes: list[str] = []
     result_path: Path | None = None
-    result: dict[str, Any] | None = None
+    result: BenchResult | None = None
     model_name, profile_name = request.model, request.profile
     gpus, dtype = request.gpus, request.dtype
     gpus_source = "user"
@@ -397,7 +398,7 @@ def run_plan(request: PlanRequest) -> PlanReport:
 
     compare: CompareSummary | None = None
     if result is not None and result_path is not None:
-        points = bench_points(result, str(result_path))
+        points = bench_points(result)
         if not points:
             raise ConfigError(
                 f"{result_path}: no point with a concurrency and output_tok_per_s to compare",

@@ -137,10 +137,6 @@ def _runs_section(report: Report) -> Section:
             return "not priced"
         return f"{r.priced_on} ({r.price_basis})"
 
-    def engine(r: RunSummary) -> str:
-        p = r.provenance
-        return " ".join(x for x in (p.engine, p.engine_version) if x) or "-"
-
     rows = [
         row("file", (display_name(r.path) for r in runs)),
         row("kind", (r.kind for r in runs)),
@@ -149,20 +145,13 @@ def _runs_section(report: Report) -> Section:
         row("profile", (r.provenance.profile or "-" for r in runs)),
         row("priced on", (priced(r) for r in runs)),
         row("GPU driver", (r.provenance.driver_version or "-" for r in runs)),
-        row("engine", (engine(r) for r in runs)),
-        row(
-            "engine args",
-            (
-                ", ".join(v if k == "argv" else f"{k}={v}" for k, v in r.provenance.engine_args)
-                or "-"
-                for r in runs
-            ),
-        ),
-        row("workload", (r.provenance.workload or "-" for r in runs)),
+        row("engine", (r.engine or "-" for r in runs)),
+        row("engine args", (r.engine_args or "-" for r in runs)),
+        row("workload", (r.workload or "-" for r in runs)),
         row("localeval", (r.provenance.localeval_version or "-" for r in runs)),
-        row("lm-eval", (r.provenance.lm_eval_version or "-" for r in runs)),
-        row("created", (r.provenance.created_at or "-" for r in runs)),
-        row("status", (r.provenance.status or "-" for r in runs)),
+        row("lm-eval", (r.lm_eval_version or "-" for r in runs)),
+        row("created", (r.created_at or "-" for r in runs)),
+        row("status", (r.status or "-" for r in runs)),
         row("notes", (refs(r.notes) for r in runs)),
     ]
     rows = [r for r in rows if any(cell != "-" and cell != "" for cell in r[1:])]
@@ -247,8 +236,8 @@ def _bench_sections(report: Report, plots: bool) -> list[Section]:
         (
             (
                 b.run,
-                b.point.label + (" (client-bound)" if b.point.client_bound else ""),
-                _slo(b.point.slo_met),
+                b.point.label + (" (client-bound)" if b.point.client.client_bound else ""),
+                _slo(b.slo_met),
                 f"{b.point.completed:,} / {b.point.failed:,}",
                 num(b.point.request_throughput_rps),
                 num(b.point.output_tok_per_s),
@@ -256,7 +245,7 @@ def _bench_sections(report: Report, plots: bool) -> list[Section]:
                 num(b.point.ttft_ms.p99),
                 num(b.point.tpot_ms.p50),
                 num(b.point.tpot_ms.p99),
-                num(b.point.j_per_output_token),
+                num(b.point.energy_per_output_token_j),
                 num(b.kwh_per_m_tokens),
                 refs(b.notes),
             )
@@ -367,11 +356,10 @@ def _eval_section(report: Report) -> list[Section]:
         return usd(c.as_run_usd) + suffix, usd(c.saturation_usd) + suffix
 
     def score(row: EvalRow) -> str:
-        t = row.task
-        if t.score is None:
+        if row.score is None:
             return "-"
-        text = f"{metric_label(t.metric)} {t.score:.4g}"
-        return text + (f" ± {t.stderr:.2g}" if t.stderr is not None else "")
+        text = f"{metric_label(row.metric)} {row.score:.4g}"
+        return text + (f" ± {row.stderr:.2g}" if row.stderr is not None else "")
 
     def api_cell(row: EvalRow, model: str) -> str:
         a = row.api_cost(model)
@@ -393,7 +381,7 @@ def _eval_section(report: Report) -> list[Section]:
         (
             (
                 r.run + (" ESTIMATE" if r.estimate else ""),
-                r.task.name,
+                r.name,
                 score(r),
                 f"{r.task.requests:,}",
                 f"{r.task.prompt_tokens:,} / {r.task.generated_tokens:,}",
@@ -414,7 +402,7 @@ def _eval_section(report: Report) -> list[Section]:
                 (
                     (
                         r.run,
-                        r.task.name,
+                        r.name,
                         option_label(c.option),
                         usd(c.as_run_usd),
                         usd(c.saturation_usd),
@@ -489,7 +477,7 @@ def _fixed_sections(report: Report, plots: bool) -> list[Section]:
                 paragraphs.append(f"Nothing here reaches {view.threshold:.0%}.")
         published = {p.basis for p in view.points if p.kind == "published" and p.basis}
         requests = sorted(
-            {r.task.requests for r in report.eval if r.task.name == view.task and r.task.requests}
+            {r.task.requests for r in report.eval if r.name == view.task and r.task.requests}
         )
         if published and requests:
             paragraphs.append(

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from localeval import __version__
-from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze, resolve_profile
+from localeval.cost.analyze import (
+    DEFAULT_COMPARE,
+    DEFAULT_SLO_ATTAINMENT,
+    CostOptions,
+    analyze_runs,
+    metric_stderr,
+    pick_metric,
+    resolve_profile,
+)
 from localeval.cost.catalog import load_catalog
 from localeval.cost.pricing import option_label, parse_option
 from localeval.cost.records import CostReport, PointCost
@@ -28,13 +36,16 @@ from localeval.plan.planner import PlanRequest, run_plan
 from localeval.report.load import (
     BenchRun,
     EvalRun,
-    LoadPoint,
-    Provenance,
     Run,
-    TaskResult,
     display_name,
+    engine_args_text,
+    engine_text,
+    workload_text,
 )
 from localeval.report.load import load_runs as _load_runs
+from localeval.results.bench import PointResult
+from localeval.results.common import Provenance
+from localeval.results.eval import TaskResult
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -69,7 +80,8 @@ class ReportOptions:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """One result file: its label in tables and legends, and its provenance."""
+    """One result file: its label in tables and legends, its provenance as recorded, and
+    the display strings made from it and from the file's envelope."""
 
     label: str
     path: str
@@ -78,6 +90,12 @@ class RunSummary:
     priced_on: str | None
     price_basis: str | None  # "exact" | "ESTIMATE (roofline)" | None when not priced
     notes: tuple[int, ...] = ()
+    engine: str | None = None
+    engine_args: str | None = None
+    workload: str | None = None
+    created_at: str | None = None
+    status: str | None = None
+    lm_eval_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,13 +138,15 @@ class PointPrice:
 
 @dataclass(frozen=True)
 class BenchRow:
-    """One load point of one bench run, with its prices and energy per token."""
+    """One load point of one bench run, with its prices and energy per token, and whether
+    it met the SLO as the cost model judged it (None: no SLO)."""
 
     run: str
-    point: LoadPoint
+    point: PointResult
     prices: tuple[PointPrice, ...]
     kwh_per_m_tokens: float | None
     estimate: bool
+    slo_met: bool | None
     notes: tuple[int, ...] = ()
 
     def price(self, option: str | None) -> PointPrice | None:
@@ -156,9 +176,14 @@ class ApiTaskPrice:
 
 @dataclass(frozen=True)
 class EvalRow:
-    """One task of one eval run: accuracy, tokens, self-hosted and API costs."""
+    """One task of one eval run: its headline metric (as the cost model picked it), its
+    standard error, what running it took (``task``), self-hosted and API costs."""
 
     run: str
+    name: str
+    metric: str | None
+    score: float | None
+    stderr: float | None
     task: TaskResult
     self_hosted: tuple[TaskOptionCost, ...]
     api: tuple[ApiTaskPrice, ...]
@@ -329,29 +354,53 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 
 def _run_dict(r: RunSummary) -> dict[str, Any]:
-    prov = _plain(r.provenance)
-    prov["engine_args"] = dict(r.provenance.engine_args)
-    prov["hardware"] = r.provenance.hardware
     return {
         "label": r.label,
         "path": r.path,
         "kind": r.kind,
-        "provenance": prov,
+        "hardware": r.provenance.hardware,
+        "engine": r.engine,
+        "engine_args": r.engine_args,
+        "workload": r.workload,
+        "created_at": r.created_at,
+        "status": r.status,
+        "provenance": r.provenance.model_dump(mode="json"),
         "priced_on": r.priced_on,
         "price_basis": r.price_basis,
         "notes": list(r.notes),
     }
 
 
+# The figures of a load point the report shows (the whole point is in the result file).
+_POINT_FIELDS = (
+    "concurrency",
+    "rate_rps",
+    "completed",
+    "failed",
+    "duration_s",
+    "request_throughput_rps",
+    "input_tok_per_s",
+    "output_tok_per_s",
+    "total_tok_per_s",
+    "total_output_tokens",
+    "ttft_ms",
+    "tpot_ms",
+    "itl_ms",
+    "e2e_ms",
+    "energy_per_output_token_j",
+)
+
+
 def _bench_dict(b: BenchRow) -> dict[str, Any]:
     p = b.point
-    point = _plain(p)
-    for name in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
-        point[name] = _plain(getattr(p, name))
-    point["j_per_output_token"] = p.j_per_output_token
     return {
         "run": b.run,
-        **point,
+        "label": p.label,
+        **p.model_dump(mode="json", include=set(_POINT_FIELDS)),
+        "energy_j": p.energy_j,
+        "energy_unavailable": p.energy_unavailable,
+        "client_bound": p.client.client_bound,
+        "slo_met": b.slo_met,
         "kwh_per_m_tokens": b.kwh_per_m_tokens,
         "estimate": b.estimate,
         "prices": [_plain(x) for x in b.prices],
@@ -359,10 +408,28 @@ def _bench_dict(b: BenchRow) -> dict[str, Any]:
     }
 
 
+# The accounting figures of a task the report shows.
+_TASK_FIELDS = (
+    "requests",
+    "cached_requests",
+    "prompt_tokens",
+    "generated_tokens",
+    "wall_s",
+    "gpu_seconds",
+    "energy_j",
+    "energy_unavailable_reason",
+    "output_tok_per_s",
+)
+
+
 def _eval_dict(e: EvalRow) -> dict[str, Any]:
     return {
         "run": e.run,
-        **_plain(e.task),
+        "name": e.name,
+        "metric": e.metric,
+        "score": e.score,
+        "stderr": e.stderr,
+        **e.task.model_dump(mode="json", include=set(_TASK_FIELDS)),
         "self_hosted": [_plain(c) for c in e.self_hosted],
         "api": [_plain(a) for a in e.api],
         "kwh": e.kwh,
@@ -451,17 +518,19 @@ def _task_notes(task: TaskResult) -> list[str]:
     notes = []
     if task.cached_requests > 0:
         notes.append(
-            f"{task.name}: {task.cached_requests:,} requests answered from the response cache; "
+            f"{task.task}: {task.cached_requests:,} requests answered from the response cache; "
             "their tokens and time are not counted (they were spent in an earlier run)"
         )
-    if task.energy_j is None and task.energy_unavailable:
-        notes.append(f"no energy for {task.name}: {task.energy_unavailable}")
+    if task.energy_j is None and task.energy_unavailable_reason:
+        notes.append(f"no energy for {task.task}: {task.energy_unavailable_reason}")
     return notes
 
 
 def _hardware_key(run: Run) -> str:
     prov = run.provenance
-    return prov.profile or ",".join(sorted(set(prov.gpu_names))) or "(hardware not recorded)"
+    return (
+        prov.profile or ",".join(sorted({g.name for g in prov.gpus})) or "(hardware not recorded)"
+    )
 
 
 def _served(run: BenchRun) -> bool:
@@ -492,7 +561,7 @@ class _Builder:
         )
         for members in groups.values():
             try:
-                report = analyze([r.path for r in members], opts)
+                report = analyze_runs(members, opts)
             except LocalevalError as exc:
                 files = ", ".join(display_name(r.path) for r in members)
                 hint = f" ({exc.hint})" if exc.hint else ""
@@ -522,15 +591,24 @@ class _Builder:
         out = []
         for run in self.runs:
             priced_on, how, refs = basis.get(run.path, (None, None, ()))
+            prov = run.provenance
             out.append(
                 RunSummary(
                     label=self.labels[run.path],
                     path=run.path,
                     kind=run.kind,
-                    provenance=run.provenance,
+                    provenance=prov,
                     priced_on=priced_on,
                     price_basis=how,
                     notes=refs,
+                    engine=engine_text(prov),
+                    engine_args=engine_args_text(prov),
+                    workload=workload_text(run),
+                    created_at=run.result.created_at,
+                    status=run.result.status,
+                    lm_eval_version=(
+                        run.result.provenance.lm_eval_version if isinstance(run, EvalRun) else None
+                    ),
                 )
             )
         return out
@@ -572,7 +650,8 @@ class _Builder:
                 self.warnings.append(f"{run.path}: the cost model read a different point list")
             for i, point in enumerate(run.points):
                 if not costs:
-                    rows.append(BenchRow(self.labels[run.path], point, (), None, False))
+                    verdict = point.slo_ok(DEFAULT_SLO_ATTAINMENT)
+                    rows.append(BenchRow(self.labels[run.path], point, (), None, False, verdict))
                     continue
                 pc = costs[i]
                 prices = tuple(
@@ -594,6 +673,7 @@ class _Builder:
                         prices=prices,
                         kwh_per_m_tokens=pc.kwh_per_m_tokens,
                         estimate=pc.estimate,
+                        slo_met=pc.slo_met,
                         notes=self.notes.refs(
                             [*pc.assumptions, *(f"$/M split: {m}" for m in sorted(methods))]
                         ),
@@ -612,20 +692,28 @@ class _Builder:
         for run in self.runs:
             if not isinstance(run, EvalRun):
                 continue
-            for name, why in run.errors:
-                self.warnings.append(f"{display_name(run.path)}: task {name} failed: {why}")
+            for name, err in run.result.errors.items():
+                self.warnings.append(
+                    f"{display_name(run.path)}: task {name} failed: {err.error} (at {err.stage})"
+                )
             for task in run.tasks:
-                found = by_task.get((run.path, task.name))
+                found = by_task.get((run.path, task.task))
                 if found is None:
+                    metrics = task.numeric_metrics
+                    picked = pick_metric(metrics)
                     rows.append(
                         EvalRow(
-                            self.labels[run.path],
-                            task,
-                            (),
-                            (),
-                            None,
-                            False,
-                            self.notes.refs(_task_notes(task)),
+                            run=self.labels[run.path],
+                            name=task.task,
+                            metric=picked[0] if picked else None,
+                            score=picked[1] if picked else None,
+                            stderr=metric_stderr(metrics, picked[0]) if picked else None,
+                            task=task,
+                            self_hosted=(),
+                            api=(),
+                            kwh=None,
+                            estimate=False,
+                            notes=self.notes.refs(_task_notes(task)),
                         )
                     )
                     continue
@@ -642,6 +730,10 @@ class _Builder:
                 rows.append(
                     EvalRow(
                         run=self.labels[run.path],
+                        name=task.task,
+                        metric=tc.metric,
+                        score=tc.score,
+                        stderr=tc.stderr,
                         task=task,
                         self_hosted=tuple(
                             TaskOptionCost(o.option, o.as_run_usd, o.saturation_usd)
@@ -704,9 +796,9 @@ class _Builder:
 
     def task_views(self, eval_rows: Sequence[EvalRow]) -> list[TaskView]:
         views = []
-        tasks = list(dict.fromkeys(row.task.name for row in eval_rows))
+        tasks = list(dict.fromkeys(row.name for row in eval_rows))
         for task in tasks:
-            rows = [r for r in eval_rows if r.task.name == task]
+            rows = [r for r in eval_rows if r.name == task]
             raw: list[dict[str, Any]] = []
             for row in rows:
                 for c in row.self_hosted:
@@ -725,7 +817,7 @@ class _Builder:
                                 "option": c.option,
                                 "basis": basis,
                                 "cost_usd": usd,
-                                "score": row.task.score,
+                                "score": row.score,
                                 "score_is_lower_bound": False,
                                 "source": None,
                                 "as_of": None,
@@ -783,7 +875,7 @@ class _Builder:
                 for i, r in enumerate(raw)
             ]
             points.sort(key=lambda p: p.cost_usd)
-            metric = next((r.task.metric for r in rows if r.task.metric), None)
+            metric = next((r.metric for r in rows if r.metric), None)
             views.append(TaskView(task, metric, threshold, tuple(points)))
         return views
 

@@ -203,7 +203,9 @@ def cost_energy_figure(report: Report) -> Figure | None:
             )
             cost_values += [y for _, y in priced if y is not None]
         energy = [
-            (x_of[id(b)], j) for b in run_rows if (j := b.point.j_per_output_token) is not None
+            (x_of[id(b)], j)
+            for b in run_rows
+            if (j := b.point.energy_per_output_token_j) is not None
         ]
         if energy:
             ax_energy.plot(

@@ -45,10 +45,10 @@ def _runs(report: Report) -> Iterator[Row]:
             ("gpu_count", p.gpu_count),
             ("priced_on", r.priced_on),
             ("price_basis", r.price_basis),
-            ("engine", p.engine),
+            ("engine", r.engine),
             ("engine_version", p.engine_version),
             ("localeval_version", p.localeval_version),
-            ("created_at", p.created_at),
+            ("created_at", r.created_at),
         ):
             yield ("run", r.label, r.kind, "", metric, value, "")
 
@@ -97,9 +97,9 @@ def _bench(report: Report) -> Iterator[Row]:
                 (f"{base}_ms_p99", lat.p99, "ms"),
             ]
         figures += [
-            ("slo_met", p.slo_met, ""),
+            ("slo_met", b.slo_met, ""),
             ("energy_j", p.energy_j, "J"),
-            ("j_per_output_token", p.j_per_output_token, "J/token"),
+            ("j_per_output_token", p.energy_per_output_token_j, "J/token"),
             ("kwh_per_m_tokens", b.kwh_per_m_tokens, "kWh/M tokens"),
         ]
         for metric, value, unit in figures:
@@ -126,9 +126,9 @@ def _eval(report: Report) -> Iterator[Row]:
     for e in report.eval:
         t = e.task
         for metric, value, unit in (
-            ("metric", t.metric, ""),
-            ("score", t.score, "fraction"),
-            ("stderr", t.stderr, "fraction"),
+            ("metric", e.metric, ""),
+            ("score", e.score, "fraction"),
+            ("stderr", e.stderr, "fraction"),
             ("requests", t.requests, "requests"),
             ("prompt_tokens", t.prompt_tokens, "tokens"),
             ("generated_tokens", t.generated_tokens, "tokens"),
@@ -137,12 +137,12 @@ def _eval(report: Report) -> Iterator[Row]:
             ("energy_j", t.energy_j, "J"),
             ("kwh", e.kwh, "kWh"),
         ):
-            yield ("eval", e.run, t.name, "", metric, value, unit)
+            yield ("eval", e.run, e.name, "", metric, value, unit)
         for c in e.self_hosted:
-            yield ("eval", e.run, t.name, c.option, "as_run_usd", c.as_run_usd, "USD")
-            yield ("eval", e.run, t.name, c.option, "saturation_usd", c.saturation_usd, "USD")
+            yield ("eval", e.run, e.name, c.option, "as_run_usd", c.as_run_usd, "USD")
+            yield ("eval", e.run, e.name, c.option, "saturation_usd", c.saturation_usd, "USD")
         for a in e.api:
-            yield ("eval", e.run, t.name, f"API {a.model}", "cost_usd", a.cost_usd, "USD")
+            yield ("eval", e.run, e.name, f"API {a.model}", "cost_usd", a.cost_usd, "USD")
 
 
 def _fixed(report: Report) -> Iterator[Row]:

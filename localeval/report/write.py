@@ -19,7 +19,7 @@ from localeval.report.render_html import render_html
 from localeval.report.render_json import render_json
 from localeval.report.render_markdown import render_markdown
 from localeval.report.render_text import render_text
-from localeval.results import write_text_atomic
+from localeval.results.io import write_text_atomic
 
 FORMATS = ("table", "md", "csv", "json", "html")
 EXTENSIONS = {"table": ".txt", "md": ".md", "csv": ".csv", "json": ".json", "html": ".html"}

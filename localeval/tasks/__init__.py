@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from localeval import paths
-from localeval.results import write_text_atomic
+from localeval.results.io import write_text_atomic
 
 LOCAL_TASKS = ("localeval_sums_mc", "localeval_sums_gen")
 """Names of the tasks defined here, as lm-eval knows them."""

@@ -35,7 +35,7 @@ def test_bench_recipe_starts_and_stops_the_server(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads((run_dir / "result.json").read_text())
-    assert data["status"] == "ok"
+    assert data["status"] == "complete"
     engine = data["provenance"]["engine_args"]
     assert engine["served_model_name"] == "tiny-sums" and "--max-model-len" in engine["argv"]
     assert data["provenance"]["recipe"]["name"] == "tiny-cpu"
@@ -58,7 +58,7 @@ def test_bench_measures_the_real_server(vllm_server, api: str, tmp_path: Path) -
     )
     endpoint = Endpoint(vllm_server.base_url, vllm_server.served_model_name)
     result = run_bench(config, endpoint)
-    assert result.status == "ok", result.message
+    assert result.status == "complete", result.message
     assert result.provenance["server_version"]
     for point in result.points:
         assert point.completed == 8 and point.failed == 0

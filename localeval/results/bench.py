@@ -1,0 +1,223 @@
+"""The bench result file (``result.json`` in the run directory, ``kind: "bench"``).
+
+Each point carries ``concurrency`` or ``rate_rps``, its counts and throughputs, the
+latencies (``ttft_ms``, ``itl_ms``, ``tpot_ms``, ``e2e_ms``, each with ``mean``, ``p50``,
+``p90``, ``p95``, ``p99``, ``max`` and ``count``; null without data), goodput under the
+SLO, the client self-check, the GPU telemetry (``gpu``: ``energy_j``, ``mean_power_w``,
+``mean_util_pct``, per-GPU figures...; ``gpu: null`` with ``gpu_unavailable_reason`` when
+none was taken) and the engine's Prometheus figures (``server_metrics``). The per-request
+records of every point are in ``requests.jsonl`` beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from localeval.errors import EndpointError, Interrupted
+from localeval.results.common import LatencyStats, Provenance, ResultModel, Status
+from localeval.results.versions import current_version
+
+RESULT_FILE = "result.json"
+REQUESTS_FILE = "requests.jsonl"
+KIND: Literal["bench"] = "bench"
+
+
+class ClientCheckResult(ResultModel):
+    """The client's own delays; ``client_bound`` flags a point the client may have limited.
+    ``cpu_util_pct``: the client thread's share of one core over the point."""
+
+    schedule_lag_ms: LatencyStats
+    loop_lag_ms: LatencyStats
+    cpu_util_pct: float | None
+    client_bound: bool
+    reason: str | None
+
+
+class GpuStatsRecord(ResultModel):
+    """Telemetry of one GPU over a point (energy in J, power in W, memory in bytes)."""
+
+    uuid: str
+    index: int | None = None
+    name: str | None = None
+    samples: int = 0
+    duration_s: float = 0.0
+    energy_j: float | None = None
+    energy_method: str | None = None
+    counter_reset: bool = False
+    mean_power_w: float | None = None
+    max_power_w: float | None = None
+    mean_util_pct: float | None = None
+    max_memory_used_bytes: int | None = None
+    mean_sm_clock_mhz: float | None = None
+    unavailable: dict[str, str] = Field(default_factory=dict)
+
+
+class GpuTelemetryRecord(ResultModel):
+    """GPU telemetry over one point, summed over the server's GPUs: ``energy_j`` (J) from
+    the energy counter, or integrated power (``energy_method`` says which), ``mean_power_w``
+    (W); ``gpus`` per GPU by UUID. Null figures have their reason in ``unavailable``."""
+
+    available: bool
+    unavailable_reason: str | None = None
+    interval_s: float | None = None
+    duration_s: float | None = None
+    samples: int = 0
+    energy_j: float | None = Field(default=None, ge=0)
+    energy_method: str | None = None
+    counter_reset: bool = False
+    mean_power_w: float | None = Field(default=None, ge=0)
+    max_power_w: float | None = None
+    mean_util_pct: float | None = None
+    max_memory_used_bytes: int | None = None
+    mean_sm_clock_mhz: float | None = None
+    gpu_count: int = 0
+    gpus: dict[str, GpuStatsRecord] = Field(default_factory=dict)
+    unavailable: dict[str, str] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class PointResult(ResultModel):
+    """One load point. Throughputs per second of the point's ``duration_s``; token totals
+    over its completed requests; ``slo_met`` the number of requests that met the SLO and
+    ``slo_attainment`` their share; ``meets_slo`` whether that share reached the target."""
+
+    index: int
+    mode: Literal["concurrency", "rate"]
+    concurrency: int | None = None
+    rate_rps: float | None = None
+    arrival: Literal["poisson", "constant"] | None = None
+    search: bool = False
+    started_at: str
+    interrupted: bool = False
+    completed: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    cancelled: int = 0
+    errors: dict[str, int] = Field(default_factory=dict)
+    error_examples: dict[str, str] = Field(default_factory=dict)
+    duration_s: float = Field(ge=0)
+    request_throughput_rps: float
+    input_tok_per_s: float = Field(ge=0)
+    output_tok_per_s: float = Field(ge=0)
+    total_tok_per_s: float = Field(ge=0)
+    total_input_tokens: int
+    total_output_tokens: int
+    ttft_ms: LatencyStats
+    itl_ms: LatencyStats
+    tpot_ms: LatencyStats
+    e2e_ms: LatencyStats
+    usage_missing: int = 0
+    prompt_tokens_mismatch: int = 0
+    output_tokens_mismatch: int = 0
+    slo_met: int | None = None
+    slo_attainment: float | None = Field(default=None, ge=0, le=1)
+    goodput_rps: float | None = None
+    meets_slo: bool | None = None
+    client: ClientCheckResult
+    gpu: GpuTelemetryRecord | None
+    gpu_unavailable_reason: str | None = None
+    energy_per_output_token_j: float | None = None  # J: energy_j / total_output_tokens
+    server_metrics: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        """``c=16``, ``2.5 req/s``: the point's load, as every table names it."""
+        if self.concurrency is not None:
+            return f"c={self.concurrency}"
+        if self.rate_rps is not None:
+            return f"{self.rate_rps:g} req/s"
+        return f"point {self.index + 1}"
+
+    @property
+    def energy_j(self) -> float | None:
+        """GPU energy over the point (J, total over the server's GPUs): the measured figure,
+        else mean power x duration; None without telemetry."""
+        if self.gpu is None:
+            return None
+        if self.gpu.energy_j is not None:
+            return self.gpu.energy_j
+        if self.gpu.mean_power_w is not None:
+            return self.gpu.mean_power_w * self.duration_s
+        return None
+
+    @property
+    def energy_unavailable(self) -> str | None:
+        """Why the point has no energy figure (None when it has one)."""
+        if self.energy_j is not None:
+            return None
+        if self.gpu_unavailable_reason:
+            return self.gpu_unavailable_reason
+        if self.gpu is not None:
+            return self.gpu.unavailable_reason or self.gpu.unavailable.get("energy_j")
+        return None
+
+    def per_output_token_j(self) -> float | None:
+        """:attr:`energy_j` per output token (J); what ``energy_per_output_token_j``
+        records."""
+        energy = self.energy_j
+        if energy is None or self.total_output_tokens <= 0:
+            return None
+        return energy / self.total_output_tokens
+
+    def slo_ok(self, min_attainment: float) -> bool | None:
+        """Whether the share of requests meeting the SLO reached ``min_attainment`` (else the
+        verdict recorded at the bench's own target); None when no SLO was set."""
+        if self.slo_attainment is not None:
+            return self.slo_attainment >= min_attainment
+        return self.meets_slo
+
+
+class SearchResult(ResultModel):
+    """Outcome of the SLO search: the highest load tried that met the SLO."""
+
+    mode: Literal["concurrency", "rate"]
+    slo: dict[str, float]
+    attainment_target: float
+    best: float | None
+    best_point: int | None
+    tried: list[float]
+
+
+class BenchProvenance(Provenance):
+    """Provenance of a bench run; ``client_event_loop`` names the client's event loop."""
+
+    client_event_loop: str | None = None
+
+
+class BenchResult(ResultModel):
+    """A whole bench run. ``config``: the bench settings as given; ``workload``: what the
+    requests were (``input_tokens``/``output_tokens`` per request, the prompt source)."""
+
+    schema_version: int = current_version(KIND)
+    kind: Literal["bench"] = KIND
+    status: Status = "running"
+    message: str | None = None
+    created_at: str
+    finished_at: str | None = None
+    run_dir: str
+    requests_file: str = REQUESTS_FILE
+    provenance: BenchProvenance
+    config: dict[str, Any]
+    workload: dict[str, Any] = Field(default_factory=dict)
+    points: list[PointResult] = Field(default_factory=list)
+    slo_search: SearchResult | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.run_dir) / RESULT_FILE
+
+    def raise_for_status(self) -> None:
+        """Raise :class:`EndpointError` for a failed run and :class:`Interrupted` for an
+        interrupted one (the result file is already written)."""
+        if self.status == "failed":
+            raise EndpointError(
+                self.message or "the benchmark failed",
+                hint=f"what was measured is in {self.path}",
+            )
+        if self.status == "interrupted":
+            raise Interrupted(
+                self.message or "interrupted", hint=f"what was measured is in {self.path}"
+            )

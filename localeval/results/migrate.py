@@ -1,0 +1,136 @@
+"""Explicit migrations of older result files to the current schema version, one step per
+version and kind. Each step takes the JSON of version N and returns that of version N+1;
+:func:`upgrade` applies them in turn. Every version has a golden file under
+``tests/data/golden/`` that must keep loading.
+
+Version 1 to 2 (bench, eval, run manifest): one vocabulary.
+
+* bench ``status: "ok"`` becomes ``"complete"``, as in every other kind; a point's
+  ``energy_per_output_token_j`` is filled from mean power x duration where the energy
+  counter gave no figure (version 1 left it null).
+* Provenance in one shape for bench and eval: ``engine`` is how the server was started
+  (bench 1 kept that under ``engine_args`` and the build name under ``engine``),
+  ``engine_args`` the engine settings (the recipe's ``engine`` section; bench 1 did not
+  record them apart from the recipe), ``engine_version`` the vLLM version (eval 1 called it
+  ``vllm_version``). ``device`` is added: ``cpu`` for vLLM's CPU build, ``gpu`` when GPUs
+  are counted, else ``unknown``.
+* Run manifest: each recipe's ``gpu_count`` is the count its results recorded (a CPU
+  server is 0 GPUs; version 1 wrote the recipe's parallel sizes, 1 for a CPU recipe), and
+  ``device`` is added.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from localeval.errors import ResultFileError
+from localeval.results.common import device_kind
+from localeval.results.versions import current_version
+
+Step = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _provenance_1_to_2(prov: dict[str, Any], kind: str) -> dict[str, Any]:
+    prov = dict(prov)
+    if kind == "bench":
+        build = prov.pop("engine", None)
+        engine = prov.pop("engine_args", None)
+        prov["engine"] = engine
+        recipe = prov.get("recipe")
+        settings = recipe.get("engine") if isinstance(recipe, dict) else None
+        if not isinstance(settings, dict):
+            endpoint = prov.get("endpoint") or {}
+            settings = {"max_model_len": endpoint.get("max_model_len")}
+        prov["engine_args"] = settings
+    else:
+        build = None
+        prov.pop("served_model_name", None)
+        if "vllm_version" in prov:
+            prov["engine_version"] = prov.pop("vllm_version")
+        if prov.get("engine_args") is None:
+            endpoint = prov.get("endpoint") or {}
+            prov["engine_args"] = {"max_model_len": endpoint.get("max_model_len")}
+    engine = prov.get("engine")
+    if not isinstance(engine, dict):
+        engine = {}
+    vllm_build = engine.get("vllm_build") or (build if build in ("cpu", "gpu") else None)
+    gpu_count = prov.get("gpu_count")
+    prov["device"] = device_kind(vllm_build, gpu_count if isinstance(gpu_count, int) else 0)
+    if prov["device"] == "cpu":
+        prov["gpu_count"] = 0  # what the CPU build's server reported in version 1 too
+    return prov
+
+
+def _bench_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    if data.get("status") == "ok":
+        data["status"] = "complete"
+    for point in data.get("points") or []:
+        # Version 2 counts energy from mean power x duration where the counter gave none.
+        gpu = point.get("gpu") if isinstance(point, dict) else None
+        if not isinstance(gpu, dict) or point.get("energy_per_output_token_j") is not None:
+            continue
+        power, duration = gpu.get("mean_power_w"), point.get("duration_s")
+        tokens = point.get("total_output_tokens")
+        if gpu.get("energy_j") is None and power is not None and duration and tokens:
+            point["energy_per_output_token_j"] = power * duration / tokens
+    if isinstance(data.get("provenance"), dict):
+        data["provenance"] = _provenance_1_to_2(data["provenance"], "bench")
+    return data
+
+
+def _eval_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(data.get("provenance"), dict):
+        data["provenance"] = _provenance_1_to_2(data["provenance"], "eval")
+    return data
+
+
+def _manifest_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    for entry in data.get("recipes") or []:
+        if not isinstance(entry, dict):
+            continue
+        measured = [
+            stage.get("details", {}).get("gpu_count")
+            for stage in (entry.get("stages") or {}).values()
+            if isinstance(stage, dict) and isinstance(stage.get("details"), dict)
+        ]
+        counts = [c for c in measured if isinstance(c, int)]
+        if counts:
+            entry["gpu_count"] = counts[0]
+        entry["device"] = "gpu" if entry.get("gpu_count", 0) > 0 and counts else "unknown"
+    return data
+
+
+def _run_cost_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    return data  # version 2 only validates the file against its model
+
+
+STEPS: dict[tuple[str, int], Step] = {
+    ("bench", 1): _bench_1_to_2,
+    ("eval", 1): _eval_1_to_2,
+    ("run-manifest", 1): _manifest_1_to_2,
+    ("run-cost", 1): _run_cost_1_to_2,
+}
+
+
+def upgrade(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """``data`` (a file's JSON, envelope already checked) brought to the current version of
+    its kind through each migration step in turn; the input is left unchanged."""
+    kind = str(data["kind"])
+    version = int(data["schema_version"])
+    target = current_version(kind)
+    if version == target:
+        return data
+    out = copy.deepcopy(data)
+    while version < target:
+        step = STEPS.get((kind, version))
+        if step is None:
+            raise ResultFileError(
+                f"{source}: no migration of a {kind!r} file from schema_version {version}",
+                hint="re-run the measurement with this version of localeval",
+            )
+        out = step(out)
+        version += 1
+        out["schema_version"] = version
+    return out

@@ -1,0 +1,26 @@
+"""The schema version of each kind of file localeval writes. A file of an older version
+is read through :mod:`localeval.results.migrate`; a newer one is refused."""
+
+from __future__ import annotations
+
+# kind -> the version this localeval writes. History:
+#   bench, eval, run-manifest 2: one vocabulary (status ``complete``, not ``ok``; the same
+#     provenance shape in bench and eval: ``engine`` is how the server was started,
+#     ``engine_args`` its settings, ``engine_version`` the vLLM version; ``device`` says
+#     gpu/cpu/unknown and a CPU server is 0 GPUs everywhere).
+KINDS: dict[str, int] = {
+    "bench": 2,
+    "eval": 2,
+    "run-manifest": 2,
+    "run-cost": 2,
+    "cost": 1,
+    "plan": 1,
+    "report": 1,
+}
+
+SCHEMA_VERSION = KINDS["bench"]
+
+
+def current_version(kind: str) -> int:
+    """The schema version this localeval writes for ``kind``."""
+    return KINDS[kind]
