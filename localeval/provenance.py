@@ -40,15 +40,16 @@ def plan_gpus(
     gpu_count: int | None = None,
     recipe_gpu_count: int | None = None,
 ) -> GpuPlan:
-    """GPU count: the engine's (a server localeval started, or ``--gpus`` for an existing
-    deployment), else ``gpu_count``, else the GPUs named by ``gpu_uuids``, else the
-    recipe's, else this machine's GPUs for a local endpoint, else 0 (a remote endpoint:
-    unknown).
+    """GPU count: the engine's (a server localeval started, or ``run --gpus`` for an
+    existing deployment), else ``gpu_count`` (``--gpus``), else the number of GPUs named by
+    ``gpu_uuids`` (``--gpu-uuids``), else the recipe's, else this machine's GPUs for a local
+    endpoint, else 0 (a remote endpoint: unknown).
 
     Energy is sampled on this machine's GPUs only for a local endpoint, and only when it
-    is clear which GPUs serve: the named ``gpu_uuids``, or every GPU here when their number
-    is the count. A server that spans nodes (Ray) or holds only some of this machine's GPUs
-    gets a reason instead of a figure that would cover the wrong GPUs."""
+    is clear which GPUs serve: the named ``gpu_uuids`` when they are as many as the count,
+    or every GPU here when their number is the count. A server that spans nodes (Ray) or
+    holds only some of this machine's GPUs gets a reason instead of a figure that would
+    cover the wrong GPUs."""
     found = [g for g in detection.get("gpus", []) if isinstance(g, dict)]
     if gpu_uuids:
         found = [g for g in found if g.get("uuid") in gpu_uuids]
@@ -56,9 +57,9 @@ def plan_gpus(
         count = int(engine_info["gpu_count"])
         source = str(engine_info.get("gpu_count_source") or "engine")
     elif gpu_count is not None:
-        count, source = gpu_count, "option"
+        count, source = gpu_count, "--gpus"
     elif gpu_uuids:
-        count, source = len(gpu_uuids), "gpu_uuids"
+        count, source = len(gpu_uuids), "--gpu-uuids"
     elif recipe_gpu_count is not None:
         count, source = recipe_gpu_count, "recipe"
     elif local:
@@ -77,10 +78,16 @@ def plan_gpus(
         if len(found) != len(uuids):
             missing = sorted(set(uuids) - {str(g.get("uuid")) for g in found})
             reason = f"GPU(s) {', '.join(missing)} not found on this machine"
+        elif len(uuids) != count:
+            reason = (
+                f"{len(uuids)} GPU(s) named by UUID and the server uses {count}: energy "
+                "would not cover the server's GPUs; a server that spans several nodes has "
+                "no energy figure"
+            )
     elif len(found) != count:
         reason = (
             f"this machine has {len(found)} GPU(s) and the server uses {count}: name the "
-            "server's GPUs on this machine (GPU UUIDs) to measure its energy; a server "
+            "server's GPUs on this machine (--gpu-uuids) to measure its energy; a server "
             "that spans several nodes has no energy figure"
         )
     return GpuPlan(count, source, gpus, uuids, reason)

@@ -362,7 +362,7 @@ def test_server_without_tokenize(fake: FakeOpenAIServer, tmp_path: Path) -> None
     assert any("prompt lengths not counted" in w for w in data["warnings"])
 
 
-def test_gpus_option_limits_telemetry_to_the_serving_gpus(
+def test_gpu_uuids_option_limits_telemetry_to_the_serving_gpus(
     fake: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.fakes.fake_nvml import FakeGpu, FakeNvml
@@ -374,14 +374,54 @@ def test_gpus_option_limits_telemetry_to_the_serving_gpus(
         ]
     )
     monkeypatch.setattr("localeval.nvml.load_nvml", lambda: nvml)
-    _, data = bench(fake, tmp_path, "--concurrency", "1", "--num-requests", "2", "--gpus", "GPU-b")
+    _, data = bench(
+        fake, tmp_path, "--concurrency", "1", "--num-requests", "2", "--gpu-uuids", "GPU-b"
+    )
     prov = data["provenance"]
     assert [g["uuid"] for g in prov["gpus"]] == ["GPU-b"] and prov["gpu_count"] == 1
+    assert prov["gpu_count_source"] == "--gpu-uuids"
+    assert data["config"]["gpu_uuids"] == ["GPU-b"]
     (point,) = data["points"]
     assert list(point["gpu"]["gpus"]) == ["GPU-b"]
     energy_j = point["gpu"]["energy_j"]  # GPU-b's counter only: 0.5 or 0.9 J by the samples
     assert energy_j in (pytest.approx(0.5), pytest.approx(0.9))
     assert point["energy_per_output_token_j"] == pytest.approx(energy_j / (2 * 8))
+
+
+def test_gpus_option_is_the_servers_gpu_count(fake: FakeOpenAIServer, tmp_path: Path) -> None:
+    _, data = bench(fake, tmp_path, "--concurrency", "1", "--num-requests", "2", "--gpus", "2")
+    prov = data["provenance"]
+    assert prov["gpu_count"] == 2 and prov["gpu_count_source"] == "--gpus"
+    assert data["config"]["gpu_count"] == 2
+    _, cpu = bench(fake, tmp_path, "--concurrency", "1", "--num-requests", "2", "--gpus", "0")
+    assert cpu["provenance"]["gpu_count"] == 0  # a CPU server
+
+
+def test_gpus_and_gpu_uuids_must_agree_for_energy(
+    fake: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.fake_nvml import FakeGpu, FakeNvml
+
+    nvml = FakeNvml([FakeGpu(name="NVIDIA L4", uuid=f"GPU-{i}", index=i) for i in range(2)])
+    monkeypatch.setattr("localeval.nvml.load_nvml", lambda: nvml)
+    _, data = bench(
+        fake, tmp_path, "--concurrency", "1", "--num-requests", "2",
+        "--gpus", "4", "--gpu-uuids", "GPU-0,GPU-1",
+    )  # fmt: skip
+    assert data["provenance"]["gpu_count"] == 4  # e.g. two nodes: GPU-seconds count all 4
+    (point,) = data["points"]
+    assert point["gpu"] is None
+    assert "2 GPU(s) named by UUID and the server uses 4" in point["gpu_unavailable_reason"]
+
+
+@pytest.mark.parametrize("value", ["GPU-abc", "GPU-a,GPU-b", "-1", "two"])
+def test_gpus_takes_a_count_not_uuids(value: str) -> None:
+    args = ["bench", "--endpoint", "http://127.0.0.1:1", "--concurrency", "1", "--gpus", value]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--gpus'" in result.stderr
+    if not value.lstrip("-").isdigit():
+        assert f"use --gpu-uuids {value}" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -273,7 +273,7 @@ def test_cli_json_summary(fake: FakeCompletionsServer, tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = [
         "eval", "--endpoint", fake.base_url, "--model", fake.model, "--tasks", MC,
-        "--limit", "3", "--tokenizer", "remote", "--output", str(out), "--json",
+        "--limit", "3", "--tokenizer", "remote", "--output", str(out), "--json", "--gpus", "2",
     ]  # fmt: skip
     res = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
@@ -281,7 +281,18 @@ def test_cli_json_summary(fake: FakeCompletionsServer, tmp_path: Path) -> None:
     assert summary["status"] == "complete"
     assert summary["tasks"][MC]["metrics"]["acc"] == 1.0
     assert summary["tasks"][MC]["prompt_tokens"] == _mc_prompt_tokens(3)
-    assert (out / "result.json").is_file()
+    prov = load_result(out / "result.json", "eval")["provenance"]
+    assert (prov["gpu_count"], prov["gpu_count_source"]) == (2, "--gpus")
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [("-1", "-1 is not in the range x>=0"), ("GPU-abc", "use --gpu-uuids GPU-abc")],
+)
+def test_cli_gpus_is_a_count(value: str, needle: str) -> None:
+    args = ["eval", "--endpoint", "http://127.0.0.1:1", "--tasks", MC, "--gpus", value]
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 2 and needle in res.stderr
 
 
 def test_cli_reports_failed_tasks_and_needs_a_target(

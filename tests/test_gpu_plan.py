@@ -40,6 +40,23 @@ def test_named_gpus_are_sampled() -> None:
         local=True, detection=_detection(2), engine_info=None, gpu_uuids=["GPU-1", "GPU-9"]
     )
     assert missing.energy_reason == "GPU(s) GPU-9 not found on this machine"
+    assert missing.count_source == "--gpu-uuids"
+
+
+def test_named_gpus_must_be_the_servers_count() -> None:
+    """``--gpus 4 --gpu-uuids GPU-0,GPU-1``: two nodes of two GPUs each; this machine's two
+    would be half the server's energy."""
+    plan = plan_gpus(
+        local=True, detection=_detection(2), engine_info=None, gpu_uuids=["GPU-0", "GPU-1"],
+        gpu_count=4,
+    )  # fmt: skip
+    assert (plan.gpu_count, plan.count_source) == (4, "--gpus")
+    assert "2 GPU(s) named by UUID and the server uses 4" in str(plan.energy_reason)
+    engine = {"gpu_count": 2}
+    plan = plan_gpus(
+        local=True, detection=_detection(8), engine_info=engine, gpu_uuids=["GPU-5", "GPU-6"]
+    )
+    assert (plan.gpu_count, plan.sample_uuids, plan.energy_reason) == (2, ["GPU-5", "GPU-6"], None)
 
 
 def test_count_precedence() -> None:
@@ -49,7 +66,7 @@ def test_count_precedence() -> None:
     plan = plan_gpus(
         local=True, detection=_detection(4), engine_info=None, gpu_count=2, recipe_gpu_count=8
     )
-    assert (plan.gpu_count, plan.count_source) == (2, "option")
+    assert (plan.gpu_count, plan.count_source) == (2, "--gpus")
     plan = plan_gpus(local=True, detection=_detection(3), engine_info=None)
     assert (plan.gpu_count, plan.count_source, plan.energy_reason) == (3, "this machine", None)
 

@@ -299,6 +299,7 @@ def test_plan_key_and_default_run_dir(tmp_path: Path) -> None:
     [
         ({"gpus": 2}, "give --endpoint too"),
         ({"profile": "h100-sxm"}, "give --endpoint too"),
+        ({"gpu_uuids": ["GPU-a"]}, "give --endpoint too"),
         ({"endpoint": "http://127.0.0.1:1"}, "--endpoint needs --gpus"),
         ({"endpoint": "http://127.0.0.1:1", "gpus": 2, "two": True}, "exactly one recipe"),
     ],
@@ -741,6 +742,38 @@ def test_existing_endpoint_priced_with_the_given_gpus(
     assert {r["gpus_priced"] for r in cost["groups"][0]["runs"]} == {16}
 
 
+def test_existing_endpoint_on_this_machine_samples_the_named_gpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_eval: FakeEval, fast_report: Any
+) -> None:
+    from tests.fakes.fake_nvml import FakeGpu, FakeNvml
+
+    gpus = [FakeGpu(name="NVIDIA L4", uuid=f"GPU-{c}", index=i) for i, c in enumerate("ab")]
+    monkeypatch.setattr("localeval.nvml.load_nvml", lambda: FakeNvml(gpus))
+    launcher = FakeLauncher()
+    monkeypatch.setattr(runner, "prepare_server", launcher)
+    recipe = write_recipe(tmp_path, "model-a")
+    behavior = FakeBehavior(model="deployed", ttft_ms=5, itl_ms=1, output_tokens=4)
+    with FakeOpenAIServer(behavior) as fake:
+        plan = plan_for(
+            [recipe], tmp_path, endpoint=fake.base_url, model="deployed", gpus=1,
+            gpu_uuids=["GPU-b"], profile="l4",
+        )  # fmt: skip
+        manifest = run_pipeline(plan)
+    assert manifest.status == "complete", statuses(manifest)
+    assert launcher.calls == []  # nothing started for an existing endpoint
+    assert manifest.endpoint is not None and manifest.endpoint["gpu_uuids"] == ["GPU-b"]
+    bench = load_result(tmp_path / "run" / "model-a" / "bench" / "result.json", "bench")
+    prov = bench["provenance"]
+    assert (prov["gpu_count"], prov["gpu_count_source"]) == (1, "--gpus")
+    assert [g["uuid"] for g in prov["gpus"]] == ["GPU-b"]
+    (point,) = bench["points"]
+    assert list(point["gpu"]["gpus"]) == ["GPU-b"]
+    assert [c.gpu_uuids for c in fake_eval.configs] == [["GPU-b"]]
+    # the UUIDs are part of the run's key only when given: earlier runs keep theirs
+    without = plan_for([recipe], tmp_path, endpoint=fake.base_url, model="deployed", gpus=1)
+    assert "gpu_uuids" not in without.identity() and without.key != plan.key
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -775,3 +808,11 @@ def test_cli_run_exit_codes(
     assert "model-a/serve" in result.stderr and "rerun the same command" in result.stderr
     usage = CliRunner().invoke(cli, ["run", path, "--gpus", "2"])
     assert usage.exit_code == 2 and "give --endpoint too" in usage.stderr
+    usage = CliRunner().invoke(cli, ["run", path, "--gpu-uuids", "GPU-a"])
+    assert usage.exit_code == 2 and "give --endpoint too" in usage.stderr
+    for value in ("GPU-a", "0"):
+        usage = CliRunner().invoke(cli, ["run", path, "--endpoint", "http://h:1", "--gpus", value])
+        assert usage.exit_code == 2 and "Invalid value for '--gpus'" in usage.stderr
+    assert (
+        "use --gpu-uuids GPU-a" in CliRunner().invoke(cli, ["run", path, "--gpus", "GPU-a"]).stderr
+    )

@@ -47,6 +47,32 @@ def test_json_fits_false_then_true_for_llama_70b() -> None:
     assert auto["gpus"] == 2 and auto["gpus_chosen_by"] == "smallest fitting"
 
 
+def test_tensor_parallel_and_gpus_name_the_same_number() -> None:
+    base = ["--model", "llama-3.1-70b", "--profile", "h100-sxm", "--context", "8192", "--json"]
+    by_gpus = json.loads(_invoke([*base, "--gpus", "2"]).output)
+    by_tp = json.loads(_invoke([*base, "--tensor-parallel", "2"]).output)
+    assert by_tp == by_gpus
+    assert by_tp["tensor_parallel"] == by_tp["gpus"] == 2 and by_tp["gpus_chosen_by"] == "user"
+    assert json.loads(_invoke([*base, "--tp", "2"]).output) == by_tp
+    assert json.loads(_invoke([*base, "--tp", "2", "--gpus", "2"]).output) == by_tp
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--tensor-parallel", "2", "--gpus", "4"], "--tensor-parallel 2 and --gpus 4 disagree"),
+        (["--tp", "4", "--gpus", "1"], "--tensor-parallel 4 and --gpus 1 disagree"),
+        (["--gpus", "GPU-abc"], "counts the GPUs of one replica"),
+        (["--tensor-parallel", "0"], "Invalid value for '--tensor-parallel'"),
+    ],
+)
+def test_conflicting_or_bad_gpu_counts_are_usage_errors(args: list[str], needle: str) -> None:
+    base = ["plan", "--model", "llama-3.1-8b", "--profile", "h100-sxm"]
+    result = CliRunner().invoke(cli, [*base, *args], catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert needle in result.stderr
+
+
 def test_text_output_labels_estimates_and_formulas() -> None:
     out = _invoke(["--model", "llama-3.1-8b", "--profile", "h100-sxm", "--context", "8192"]).output
     assert "ESTIMATES" in out

@@ -88,7 +88,12 @@ class BenchConfig(BaseModel):
     request_timeout_s: float = Field(default=600.0, gt=0)
     ignore_eos: bool = True
     output_dir: Path | None = None
-    gpu_uuids: list[str] | None = None
+    gpu_count: int | None = Field(
+        default=None, ge=0, description="GPUs the server uses, on every node (--gpus)"
+    )
+    gpu_uuids: list[str] | None = Field(
+        default=None, description="this machine's GPUs serving the endpoint (--gpu-uuids)"
+    )
     gpu_interval_s: float = Field(default=0.1, gt=0)
     metrics_interval_s: float = Field(default=1.0, gt=0)
     recipe_name: str | None = None

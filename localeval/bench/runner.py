@@ -249,6 +249,7 @@ def run_bench(
         detection=gpus,
         engine_info=engine_info,
         gpu_uuids=config.gpu_uuids,
+        gpu_count=config.gpu_count,
         recipe_gpu_count=_recipe_gpu_count(recipe),
     )
     file_prompts = load_prompt_file(Path(config.dataset)) if config.dataset else None

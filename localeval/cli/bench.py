@@ -21,6 +21,7 @@ from rich.table import Table
 
 from localeval.bench import BenchConfig, BenchResult, PointResult, parse_slo, run_bench
 from localeval.bench.result import summary_dict
+from localeval.cli._gpus import GPU_UUIDS_HELP, GPUS_HELP, GpuCount, uuid_list
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, Interrupted
 from localeval.paths import new_run_dir
@@ -192,13 +193,8 @@ def _print_summary(console: Console, result: BenchResult) -> None:
 )
 @click.option("--seed", type=int, help="Seed for prompts and arrivals.")
 @click.option("--request-timeout", type=float, help="Seconds before a request is failed.")
-@click.option(
-    "--gpus",
-    "gpu_uuids",
-    help="UUIDs of the GPUs serving the endpoint, comma-separated, for energy (default: "
-    "all of this machine's when their number is the server's GPU count; otherwise, and for "
-    "a server over several nodes, energy is recorded as unavailable).",
-)
+@click.option("--gpus", "gpu_count", type=GpuCount(min=0), metavar="N", help=GPUS_HELP)
+@click.option("--gpu-uuids", metavar="UUID,...", help=GPU_UUIDS_HELP)
 @click.option(
     "--output", type=click.Path(path_type=Path), help="Run directory (default: a new one)."
 )
@@ -232,6 +228,7 @@ def command(
     slo_attainment: float | None,
     seed: int | None,
     request_timeout: float | None,
+    gpu_count: int | None,
     gpu_uuids: str | None,
     output: Path | None,
     as_json: bool,
@@ -260,7 +257,8 @@ def command(
         "slo_attainment_target": slo_attainment,
         "seed": seed,
         "request_timeout_s": request_timeout,
-        "gpu_uuids": [u.strip() for u in gpu_uuids.split(",") if u.strip()] if gpu_uuids else None,
+        "gpu_count": gpu_count,
+        "gpu_uuids": uuid_list(gpu_uuids),
     }
     console = Console(stderr=True)
     if recipe is None and endpoint is None:

@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from localeval.cli._gpus import GPU_UUIDS_HELP, GPUS_HELP, GpuCount, uuid_list
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, Interrupted
 from localeval.evaluation import (
@@ -178,8 +179,8 @@ def _print_summary(console: Console, result: EvalResult) -> None:
 @click.option("--no-log-samples", is_flag=True, help="Do not write the sample log.")
 @click.option("--seed", type=int, help="One seed for lm-eval's seeds (default: lm-eval's).")
 @click.option("--revision", help="Model revision (recorded, and part of the cache namespace).")
-@click.option("--gpus", "gpu_count", type=int, help="GPUs the server uses (for GPU-seconds).")
-@click.option("--gpu-uuids", help="The server's GPUs, comma-separated (for energy).")
+@click.option("--gpus", "gpu_count", type=GpuCount(min=0), metavar="N", help=GPUS_HELP)
+@click.option("--gpu-uuids", metavar="UUID,...", help=GPU_UUIDS_HELP)
 @click.option(
     "--output", type=click.Path(path_type=Path), help="Run directory (default: a new one)."
 )
@@ -235,7 +236,7 @@ def command(
         "seed": seed,
         "revision": revision,
         "gpu_count": gpu_count,
-        "gpu_uuids": _names(gpu_uuids),
+        "gpu_uuids": uuid_list(gpu_uuids),
     }
     console = Console(stderr=True)
     progress = _ConsoleProgress(console)

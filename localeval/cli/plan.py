@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from localeval.cli._gpus import GpuCount
 from localeval.errors import ConfigError
 from localeval.paths import ENV_PROFILES_DIR
 from localeval.plan.model_facts import SHIPPED_MODELS
@@ -45,6 +46,17 @@ def parse_slo(values: Iterable[str]) -> dict[str, float]:
     return slo
 
 
+def _tensor_parallel(tensor_parallel: int | None, gpus: int | None) -> int | None:
+    """The GPUs per replica from ``--tensor-parallel``/``--tp`` or ``--gpus``: one number, so
+    both given must agree."""
+    if tensor_parallel is not None and gpus is not None and tensor_parallel != gpus:
+        raise click.UsageError(
+            f"--tensor-parallel {tensor_parallel} and --gpus {gpus} disagree: a replica's "
+            "GPUs are its tensor-parallel size here; give one of them"
+        )
+    return tensor_parallel if tensor_parallel is not None else gpus
+
+
 _SHIPPED = ", ".join(m.alias for m in SHIPPED_MODELS)
 
 
@@ -64,8 +76,22 @@ _SHIPPED = ", ".join(m.alias for m in SHIPPED_MODELS)
     default=None,
     help="Folder of your own hardware profiles.",
 )
-@click.option("--gpus", type=click.IntRange(min=1), help="GPUs per replica (tensor parallel); "
-              "default: the fewest that fit.")  # fmt: skip
+@click.option(
+    "--tensor-parallel",
+    "--tp",
+    "tensor_parallel",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="GPUs per replica (vLLM's tensor_parallel_size); default: the bench run's with "
+    "--compare, else the fewest that fit.",
+)
+@click.option(
+    "--gpus",
+    type=GpuCount(min=1, uuids_option=None, counts="the GPUs of one replica"),
+    metavar="N",
+    help="How many GPUs one replica uses: the same number as --tensor-parallel (the plan "
+    "models tensor parallelism only).",
+)
 @click.option(
     "--dtype",
     metavar="bf16|fp8|int4",
@@ -107,6 +133,7 @@ def command(
     model: str | None,
     profile: str | None,
     profiles_dir: Path | None,
+    tensor_parallel: int | None,
     gpus: int | None,
     dtype: str | None,
     kv_dtype: str,
@@ -134,13 +161,14 @@ def command(
     """
     if compare_run is None and (model is None or profile is None):
         raise click.UsageError("--model and --profile are required (unless --compare is given)")
+    tp = _tensor_parallel(tensor_parallel, gpus)
     slo_ms = parse_slo(slo)
     try:
         request = PlanRequest(
             model=model,
             profile=profile,
             profiles_dir=profiles_dir,
-            gpus=gpus,
+            tensor_parallel=tp,
             dtype=dtype,
             kv_dtype=kv_dtype,
             context_tokens=context_tokens,

@@ -22,6 +22,7 @@ from rich.status import Status
 from rich.table import Table
 
 from localeval.bench import PointResult
+from localeval.cli._gpus import GpuCount, uuid_list
 from localeval.evaluation import TaskError, TaskResult
 from localeval.evaluation.result import main_metric
 from localeval.pipeline import (
@@ -207,8 +208,17 @@ def _print_summary(console: Console, manifest: Manifest) -> None:
 @click.option("--model", help="With --endpoint: the served model name (default: the recipe's).")
 @click.option(
     "--gpus",
-    type=int,
-    help="With --endpoint: the GPUs serving it, on every node (the cost counts them all).",
+    type=GpuCount(min=1),
+    metavar="N",
+    help="With --endpoint: how many GPUs serve it, on every node (the cost counts them all).",
+)
+@click.option(
+    "--gpu-uuids",
+    metavar="UUID,...",
+    help="With --endpoint on this machine: which of its GPUs serve it, by UUID, "
+    "comma-separated (for energy; default: all of this machine's when their number is "
+    "--gpus; otherwise, and for a deployment over several nodes, energy is recorded as "
+    "unavailable).",
 )
 @click.option(
     "--profile", help="With --endpoint: the hardware profile to price on (default: the recipe's)."
@@ -235,6 +245,7 @@ def command(
     endpoint: str | None,
     model: str | None,
     gpus: int | None,
+    gpu_uuids: str | None,
     profile: str | None,
     cache_dir: Path | None,
     gpu_free_timeout: float,
@@ -252,6 +263,7 @@ def command(
         endpoint=endpoint,
         model=model,
         gpus=gpus,
+        gpu_uuids=uuid_list(gpu_uuids),
         profile=profile,
         eval_cache_dir=cache_dir,
         gpu_free_timeout_s=gpu_free_timeout,

@@ -28,7 +28,9 @@ class PipelineConfig(BaseModel):
     """A `localeval run`: recipes to serve, bench and evaluate in turn, then cost and report.
 
     With ``endpoint`` nothing is started: the one recipe gives the bench and eval settings,
-    ``gpus`` (required) and ``profile`` (default: the recipe's) price the deployment."""
+    ``gpus`` (required: a count, every GPU on every node) and ``profile`` (default: the
+    recipe's) price the deployment, and ``gpu_uuids`` names the GPUs of this machine that
+    serve it, for energy (an endpoint on this machine that holds only some of its GPUs)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -38,6 +40,7 @@ class PipelineConfig(BaseModel):
     endpoint: str | None = None
     model: str | None = None
     gpus: int | None = Field(default=None, ge=1)
+    gpu_uuids: list[str] | None = None
     profile: str | None = None
     eval_cache_dir: Path | None = Field(
         default=None, description="response cache root (default: eval-cache/ in the run dir)"
@@ -55,6 +58,11 @@ class PipelineConfig(BaseModel):
             for flag, value in (("--gpus", self.gpus), ("--profile", self.profile)):
                 if value is not None:
                     raise ValueError(f"{flag} prices an existing deployment: give --endpoint too")
+            if self.gpu_uuids is not None:
+                raise ValueError(
+                    "--gpu-uuids names the GPUs of an existing deployment on this machine: "
+                    "give --endpoint too"
+                )
             if self.model is not None:
                 raise ValueError("--model names the model of --endpoint: give --endpoint too")
         else:
@@ -90,14 +98,18 @@ class PipelineConfig(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """What the run directory's key is computed from: each recipe's contents and the
-        endpoint options (not the output folder, the cache folder or timeouts)."""
-        return {
+        endpoint options (not the output folder, the cache folder or timeouts).
+        ``gpu_uuids`` counts only when given, so runs without it keep their key."""
+        identity: dict[str, Any] = {
             "recipes": [r.model_dump(mode="json") for r in self.recipes],
             "endpoint": self.endpoint,
             "model": self.model,
             "gpus": self.gpus,
             "profile": self.profile,
         }
+        if self.gpu_uuids is not None:
+            identity["gpu_uuids"] = self.gpu_uuids
+        return identity
 
     @property
     def key(self) -> str:

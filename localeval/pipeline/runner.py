@@ -229,11 +229,7 @@ def _open_manifest(plan: PipelineConfig, run_dir: Path) -> tuple[Manifest, bool]
         updated_at=now,
         localeval_version=__version__,
         hostname=socket.gethostname(),
-        endpoint=(
-            {"url": plan.endpoint, "model": plan.model, "gpus": plan.gpus, "profile": plan.profile}
-            if plan.endpoint is not None
-            else None
-        ),
+        endpoint=_endpoint_record(plan),
         recipes=[
             RecipeEntry(
                 name=r.name,
@@ -486,6 +482,21 @@ def _stop_quietly(server: VllmServer | None) -> None:
             server.stop()
 
 
+def _endpoint_record(plan: PipelineConfig) -> dict[str, Any] | None:
+    """The manifest's ``endpoint``: the existing deployment's options (None without one)."""
+    if plan.endpoint is None:
+        return None
+    record: dict[str, Any] = {
+        "url": plan.endpoint,
+        "model": plan.model,
+        "gpus": plan.gpus,
+        "profile": plan.profile,
+    }
+    if plan.gpu_uuids is not None:
+        record["gpu_uuids"] = plan.gpu_uuids
+    return record
+
+
 def _connect(ctx: _Ctx, recipe: Recipe, rec: StageRecord) -> _Target:
     plan = ctx.plan
     assert plan.endpoint is not None and plan.gpus is not None
@@ -542,7 +553,7 @@ def _stop(
 def _bench(ctx: _Ctx, recipe: Recipe, entry: RecipeEntry, target: _Target) -> None:
     rec = entry.stages["bench"]
     with _stage(ctx, recipe.name, "bench", rec) as folder:
-        config = BenchConfig.from_recipe(recipe, output_dir=folder)
+        config = BenchConfig.from_recipe(recipe, output_dir=folder, gpu_uuids=ctx.plan.gpu_uuids)
         result = run_bench(
             config,
             target.endpoint,
@@ -609,6 +620,7 @@ def _eval(ctx: _Ctx, recipe: Recipe, entry: RecipeEntry, target: _Target) -> Non
             "output_dir": str(folder),
             "tasks": remaining or wanted,
             "cache_dir": str(cache),
+            "gpu_uuids": ctx.plan.gpu_uuids,
         }
         if remaining:
             config = EvalConfig.from_recipe(recipe, **overrides)

@@ -76,7 +76,13 @@ class PlanRequest(BaseModel):
     model: str | None = Field(default=None, description="alias, HF id or local directory")
     profile: str | None = None
     profiles_dir: Path | None = None
-    gpus: int | None = Field(default=None, ge=1, le=1024)
+    tensor_parallel: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="GPUs per replica (tensor parallel); default: the bench run's with "
+        "compare_run, else the fewest that fit",
+    )
     dtype: str | None = Field(default=None, description="weight format; default: checkpoint's")
     kv_dtype: str = "auto"
     context_tokens: int | None = Field(default=None, ge=1)
@@ -265,16 +271,16 @@ def run_plan(request: PlanRequest) -> PlanReport:
     result_path: Path | None = None
     result: BenchResult | None = None
     model_name, profile_name = request.model, request.profile
-    gpus, dtype = request.gpus, request.dtype
-    gpus_source = "user"
+    tp_given, dtype = request.tensor_parallel, request.dtype
+    tp_source = "user"
     n_in, n_out = request.input_tokens, request.output_tokens
     if request.compare_run is not None:
         result_path, result = find_bench_result(request.compare_run)
         facts = run_facts(result)
         model_name = model_name or facts.model
         profile_name = profile_name or facts.profile
-        if gpus is None:
-            gpus, gpus_source = facts.tensor_parallel or 1, "bench result"
+        if tp_given is None:
+            tp_given, tp_source = facts.tensor_parallel or 1, "bench result"
         dtype = dtype or facts.weight_format
         n_in = n_in or (round(facts.input_tokens) if facts.input_tokens else None)
         n_out = n_out or (round(facts.output_tokens) if facts.output_tokens else None)
@@ -309,8 +315,8 @@ def run_plan(request: PlanRequest) -> PlanReport:
         )
 
     context = request.context_tokens
-    if gpus is not None:
-        tp, chosen_by = gpus, gpus_source
+    if tp_given is not None:
+        tp, chosen_by = tp_given, tp_source
         memory = _memory(arch, params, profile, request, tp, context, weight_format, kv_format)
     else:
         chosen_by = "none fits"
@@ -371,7 +377,7 @@ def run_plan(request: PlanRequest) -> PlanReport:
         fleet_context = (
             context if context is not None else min(n_in + n_out, arch.max_position_embeddings)
         )
-        candidates = (gpus,) if gpus is not None else TP_CANDIDATES
+        candidates = (tp_given,) if tp_given is not None else TP_CANDIDATES
         plans = [
             _memory(arch, params, profile, request, c, fleet_context, weight_format, kv_format)
             for c in candidates
@@ -453,7 +459,8 @@ def _clean(value: Any) -> Any:
 
 def report_to_dict(report: PlanReport) -> dict[str, Any]:
     """The report as JSON-ready data: ``fits`` at the top, every section with the formulas
-    its figures come from."""
+    its figures come from. ``tensor_parallel`` and ``gpus`` are the same number, the GPUs
+    per replica (the plan models tensor parallelism only)."""
     memory = asdict(report.memory)
     memory["formulas"] = report.memory.formulas()
     roofline = asdict(report.roofline)
