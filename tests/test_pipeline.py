@@ -403,6 +403,7 @@ def test_a_crashing_stage_is_recorded_and_the_next_model_runs(
     assert manifest.recipes[1].status == "complete"
     for server in launcher.servers:
         assert server.proc is None  # stopped
+    assert len(fast_report) == 1  # the report stage ran, through the stand-in
 
 
 def test_failed_tasks_fail_the_stage_and_are_retried(
