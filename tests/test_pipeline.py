@@ -24,11 +24,15 @@ from localeval.errors import ConfigError, Interrupted, LocalevalError
 from localeval.evaluation import EvalConfig, EvalResult, TaskError, TaskResult
 from localeval.evaluation.result import EvalProvenance, TokenCheck
 from localeval.pipeline import (
+    NoProgress,
     PipelineConfig,
+    bench_stage,
+    eval_stage,
+    final_stages,
     load_manifest,
     resolve_run_dir,
     run_pipeline,
-    runner,
+    serve_stage,
     serving,
 )
 from localeval.recipes import Recipe, load_recipe
@@ -193,7 +197,7 @@ class FakeEval:
 @pytest.fixture
 def launcher(monkeypatch: pytest.MonkeyPatch) -> FakeLauncher:
     fake = FakeLauncher()
-    monkeypatch.setattr(runner, "prepare_server", fake)
+    monkeypatch.setattr(serve_stage, "prepare_server", fake)
     return fake
 
 
@@ -208,18 +212,18 @@ def fast_report(monkeypatch: pytest.MonkeyPatch) -> list[list[Path]]:
         Path(output).write_text("<html>stand-in</html>")
         return Path(output)
 
-    monkeypatch.setattr(runner, "write_report", write)
+    monkeypatch.setattr(final_stages, "write_report", write)
     return calls
 
 
 @pytest.fixture
 def fake_eval(monkeypatch: pytest.MonkeyPatch) -> FakeEval:
     fake = FakeEval()
-    monkeypatch.setattr(runner, "run_eval", fake)
+    monkeypatch.setattr(eval_stage, "run_eval", fake)
     return fake
 
 
-class Recorder(runner.NoProgress):
+class Recorder(NoProgress):
     def __init__(self) -> None:
         self.events: list[tuple[str, ...]] = []
 
@@ -368,7 +372,7 @@ def test_a_failed_model_does_not_stop_the_next(
 ) -> None:
     broken = [sys.executable, "-c", "import sys; print('CUDA out of memory'); sys.exit(3)"]
     launcher = FakeLauncher(broken={"model-a": broken})
-    monkeypatch.setattr(runner, "prepare_server", launcher)
+    monkeypatch.setattr(serve_stage, "prepare_server", launcher)
     a, b = write_recipe(tmp_path, "model-a"), write_recipe(tmp_path, "model-b")
     plan = plan_for([a, b], tmp_path)
     manifest = run_pipeline(plan)
@@ -405,6 +409,7 @@ def test_a_crashing_stage_is_recorded_and_the_next_model_runs(
     assert manifest.recipes[1].status == "complete"
     for server in launcher.servers:
         assert server.proc is None  # stopped
+    assert len(fast_report) == 1  # the report stage ran, through the stand-in
 
 
 def test_failed_tasks_fail_the_stage_and_are_retried(
@@ -468,7 +473,7 @@ def test_keyboard_interrupt_while_benching(
     def ctrl_c(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "run_bench", ctrl_c)
+    monkeypatch.setattr(bench_stage, "run_bench", ctrl_c)
     manifest = run_pipeline(plan_for([write_recipe(tmp_path, "model-a")], tmp_path))
     got = statuses(manifest)
     assert got["model-a/bench"] == "interrupted" and got["model-a/serve"] == "interrupted"
@@ -669,7 +674,7 @@ def test_ray_cluster_goes_into_provenance_and_cost_counts_every_gpu(
         built.append(real_prepare_server(recipe, run_dir=run_dir).command)
         return launcher(recipe, run_dir=run_dir, **kw)
 
-    monkeypatch.setattr(runner, "prepare_server", launch)
+    monkeypatch.setattr(serve_stage, "prepare_server", launch)
     manifest = run_pipeline(plan_for([ray_recipe(tmp_path)], tmp_path))
     assert manifest.status == "complete", statuses(manifest)
     argv = " ".join(built[0].argv)
@@ -716,7 +721,7 @@ def test_existing_endpoint_priced_with_the_given_gpus(
     def no_server(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("no server may be started with --endpoint")
 
-    monkeypatch.setattr(runner, "prepare_server", no_server)
+    monkeypatch.setattr(serve_stage, "prepare_server", no_server)
     recipe = write_recipe(tmp_path, "model-a")
     behavior = FakeBehavior(model="deployed", ttft_ms=5, itl_ms=1, output_tokens=4)
     with FakeOpenAIServer(behavior) as fake:
@@ -750,7 +755,7 @@ def test_existing_endpoint_on_this_machine_samples_the_named_gpus(
     gpus = [FakeGpu(name="NVIDIA L4", uuid=f"GPU-{c}", index=i) for i, c in enumerate("ab")]
     monkeypatch.setattr("localeval.nvml.load_nvml", lambda: FakeNvml(gpus))
     launcher = FakeLauncher()
-    monkeypatch.setattr(runner, "prepare_server", launcher)
+    monkeypatch.setattr(serve_stage, "prepare_server", launcher)
     recipe = write_recipe(tmp_path, "model-a")
     behavior = FakeBehavior(model="deployed", ttft_ms=5, itl_ms=1, output_tokens=4)
     with FakeOpenAIServer(behavior) as fake:
@@ -800,7 +805,7 @@ def test_cli_run_exit_codes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_eval: FakeEval, fast_report: Any
 ) -> None:
     broken = [sys.executable, "-c", "import sys; sys.exit(1)"]
-    monkeypatch.setattr(runner, "prepare_server", FakeLauncher(broken={"model-a": broken}))
+    monkeypatch.setattr(serve_stage, "prepare_server", FakeLauncher(broken={"model-a": broken}))
     path = write_recipe(tmp_path, "model-a").source_path
     assert path is not None
     result = CliRunner().invoke(cli, ["run", path, "--output", str(tmp_path / "r")])

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from localeval.pipeline import PipelineConfig, run_pipeline, runner
+from localeval.pipeline import PipelineConfig, eval_stage, run_pipeline, serve_stage
 from localeval.server.lifecycle import group_members
 from tests.test_pipeline import FakeEval, FakeLauncher, write_recipe
 
@@ -28,15 +28,15 @@ CHILD = """
 import sys, time
 sys.path.insert(0, {root!r})
 from tests.test_pipeline import FakeLauncher
-from localeval.pipeline import runner
+from localeval.pipeline import eval_stage, serve_stage
 
 def hanging_eval(config, endpoint, **kwargs):
     endpoint.list_models()
     print("EVAL STARTED", flush=True)
     time.sleep(120)
 
-runner.prepare_server = FakeLauncher()
-runner.run_eval = hanging_eval
+serve_stage.prepare_server = FakeLauncher()
+eval_stage.run_eval = hanging_eval
 from localeval.cli import main
 sys.argv = ["localeval", "run", {recipe!r}, "--output", {out!r}, "--gpu-free-timeout", "0"]
 main()
@@ -110,8 +110,8 @@ def test_sigkill_leaves_a_resumable_run_and_no_server(
 
     # the same command again (in this process, with an evaluation that finishes)
     launcher, fake_eval = FakeLauncher(), FakeEval()
-    monkeypatch.setattr(runner, "prepare_server", launcher)
-    monkeypatch.setattr(runner, "run_eval", fake_eval)
+    monkeypatch.setattr(serve_stage, "prepare_server", launcher)
+    monkeypatch.setattr(eval_stage, "run_eval", fake_eval)
     from localeval.recipes import load_recipe
 
     plan = PipelineConfig.build(
