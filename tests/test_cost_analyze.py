@@ -348,7 +348,8 @@ def test_report_is_json_serializable_and_traceable() -> None:
     owned = next(p for p in data["prices"] if p["option"] == "owned")
     assert owned["inputs"]["purchase_usd"] == 30_000 and owned["formula"]
     for row in data["api"]:
-        assert row["price"]["source"] and row["price"]["as_of"] and row["tokens"]["method"]
+        cost = row["cost"]
+        assert cost["price"]["source"] and cost["price"]["as_of"] and cost["tokens"]["method"]
     assert data["fixed_performance"]["cheapest"]["kind"] == "self-hosted"
 
 

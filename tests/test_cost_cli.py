@@ -57,7 +57,7 @@ def test_json_output_carries_inputs() -> None:
     assert data["prices"][0]["source"] == "test fixture: Lambda on-demand H100 SXM"
     mmlu = next(t for t in data["tasks"] if t["task"] == "mmlu_pro")
     assert mmlu["by_option"][0]["as_run_usd"] == pytest.approx(1.495)
-    api = next(a for a in data["api"] if a["task"] == "mmlu_pro")
+    api = next(a["cost"] for a in data["api"] if a["task"] == "mmlu_pro")
     assert api["cost_usd"] == pytest.approx(45.0)
     assert api["price"]["as_of"] == "2026-11-23"
 
@@ -78,7 +78,7 @@ def test_what_if_inputs_without_result_file() -> None:
     )
     data = json.loads(out)
     assert data["tasks"][0]["by_option"][0]["as_run_usd"] == pytest.approx(1.495)
-    assert data["api"][0]["cost_usd"] == pytest.approx(45.0)
+    assert data["api"][0]["cost"]["cost_usd"] == pytest.approx(45.0)
     assert data["prices"][0]["option"] == "custom"
 
 
@@ -190,6 +190,6 @@ def test_samples_option_recounts_openai_tokens(monkeypatch: pytest.MonkeyPatch) 
     out = invoke(
         BENCH, EVAL, "--profiles-dir", PROFILES, "--compare", "o1", "--samples", samples, "--json"
     )
-    api = next(a for a in json.loads(out)["api"] if a["task"] == "mmlu_pro")
+    api = next(a["cost"] for a in json.loads(out)["api"] if a["task"] == "mmlu_pro")
     assert (api["tokens"]["input_tokens"], api["tokens"]["output_tokens"]) == (8, 5)
     assert api["cost_usd"] == pytest.approx(8 * 15e-6 + 5 * 60e-6)

@@ -234,8 +234,8 @@ def test_a_task_whose_data_is_missing_fails_alone(
     assert "missing.jsonl" in err.error or "FileNotFound" in err.error
     assert result.tasks[MC].metrics["acc"] == 1.0
     # the report reads the failed task and the one that ran
+    from localeval.report.build import build_report
     from localeval.report.load import read_run
-    from localeval.report.model import build_report
 
     report = build_report([read_run(result.path)])
     assert any(f"task broken_sums failed: {err.error}" in w for w in report.warnings)

@@ -691,14 +691,14 @@ def test_ray_cluster_goes_into_provenance_and_cost_counts_every_gpu(
     assert prov["engine"]["cluster"]["nodes"][1]["address"] == "10.0.0.2"
     assert prov["engine_args"]["tensor_parallel_size"] == 4  # the recipe's settings
     cost = json.loads((tmp_path / "run" / "cost" / "cost.json").read_text())
-    runs = cost["groups"][0]["runs"]
+    runs = cost["groups"][0]["report"]["runs"]
     assert cost["groups"][0]["profile"] == "h100-sxm" and runs[0]["gpus_priced"] == 8
     # the price of one hour of the deployment: 8 x the profile's $/GPU-h
     from localeval.hardware import get_profile
 
     on_demand = get_profile("h100-sxm").rental("on_demand")
     assert on_demand is not None
-    priced = {p["option"]: p for p in cost["groups"][0]["prices"]}
+    priced = {p["option"]: p for p in cost["groups"][0]["report"]["prices"]}
     assert priced["on_demand"]["usd_per_gpu_hour"] == pytest.approx(on_demand.usd_per_gpu_hour)
 
 
@@ -744,7 +744,7 @@ def test_existing_endpoint_priced_with_the_given_gpus(
     ev = load_result(run_dir / "model-a" / "eval" / "result.json", "eval")
     assert ev["provenance"]["gpu_count"] == 16
     cost = json.loads((run_dir / "cost" / "cost.json").read_text())
-    assert {r["gpus_priced"] for r in cost["groups"][0]["runs"]} == {16}
+    assert {r["gpus_priced"] for r in cost["groups"][0]["report"]["runs"]} == {16}
 
 
 def test_existing_endpoint_on_this_machine_samples_the_named_gpus(

@@ -53,7 +53,7 @@ def test_json_output_names_the_options_used() -> None:
     assert code == 0
     data = json.loads(out)
     assert data["primary_option"] == "spot"
-    assert [a["model"] for a in data["api_prices"]] == ["gpt-4o", "o1"]
+    assert [a["name"] for a in data["api_prices"]] == ["gpt-4o", "o1"]
     assert {p["option"] for p in data["prices"]} == {"spot"}
 
 

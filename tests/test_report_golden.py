@@ -165,7 +165,7 @@ def test_json_golden(in_data: None) -> None:
     assert c16["slo_met"] is True
     assert c16["energy_per_output_token_j"] == pytest.approx(0.3)
     spot = next(p for p in c16["prices"] if p["option"] == "spot")
-    assert spot["usd_per_m_output_all_in"] == pytest.approx(1.99 / 3600 / 2000 * 1e6)
+    assert spot["prices"]["usd_per_m_output_all_in"] == pytest.approx(1.99 / 3600 / 2000 * 1e6)
     gsm = next(e for e in data["eval"] if e["name"] == "gsm8k")
     assert (gsm["metric"], gsm["score"], gsm["stderr"]) == ("exact_match", 0.7, 0.01)
     view = next(v for v in data["fixed_performance"] if v["task"] == "mmlu_pro")

@@ -9,15 +9,10 @@ from pathlib import Path
 import pytest
 
 from localeval.errors import ConfigError, UnknownNameError
+from localeval.report.build import build_report, load_report
 from localeval.report.load import read_run
-from localeval.report.model import (
-    Report,
-    ReportOptions,
-    build_report,
-    load_report,
-    pareto_frontier,
-    run_labels,
-)
+from localeval.report.model import Report, ReportOptions
+from localeval.report.views import pareto_frontier, run_labels
 
 DATA = Path(__file__).parent / "data"
 PROFILES = DATA / "profiles"
@@ -48,7 +43,7 @@ def test_runs_are_labelled_and_priced_on_their_own_hardware() -> None:
     ]
     assert r.warnings == ()
     assert r.primary_option == "on_demand"
-    assert {(p.profile, p.option) for p in r.prices} == {
+    assert {(p.price.profile, p.price.option) for p in r.prices} == {
         ("test-h100", "on_demand"),
         ("test-h100", "spot"),
         ("test-h100", "owned"),
@@ -132,20 +127,24 @@ def test_cost_at_fixed_performance_with_published_points() -> None:
 def test_breakeven_lines_against_each_api() -> None:
     r = report(compare=("o1", "deepseek-v3.2"))
     line = next(
-        b for b in r.breakeven if b.run == H100 and b.option == "on_demand" and b.api_model == "o1"
+        b.row
+        for b in r.breakeven
+        if b.run == H100 and b.row.option == "on_demand" and b.row.api_model == "o1"
     )
     # Capacity: c=16, the highest throughput meeting the SLO: 4,000 + 2,000 tok/s, 2/3 input.
     assert line.capacity_tok_per_s == 6000
     api_per_token = 2 / 3 * 15e-6 + 1 / 3 * 60e-6
-    assert line.api_usd_per_token == pytest.approx(api_per_token)
-    assert line.fixed_usd_per_day == pytest.approx(2.99 * 24)
-    assert line.tokens_per_day == pytest.approx(2.99 * 24 / api_per_token)
-    assert line.utilization_needed == pytest.approx(line.tokens_per_day / (6000 * 86400))  # type: ignore[operator]
+    assert line.result.api_usd_per_token == pytest.approx(api_per_token)
+    assert line.result.fixed_usd_per_day == pytest.approx(2.99 * 24)
+    assert line.result.tokens_per_day == pytest.approx(2.99 * 24 / api_per_token)
+    assert line.result.utilization_needed == pytest.approx(
+        line.result.tokens_per_day / (6000 * 86400)
+    )  # type: ignore[operator]
     # Two copies are needed just past one copy's capacity.
     cap = 6000 * 86400
     assert line.self_hosted_usd_per_day(cap) == pytest.approx(2.99 * 24)
     assert line.self_hosted_usd_per_day(cap * 1.01) == pytest.approx(2 * 2.99 * 24)
-    assert {(b.run, b.option) for b in r.breakeven} == {
+    assert {(b.run, b.row.option) for b in r.breakeven} == {
         (H100, "on_demand"),
         (H100, "spot"),
         (H100, "owned"),
@@ -218,9 +217,9 @@ def test_the_bench_module_result_shape_is_priced() -> None:
     assert [b.slo_met for b in bench] == [True, True, False]
     assert all(b.price("on_demand") is not None for b in bench)
     # Capacity: c=4, the highest throughput meeting the SLO (110 + 110 tok/s).
-    line = next(b for b in r.breakeven if b.api_model == "o1")
+    line = next(b.row for b in r.breakeven if b.row.api_model == "o1")
     assert line.capacity_tok_per_s == pytest.approx(220.0)
-    assert line.fixed_usd_per_day == pytest.approx(0.2016 * 24)
+    assert line.result.fixed_usd_per_day == pytest.approx(0.2016 * 24)
     gen = next(e for e in r.eval if e.name == "localeval_sums_gen")
     # Zero GPU-seconds recorded (no GPU): wall time x one device at the CPU profile's price.
     assert gen.cost("on_demand").as_run_usd == pytest.approx(20 * CPU_PER_S)  # type: ignore[union-attr]

@@ -11,7 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from localeval.report.model import Report, ReportOptions, load_report
+from localeval.report.build import load_report
+from localeval.report.model import Report, ReportOptions
 from localeval.report.plots import build_figures, figure_png
 
 DATA = Path(__file__).parent / "data"

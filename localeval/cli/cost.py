@@ -16,6 +16,7 @@ from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze
 from localeval.cost.catalog import load_catalog
 from localeval.cost.pricing import option_label
 from localeval.cost.records import CostReport
+from localeval.results.cost import to_json
 
 
 def _usd(value: float | None) -> str:
@@ -318,7 +319,7 @@ def _print_models(as_json: bool, prices_file: Path | None, overrides: Path | Non
                 {
                     "source": catalog.source,
                     "as_of": catalog.as_of,
-                    "models": [{**m.to_dict(), "aliases": aliases.get(m.key, [])} for m in models],
+                    "models": [{**to_json(m), "aliases": aliases.get(m.key, [])} for m in models],
                 },
                 indent=2,
             )

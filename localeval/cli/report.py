@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from localeval.cost.analyze import DEFAULT_COMPARE
-from localeval.report.model import ReportOptions, load_report
+from localeval.report.build import load_report
+from localeval.report.model import ReportOptions
 from localeval.report.write import (
     FORMATS,
     default_output,

@@ -9,77 +9,13 @@ says how they were obtained: re-counted with the API's own tokenizer (OpenAI mod
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
 
 from localeval.errors import ConfigError
-
-TOKENS_PER_MILLION = 1_000_000.0
+from localeval.results.cost import ApiCost as ApiCost
+from localeval.results.cost import ApiModelPrice as ApiModelPrice
+from localeval.results.cost import TokenCount as TokenCount
 
 COUNT_AS_MEASURED = "as measured (the open model's tokenizer; API tokenizer not applied)"
-
-
-@dataclass(frozen=True)
-class ApiModelPrice:
-    """List prices of one API model, in USD per token, with their source and date.
-
-    ``name`` is the name it was asked for (an alias or a LiteLLM key), ``key`` the LiteLLM
-    key it resolved to. Tiered prices above 200k prompt tokens are kept but not applied:
-    result files hold totals, not per-request prompt sizes."""
-
-    name: str
-    key: str
-    provider: str
-    mode: str
-    input_usd_per_token: float
-    output_usd_per_token: float
-    source: str
-    as_of: str | None
-    cache_read_usd_per_token: float | None = None
-    output_usd_per_reasoning_token: float | None = None
-    input_usd_per_token_above_200k: float | None = None
-    output_usd_per_token_above_200k: float | None = None
-    max_input_tokens: int | None = None
-    supports_reasoning: bool = False
-    origin: str = "snapshot"
-
-    @property
-    def input_usd_per_m(self) -> float:
-        """Input price, USD per million tokens."""
-        return self.input_usd_per_token * TOKENS_PER_MILLION
-
-    @property
-    def output_usd_per_m(self) -> float:
-        """Output price, USD per million tokens."""
-        return self.output_usd_per_token * TOKENS_PER_MILLION
-
-    @property
-    def blended_usd_per_m(self) -> float:
-        """(3 x input + output) / 4, USD per million tokens."""
-        return (3.0 * self.input_usd_per_m + self.output_usd_per_m) / 4.0
-
-    @property
-    def is_openai(self) -> bool:
-        """Whether the model is OpenAI's (its tokenizer is available through tiktoken)."""
-        return self.provider in ("openai", "text-completion-openai")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["input_usd_per_m"] = self.input_usd_per_m
-        data["output_usd_per_m"] = self.output_usd_per_m
-        return data
-
-
-@dataclass(frozen=True)
-class TokenCount:
-    """Input and output token counts for an API model, and how they were obtained."""
-
-    input_tokens: float
-    output_tokens: float
-    method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def check_token_ratio(ratio: float) -> float:
@@ -113,26 +49,6 @@ def api_cost_usd(price: ApiModelPrice, input_tokens: float, output_tokens: float
             f"token counts must be >= 0, got {input_tokens!r} input, {output_tokens!r} output"
         )
     return input_tokens * price.input_usd_per_token + output_tokens * price.output_usd_per_token
-
-
-@dataclass(frozen=True)
-class ApiCost:
-    """The cost of some work on one API model, with the price and count basis."""
-
-    model: str
-    cost_usd: float
-    tokens: TokenCount
-    price: ApiModelPrice
-    assumptions: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "cost_usd": self.cost_usd,
-            "tokens": self.tokens.to_dict(),
-            "price": self.price.to_dict(),
-            "assumptions": list(self.assumptions),
-        }
 
 
 def api_cost(price: ApiModelPrice, tokens: TokenCount) -> ApiCost:

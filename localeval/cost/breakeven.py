@@ -14,30 +14,11 @@ deployment: at full use it still costs more per token than the API.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 from localeval.cost.pricing import SECONDS_PER_HOUR, PricedHour
 from localeval.errors import ConfigError
+from localeval.results.cost import BreakEven as BreakEven
 
 SECONDS_PER_DAY = 86_400.0
-
-
-@dataclass(frozen=True)
-class BreakEven:
-    """Where self-hosting and an API cost the same, per day. ``tokens_per_day`` counts
-    input + output tokens; ``None`` means self-hosting never wins."""
-
-    api_usd_per_token: float
-    fixed_usd_per_day: float
-    variable_usd_per_token: float
-    capacity_tokens_per_day: float
-    tokens_per_day: float | None
-    utilization_needed: float | None
-    reachable: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def api_usd_per_token_for_mix(

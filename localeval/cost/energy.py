@@ -11,10 +11,9 @@ times that; the electricity bill and the emissions are computed on the facility 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
 
 from localeval.errors import ConfigError
+from localeval.results.cost import EnergyFigures as EnergyFigures
 
 J_PER_KWH = 3.6e6
 
@@ -55,24 +54,6 @@ def check_electricity(usd_per_kwh: float | None, pue: float | None, grid: float 
         raise ConfigError(
             f"grid carbon intensity must be between 0 and 2,000 gCO2/kWh, got {grid!r}"
         )
-
-
-@dataclass(frozen=True)
-class EnergyFigures:
-    """Energy of one piece of work: measured kWh and, when a price and a grid intensity
-    are known, its cost (USD) and CO2 (kg). The inputs ride along."""
-
-    energy_j: float
-    kwh: float
-    pue: float
-    usd_per_kwh: float | None
-    electricity_source: str | None
-    cost_usd: float | None
-    grid_gco2_per_kwh: float | None
-    co2_kg: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def energy_figures(

@@ -10,75 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
 from localeval.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One way to run the task once: its score and cost, and where they come from.
-
-    ``score`` is the measured or reported accuracy (0..1); ``meets`` may be set directly
-    when a source only reports that the threshold is reached."""
-
-    label: str
-    kind: str  # "self-hosted" | "api reference"
-    model: str
-    cost_usd: float | None
-    score: float | None
-    basis: str
-    source: str | None = None
-    as_of: str | None = None
-    score_at_least: float | None = None
-    assumptions: tuple[str, ...] = ()
-
-    def meets(self, threshold: float) -> bool | None:
-        """Whether the candidate reaches ``threshold``; None when unknown."""
-        if self.score is not None:
-            return self.score >= threshold
-        if self.score_at_least is not None and self.score_at_least >= threshold:
-            return True
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "kind": self.kind,
-            "model": self.model,
-            "cost_usd": self.cost_usd,
-            "score": self.score,
-            "score_at_least": self.score_at_least,
-            "basis": self.basis,
-            "source": self.source,
-            "as_of": self.as_of,
-            "assumptions": list(self.assumptions),
-        }
-
-
-@dataclass(frozen=True)
-class FixedPerformance:
-    """Candidates meeting the threshold, cheapest first, and those left out with why."""
-
-    task: str
-    threshold: float
-    meeting: list[Candidate]
-    excluded: list[tuple[Candidate, str]] = field(default_factory=list)
-
-    @property
-    def cheapest(self) -> Candidate | None:
-        """The cheapest candidate that meets the threshold, if any."""
-        return self.meeting[0] if self.meeting else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "task": self.task,
-            "threshold": self.threshold,
-            "cheapest": None if self.cheapest is None else self.cheapest.to_dict(),
-            "meeting": [c.to_dict() for c in self.meeting],
-            "excluded": [{**c.to_dict(), "reason": why} for c, why in self.excluded],
-        }
+from localeval.results.cost import Candidate as Candidate
+from localeval.results.cost import FixedPerformance as FixedPerformance
 
 
 def normalize_threshold(threshold: float) -> float:

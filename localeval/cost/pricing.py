@@ -13,15 +13,14 @@ carrying its inputs, source, date and assumption flags so a published figure can
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from localeval.errors import ConfigError, UnknownNameError
 from localeval.hardware import HardwareProfile, PricingOption
+from localeval.results.cost import SECONDS_PER_HOUR as SECONDS_PER_HOUR
+from localeval.results.cost import PricedHour as PricedHour
+from localeval.results.cost import option_label as option_label
 
 HOURS_PER_YEAR = 8760.0
-SECONDS_PER_HOUR = 3600.0
 # A per-GPU-hour price above this is taken as a typing mistake (the costliest GPU rents for
 # ~12 $/h); the profile model uses the same bound.
 MAX_USD_PER_GPU_HOUR = 1000.0
@@ -47,84 +46,6 @@ def parse_option(text: str) -> PricingOption:
     if key not in _OPTION_SPELLINGS:
         raise UnknownNameError("pricing option", text, ("on-demand", "spot", "reserved", "owned"))
     return _OPTION_SPELLINGS[key]
-
-
-def option_label(option: str) -> str:
-    """Human spelling of an option: ``on_demand`` -> ``on-demand``."""
-    return option.replace("_", "-")
-
-
-@dataclass(frozen=True)
-class PricedHour:
-    """The price of one GPU-hour of use under one option, with everything that produced it.
-
-    ``capital_usd_per_hour`` is the rent (rentals) or the amortized purchase (owned);
-    ``energy_usd_per_hour`` is the electricity bill while the GPU works (owned only: a rent
-    includes power). ``utilization`` is the owned option's fraction of hours in use."""
-
-    option: str
-    usd_per_gpu_hour: float
-    source: str
-    as_of: str | None
-    profile: str | None
-    capital_usd_per_hour: float
-    energy_usd_per_hour: float
-    utilization: float | None = None
-    inputs: Mapping[str, Any] = field(default_factory=dict)
-    assumptions: tuple[str, ...] = ()
-
-    @property
-    def usd_per_gpu_second(self) -> float:
-        """The same price per GPU-second (USD)."""
-        return self.usd_per_gpu_hour / SECONDS_PER_HOUR
-
-    @property
-    def fixed_usd_per_gpu_day(self) -> float:
-        """What one GPU costs per day whether it works or not (USD): the full rent for a
-        rental held all day; the amortized purchase for an owned GPU."""
-        if self.option == "owned" and self.utilization is not None:
-            return self.capital_usd_per_hour * self.utilization * 24.0
-        return self.usd_per_gpu_hour * 24.0
-
-    @property
-    def variable_usd_per_busy_gpu_hour(self) -> float:
-        """What one GPU costs per hour of work on top of the fixed cost (USD): electricity
-        for an owned GPU, nothing for a rental."""
-        return self.energy_usd_per_hour if self.option == "owned" else 0.0
-
-    def label(self) -> str:
-        """Short text such as ``on-demand $2.99/GPU-h (2026-03-01)``."""
-        date = f" ({self.as_of})" if self.as_of else ""
-        return f"{option_label(self.option)} ${self.usd_per_gpu_hour:.4g}/GPU-h{date}"
-
-    def formula(self) -> str:
-        """How the figure was obtained, with its inputs, e.g. ``$30,000 / (3 y x 8760 h x
-        0.7) + 0.7 kW x PUE 1.3 x $0.1/kWh`` for an owned GPU."""
-        if self.option != "owned":
-            return f"{option_label(self.option)} list price"
-        i = self.inputs
-        kw = (float(i["power_w"]) + float(i["host_overhead_w"])) / 1000.0
-        return (
-            f"${float(i['purchase_usd']):,.0f} / ({float(i['amortization_years']):g} y x 8760 h x "
-            f"{float(i['utilization']):g}) + {kw:.4g} kW x PUE {float(i['pue']):g} x "
-            f"${float(i['electricity_usd_per_kwh']):g}/kWh"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, the inputs and assumptions included."""
-        return {
-            "option": self.option,
-            "usd_per_gpu_hour": self.usd_per_gpu_hour,
-            "source": self.source,
-            "as_of": self.as_of,
-            "profile": self.profile,
-            "capital_usd_per_hour": self.capital_usd_per_hour,
-            "energy_usd_per_hour": self.energy_usd_per_hour,
-            "utilization": self.utilization,
-            "inputs": dict(self.inputs),
-            "formula": self.formula(),
-            "assumptions": list(self.assumptions),
-        }
 
 
 def _finite(value: float) -> bool:

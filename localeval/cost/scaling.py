@@ -9,29 +9,11 @@ kernels, interconnect and batch size all move the real figure.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 from localeval.hardware import HardwareProfile
+from localeval.results.cost import ROOFLINE_METHOD
+from localeval.results.cost import RooflineScale as RooflineScale
 
-METHOD = (
-    "roofline estimate: prefill time x (source/target BF16 dense TFLOPS), "
-    "decode time x (source/target memory bandwidth)"
-)
-
-
-@dataclass(frozen=True)
-class RooflineScale:
-    """Speed-ups from the measured hardware (``source``) to the priced one (``target``)."""
-
-    source: str
-    target: str
-    prefill_speedup: float
-    decode_speedup: float
-    method: str = METHOD
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+METHOD = ROOFLINE_METHOD
 
 
 def roofline_scale(source: HardwareProfile, target: HardwareProfile) -> RooflineScale:

@@ -18,44 +18,15 @@ is (3 x input + output) / 4, the Artificial Analysis convention for list prices.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
 
 from localeval.errors import ConfigError
+from localeval.results.cost import TOKENS_PER_MILLION as TOKENS_PER_MILLION
+from localeval.results.cost import TokenPrices as TokenPrices
 
 GKE_DEFAULT_RATIO = 4.0
-TOKENS_PER_MILLION = 1_000_000.0
 
 METHOD_LATENCY = "latency split (prefill share = mean TTFT / mean E2E latency)"
 METHOD_GKE = "GKE ratio method (input $/token = output $/token / r)"
-
-
-@dataclass(frozen=True)
-class TokenPrices:
-    """USD per million tokens at one load point. ``None`` where the point served no tokens
-    of that kind. ``usd_per_m_output_all_in`` charges the whole GPU cost to output tokens,
-    the figure many serving benchmarks quote."""
-
-    usd_per_m_input: float | None
-    usd_per_m_output: float | None
-    usd_per_m_blended_3_1: float | None
-    usd_per_m_output_all_in: float | None
-    usd_per_m_total_tokens: float | None
-    prefill_share: float
-    method: str
-
-    @property
-    def usd_per_input_token(self) -> float | None:
-        """USD per input token."""
-        return None if self.usd_per_m_input is None else self.usd_per_m_input / TOKENS_PER_MILLION
-
-    @property
-    def usd_per_output_token(self) -> float | None:
-        """USD per output token."""
-        return None if self.usd_per_m_output is None else self.usd_per_m_output / TOKENS_PER_MILLION
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def blended_3_1(input_price: float | None, output_price: float | None) -> float | None:

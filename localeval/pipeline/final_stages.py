@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from localeval.cost.analyze import CostOptions, analyze
 from localeval.errors import LocalevalError
@@ -15,7 +14,8 @@ from localeval.pipeline.context import RunContext, effective_recipe, error_messa
 from localeval.pipeline.manifest import StageRecord, now_iso
 from localeval.report import write_report
 from localeval.report.model import ReportOptions
-from localeval.results import SCHEMA_VERSION, write_json_atomic
+from localeval.results import write_model
+from localeval.results.cost import CostGroup, RunCostFile
 
 REPORT_FILE = "report.html"
 COST_FILE = "cost.json"
@@ -87,7 +87,7 @@ def _cost(ctx: RunContext, rec: StageRecord, folder: Path, results: list[_Result
     groups: dict[str, list[_ResultFile]] = {}
     for r in results:
         groups.setdefault(r.profile, []).append(r)
-    out: list[dict[str, Any]] = []
+    out: list[CostGroup] = []
     problems: list[str] = []
     for profile, members in groups.items():
         pricing = _unique([m.pricing for m in members])
@@ -97,22 +97,15 @@ def _cost(ctx: RunContext, rec: StageRecord, folder: Path, results: list[_Result
             report = analyze(files, options)
         except LocalevalError as exc:
             problems.append(f"{profile}: {error_message(exc)}")
-            out.append({"profile": profile, "results": files, "error": str(exc)})
+            out.append(CostGroup(profile=profile, results=files, error=str(exc)))
             continue
-        out.append(
-            {"profile": profile, "pricing": list(pricing), "results": files, **report.to_dict()}
-        )
+        out.append(CostGroup(profile=profile, pricing=list(pricing), results=files, report=report))
     path = folder / COST_FILE
-    write_json_atomic(
-        path,
-        {"schema_version": SCHEMA_VERSION, "kind": "run-cost", "groups": out},
-    )
+    write_model(path, RunCostFile(groups=out))
     rec.artifacts = {"cost": ctx.rel(path)}
     rec.details = {
         "results": len(results),
-        "gpus_priced": {
-            ctx.rel(r["path"]): r["gpus_priced"] for g in out for r in g.get("runs", [])
-        },
+        "gpus_priced": {ctx.rel(r.path): r.units for g in out if g.report for r in g.report.runs},
     }
     if problems:
         rec.end("failed", "; ".join(problems))

@@ -172,12 +172,12 @@ def _prices_section(report: Report) -> Section | None:
                 ("profile", "option", "$/GPU-h", "how", "source", "as of", "notes"),
                 (
                     (
-                        p.profile or "custom",
-                        option_label(p.option),
-                        usd(p.usd_per_gpu_hour),
-                        p.formula,
-                        p.source,
-                        p.as_of or "-",
+                        p.price.profile or "custom",
+                        option_label(p.price.option),
+                        usd(p.price.usd_per_gpu_hour),
+                        p.price.formula(),
+                        p.price.source,
+                        p.price.as_of or "-",
                         refs(p.notes),
                     )
                     for p in report.prices
@@ -192,7 +192,7 @@ def _prices_section(report: Report) -> Section | None:
                 ("API model", "price key", "$/M in", "$/M out", "$/M blended 3:1", "as of"),
                 (
                     (
-                        a.model,
+                        a.name,
                         a.key,
                         num(a.input_usd_per_m),
                         num(a.output_usd_per_m),
@@ -280,14 +280,14 @@ def _bench_sections(report: Report, plots: bool) -> list[Section]:
                 (
                     b.run + (" ESTIMATE" if b.estimate else ""),
                     b.point.label,
-                    option_label(p.option),
-                    usd(p.usd_per_m_input),
-                    usd(p.usd_per_m_output),
-                    usd(p.usd_per_m_blended_3_1),
-                    usd(p.usd_per_m_output_all_in),
+                    option_label(o.option),
+                    usd(o.prices.usd_per_m_input if o.prices else None),
+                    usd(o.prices.usd_per_m_output if o.prices else None),
+                    usd(o.prices.usd_per_m_blended_3_1 if o.prices else None),
+                    usd(o.prices.usd_per_m_output_all_in if o.prices else None),
                 )
                 for b in priced
-                for p in b.prices
+                for o in b.prices
             ),
             (False, False, False, True, True, True, True),
         )
@@ -523,13 +523,13 @@ def _breakeven_section(report: Report, plots: bool) -> list[Section]:
         (
             (
                 b.run,
-                option_label(b.option),
-                b.api_model,
-                num(b.capacity_tok_per_s),
-                usd(b.fixed_usd_per_day),
-                usd(b.api_usd_per_token * 1e6),
-                volume(b.tokens_per_day),
-                util(b.utilization_needed, b.reachable),
+                option_label(b.row.option),
+                b.row.api_model,
+                num(b.row.capacity_tok_per_s),
+                usd(b.row.result.fixed_usd_per_day),
+                usd(b.row.result.api_usd_per_token * 1e6),
+                volume(b.row.result.tokens_per_day),
+                util(b.row.result.utilization_needed, b.row.result.reachable),
                 refs(b.notes),
             )
             for b in lines

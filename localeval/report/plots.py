@@ -225,10 +225,10 @@ def cost_energy_figure(report: Report) -> Figure | None:
                 linestyle=":",
                 linewidth=1.4,
                 color=color,
-                label=f"{api.model} API list price (blended 3:1)",
+                label=f"{api.name} API list price (blended 3:1)",
             )
             ax_cost.annotate(
-                f"{api.model} ${api.blended_usd_per_m:.3g}/M",
+                f"{api.name} ${api.blended_usd_per_m:.3g}/M",
                 (1.0, api.blended_usd_per_m),
                 xycoords=("axes fraction", "data"),
                 textcoords="offset points",
@@ -458,46 +458,48 @@ def accuracy_cost_figure(report: Report) -> Figure | None:
 
 def _breakeven_axis(ax: Axes, run: str, lines: Sequence[BreakEvenLine]) -> None:
     first = lines[0]
-    volumes = [b.tokens_per_day for b in lines if b.tokens_per_day is not None]
-    anchors = [first.capacity_tokens_per_day, *volumes]
+    volumes = [
+        b.row.result.tokens_per_day for b in lines if b.row.result.tokens_per_day is not None
+    ]
+    anchors = [first.row.result.capacity_tokens_per_day, *volumes]
     lo = max(min(anchors) / 30.0, 1.0)
     hi = max(anchors) * 8.0
     n = 400
     xs = [lo * (hi / lo) ** (k / (n - 1)) for k in range(n)]
     ax.plot(
         xs,
-        [first.self_hosted_usd_per_day(x) for x in xs],
+        [first.row.self_hosted_usd_per_day(x) for x in xs],
         color="#1f77b4",
         linewidth=2,
-        label=f"self-hosted, {option_label(first.option)} ({first.gpus} GPU(s) per copy)",
+        label=f"self-hosted, {option_label(first.row.option)} ({first.row.gpus} GPU(s) per copy)",
     )
     for j, b in enumerate(lines):
         color = API_COLORS[j % len(API_COLORS)]
         crossing = (
             "self-hosting never cheaper"
-            if b.tokens_per_day is None
-            else f"break-even {human(b.tokens_per_day)} tok/day"
+            if b.row.result.tokens_per_day is None
+            else f"break-even {human(b.row.result.tokens_per_day)} tok/day"
         )
         ax.plot(
             xs,
-            [b.api_usd_per_day(x) for x in xs],
+            [b.row.api_usd_per_day(x) for x in xs],
             linestyle="--",
             color=color,
-            label=f"{b.api_model} API ({crossing})",
+            label=f"{b.row.api_model} API ({crossing})",
         )
-        if b.tokens_per_day is not None:
-            y = b.api_usd_per_day(b.tokens_per_day)
+        if b.row.result.tokens_per_day is not None:
+            y = b.row.api_usd_per_day(b.row.result.tokens_per_day)
             ax.plot(
-                [b.tokens_per_day],
+                [b.row.result.tokens_per_day],
                 [y],
                 marker="o",
                 markersize=7,
                 color=color,
                 linestyle="none",
-                label=f"_break-even {b.api_model}",
+                label=f"_break-even {b.row.api_model}",
             )
     ax.axvline(
-        first.capacity_tokens_per_day,
+        first.row.result.capacity_tokens_per_day,
         linestyle=":",
         color="#7f7f7f",
         label="capacity of one copy (measured)",
@@ -518,9 +520,9 @@ def breakeven_figure(report: Report) -> Figure | None:
     panels: list[tuple[str, list[BreakEvenLine]]] = []
     for run in dict.fromkeys(b.run for b in report.breakeven):
         lines = [b for b in report.breakeven if b.run == run]
-        options = list(dict.fromkeys(b.option for b in lines))
+        options = list(dict.fromkeys(b.row.option for b in lines))
         option = report.primary_option if report.primary_option in options else options[0]
-        panels.append((run, [b for b in lines if b.option == option]))
+        panels.append((run, [b for b in lines if b.row.option == option]))
     if not panels:
         return None
     cols = min(len(panels), 2)

@@ -54,24 +54,25 @@ def _runs(report: Report) -> Iterator[Row]:
 
 
 def _prices(report: Report) -> Iterator[Row]:
-    for p in report.prices:
+    for row in report.prices:
+        p = row.price
         item = p.profile or "custom"
         yield ("price", "", item, p.option, "usd_per_gpu_hour", p.usd_per_gpu_hour, "USD/GPU-h")
         yield ("price", "", item, p.option, "source", p.source, "")
         yield ("price", "", item, p.option, "as_of", p.as_of, "date")
     for a in report.api_prices:
-        yield ("api_price", "", a.model, "", "input_usd_per_m", a.input_usd_per_m, "USD/M tokens")
-        yield ("api_price", "", a.model, "", "output_usd_per_m", a.output_usd_per_m, "USD/M tokens")
+        yield ("api_price", "", a.name, "", "input_usd_per_m", a.input_usd_per_m, "USD/M tokens")
+        yield ("api_price", "", a.name, "", "output_usd_per_m", a.output_usd_per_m, "USD/M tokens")
         yield (
             "api_price",
             "",
-            a.model,
+            a.name,
             "",
             "blended_usd_per_m",
             a.blended_usd_per_m,
             "USD/M tokens",
         )
-        yield ("api_price", "", a.model, "", "as_of", a.as_of, "date")
+        yield ("api_price", "", a.name, "", "as_of", a.as_of, "date")
 
 
 def _bench(report: Report) -> Iterator[Row]:
@@ -117,7 +118,7 @@ def _bench(report: Report) -> Iterator[Row]:
                     p.label,
                     price.option,
                     metric,
-                    getattr(price, metric),
+                    getattr(price.prices, metric) if price.prices else None,
                     "USD/M tokens",
                 )
 
@@ -162,17 +163,17 @@ def _fixed(report: Report) -> Iterator[Row]:
 def _breakeven(report: Report) -> Iterator[Row]:
     for b in report.breakeven:
         for metric, value, unit in (
-            ("gpus", b.gpus, "GPUs"),
-            ("capacity_tok_per_s", b.capacity_tok_per_s, "tokens/s"),
-            ("input_share", b.input_share, "fraction"),
-            ("fixed_usd_per_day", b.fixed_usd_per_day, "USD/day"),
-            ("variable_usd_per_token", b.variable_usd_per_token, "USD/token"),
-            ("api_usd_per_token", b.api_usd_per_token, "USD/token"),
-            ("tokens_per_day", b.tokens_per_day, "tokens/day"),
-            ("utilization_needed", b.utilization_needed, "fraction"),
-            ("reachable", b.reachable, ""),
+            ("gpus", b.row.gpus, "GPUs"),
+            ("capacity_tok_per_s", b.row.capacity_tok_per_s, "tokens/s"),
+            ("input_share", b.row.input_share, "fraction"),
+            ("fixed_usd_per_day", b.row.result.fixed_usd_per_day, "USD/day"),
+            ("variable_usd_per_token", b.row.result.variable_usd_per_token, "USD/token"),
+            ("api_usd_per_token", b.row.result.api_usd_per_token, "USD/token"),
+            ("tokens_per_day", b.row.result.tokens_per_day, "tokens/day"),
+            ("utilization_needed", b.row.result.utilization_needed, "fraction"),
+            ("reachable", b.row.result.reachable, ""),
         ):
-            yield ("breakeven", b.run, b.api_model, b.option, metric, value, unit)
+            yield ("breakeven", b.run, b.row.api_model, b.row.option, metric, value, unit)
 
 
 def _roofline(report: Report) -> Iterator[Row]:

@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from localeval.errors import ConfigError
+from localeval.report.build import load_report
 from localeval.report.document import build_document
-from localeval.report.model import Report, ReportOptions, load_report
+from localeval.report.model import Report, ReportOptions
 from localeval.report.plots import build_figures, figure_png
 from localeval.report.render_csv import render_csv
 from localeval.report.render_html import render_html

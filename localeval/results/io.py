@@ -58,7 +58,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def write_model(path: Path, model: BaseModel) -> None:
     """Write a result model atomically, as the JSON its schema describes."""
-    write_json_atomic(path, model.model_dump(mode="json"))
+    write_json_atomic(path, model.model_dump(mode="json", by_alias=True))
 
 
 def read_json(path: Path) -> Any:

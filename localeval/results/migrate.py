@@ -14,6 +14,10 @@ Version 1 to 2 (bench, eval, run manifest): one vocabulary.
   record them apart from the recipe), ``engine_version`` the vLLM version (eval 1 called it
   ``vllm_version``). ``device`` is added: ``cpu`` for vLLM's CPU build, ``gpu`` when GPUs
   are counted, else ``unknown``.
+* Run cost file: each group's cost report is nested under ``report`` (version 1 spread it
+  into the group) in the record shapes of the ``cost`` file: a price option's token prices
+  under ``prices``, an API row's cost under ``cost``, a break-even's figures under
+  ``result``, the API catalog as ``catalog_source``/``catalog_as_of``.
 * Run manifest: each recipe's ``gpu_count`` is the count its results recorded (a CPU
   server is 0 GPUs; version 1 wrote the recipe's parallel sizes, 1 for a CPU recipe), and
   ``device`` is added.
@@ -102,8 +106,72 @@ def _manifest_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+_TOKEN_PRICE_FIELDS = (
+    "usd_per_m_input",
+    "usd_per_m_output",
+    "usd_per_m_blended_3_1",
+    "usd_per_m_output_all_in",
+    "usd_per_m_total_tokens",
+    "prefill_share",
+    "method",
+)
+_BREAKEVEN_FIELDS = (
+    "api_usd_per_token",
+    "fixed_usd_per_day",
+    "variable_usd_per_token",
+    "capacity_tokens_per_day",
+    "tokens_per_day",
+    "utilization_needed",
+    "reachable",
+)
+
+
+def _cost_report_1_to_2(old: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 cost report (flattened rows) in the version-2 record shapes."""
+    report = {k: v for k, v in old.items() if k not in ("kind", "api_catalog")}
+    catalog = old.get("api_catalog") or {}
+    report["catalog_source"] = catalog.get("source", "")
+    report["catalog_as_of"] = catalog.get("as_of")
+    for point in report.get("bench_points", []):
+        point["by_option"] = [
+            {
+                "option": o["option"],
+                "prices": {k: o[k] for k in _TOKEN_PRICE_FIELDS} if "method" in o else None,
+            }
+            for o in point.get("by_option", [])
+        ]
+    for task in report.get("tasks", []):
+        task.setdefault("stderr", None)
+    report["api"] = [
+        {"task": row["task"], "cost": {k: v for k, v in row.items() if k != "task"}}
+        for row in report.get("api", [])
+    ]
+    report["breakeven"] = [
+        {
+            **{k: v for k, v in row.items() if k not in _BREAKEVEN_FIELDS},
+            "result": {k: row[k] for k in _BREAKEVEN_FIELDS},
+        }
+        for row in report.get("breakeven", [])
+    ]
+    fixed = report.get("fixed_performance")
+    if isinstance(fixed, dict):
+        fixed["excluded"] = [
+            [{k: v for k, v in c.items() if k != "reason"}, c.get("reason", "")]
+            for c in fixed.get("excluded", [])
+        ]
+    report["schema_version"] = 1
+    report["kind"] = "cost"
+    return report
+
+
 def _run_cost_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
-    return data  # version 2 only validates the file against its model
+    groups = []
+    for group in data.get("groups") or []:
+        head = {k: group[k] for k in ("profile", "pricing", "results", "error") if k in group}
+        rest = {k: v for k, v in group.items() if k not in head}
+        groups.append({**head, "report": _cost_report_1_to_2(rest) if rest else None})
+    data["groups"] = groups
+    return data
 
 
 STEPS: dict[tuple[str, int], Step] = {

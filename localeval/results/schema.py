@@ -10,22 +10,25 @@ import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from localeval.errors import UnknownNameError
 from localeval.results.bench import BenchResult
+from localeval.results.cost import CostReport, RunCostFile
 from localeval.results.eval import EvalResult
 from localeval.results.manifest import Manifest
 from localeval.results.versions import current_version
 
 # kind -> (the file's model, where localeval writes it)
-MODELS: dict[str, tuple[type[BaseModel], str]] = {
+MODELS: dict[str, tuple[type[Any], str]] = {
     "bench": (
         BenchResult,
         "`localeval bench`: RUN/result.json (`run`: RUN/RECIPE/bench/result.json)",
     ),
     "eval": (EvalResult, "`localeval eval`: RUN/result.json (`run`: RUN/RECIPE/eval/result.json)"),
     "run-manifest": (Manifest, "`localeval run`: RUN/manifest.json"),
+    "cost": (CostReport, "`localeval cost --json` (standard output)"),
+    "run-cost": (RunCostFile, "`localeval run`: RUN/cost/cost.json"),
 }
 
 # Units read off a field's name: the project names every figure with its unit.
@@ -70,6 +73,8 @@ _NAMED_UNITS: dict[str, str] = {
     "n_samples": "samples",
     "num_fewshot": "examples",
     "gpu_count": "GPUs",
+    "gpus_priced": "GPUs",
+    "gpus": "GPUs",
     "samples": "readings",
     "count": "values",
     "attempts": "attempts",
@@ -84,7 +89,7 @@ def known_kinds() -> list[str]:
     return list(MODELS)
 
 
-def model_for(kind: str) -> type[BaseModel]:
+def model_for(kind: str) -> type[Any]:
     """The model of ``kind``; :class:`UnknownNameError` lists the known kinds."""
     if kind not in MODELS:
         raise UnknownNameError("result kind", kind, MODELS)
@@ -95,7 +100,7 @@ def json_schema(kind: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``kind``'s file, with its ``$id`` naming the kind
     and version."""
     model = model_for(kind)
-    schema = model.model_json_schema(mode="serialization")
+    schema = TypeAdapter(model).json_schema(mode="serialization", by_alias=True)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"localeval:{kind}:v{current_version(kind)}",
@@ -130,26 +135,45 @@ def _type_name(annotation: Any) -> str:
         return f"map of {_type_name(args[1])}" if args else "map"
     if annotation is type(None):
         return "null"
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation.__name__
+    if _is_record(annotation):
+        return str(annotation.__name__)
     if annotation is typing.Any:
         return "any"
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _nested_models(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+def _is_record(annotation: Any) -> bool:
+    return isinstance(annotation, type) and (
+        issubclass(annotation, BaseModel) or hasattr(annotation, "__pydantic_fields__")
+    )
+
+
+def _nested_models(annotation: Any) -> list[type[Any]]:
+    if _is_record(annotation):
         return [annotation]
     return [m for a in get_args(annotation) for m in _nested_models(a)]
 
 
-def _rows(model: type[BaseModel], prefix: str, seen: set[str]) -> list[tuple[str, str, str, str]]:
+def _fields(model: type[Any]) -> list[tuple[str, Any]]:
+    """``(name in the file, type)`` of a model's fields, computed figures included."""
+    out = []
+    for name, info in model.__pydantic_fields__.items():
+        out.append((info.serialization_alias or info.alias or name, info.annotation))
+    computed = model.__pydantic_decorators__.computed_fields
+    for name, dec in computed.items():
+        out.append((dec.info.alias or name, dec.info.return_type))
+    return out
+
+
+def _rows(model: type[Any], prefix: str, seen: set[str]) -> list[tuple[str, str, str, str]]:
     rows = []
-    for name, info in model.model_fields.items():
+    for name, annotation in _fields(model):
         path = f"{prefix}{name}"
-        rows.append((path, _type_name(info.annotation), unit_of(path), ""))
-        for nested in _nested_models(info.annotation):
-            origin = get_origin(info.annotation)
+        type_name = _type_name(annotation)
+        unit = "-" if type_name in ("bool", "bool \\| null") else unit_of(path)
+        rows.append((path, type_name, unit, ""))
+        for nested in _nested_models(annotation):
+            origin = get_origin(annotation)
             inner = (
                 f"{path}[]." if origin is list else f"{path}.*." if origin is dict else f"{path}."
             )
@@ -159,7 +183,7 @@ def _rows(model: type[BaseModel], prefix: str, seen: set[str]) -> list[tuple[str
     return rows
 
 
-def _doc(model: type[BaseModel]) -> str:
+def _doc(model: type[Any]) -> str:
     return " ".join((model.__doc__ or "").split())
 
 
@@ -176,11 +200,11 @@ def field_reference(kind: str) -> str:
         "|---|---|---|",
     ]
     lines += [f"| `{p}` | {t} | {u} |" for p, t, u, _ in _rows(model, "", {model.__name__})]
-    records: dict[str, type[BaseModel]] = {}
+    records: dict[str, type[Any]] = {}
 
-    def collect(m: type[BaseModel]) -> None:
-        for info in m.model_fields.values():
-            for nested in _nested_models(info.annotation):
+    def collect(m: type[Any]) -> None:
+        for _, annotation in _fields(m):
+            for nested in _nested_models(annotation):
                 if nested.__name__ not in records:
                     records[nested.__name__] = nested
                     collect(nested)

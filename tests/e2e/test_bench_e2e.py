@@ -36,8 +36,10 @@ def test_bench_recipe_starts_and_stops_the_server(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads((run_dir / "result.json").read_text())
     assert data["status"] == "complete"
-    engine = data["provenance"]["engine_args"]
+    engine = data["provenance"]["engine"]
     assert engine["served_model_name"] == "tiny-sums" and "--max-model-len" in engine["argv"]
+    assert data["provenance"]["engine_args"]["max_model_len"] == 1024  # the recipe's settings
+    assert (data["provenance"]["device"], data["provenance"]["gpu_count"]) == ("cpu", 0)
     assert data["provenance"]["recipe"]["name"] == "tiny-cpu"
     assert (run_dir / "server.log").exists()
     port = int(data["provenance"]["endpoint"]["base_url"].rsplit(":", 1)[1])
@@ -59,7 +61,7 @@ def test_bench_measures_the_real_server(vllm_server, api: str, tmp_path: Path) -
     endpoint = Endpoint(vllm_server.base_url, vllm_server.served_model_name)
     result = run_bench(config, endpoint)
     assert result.status == "complete", result.message
-    assert result.provenance["server_version"]
+    assert result.provenance.server_version
     for point in result.points:
         assert point.completed == 8 and point.failed == 0
         assert point.usage_missing == 0

@@ -68,8 +68,10 @@ def test_local_tasks_through_real_lm_eval(vllm_server: VllmServer, tmp_path: Pat
     # and each task's count equals the sample log re-tokenized independently
     assert mc.check.prompt_tokens_match is True and gen.check.prompt_tokens_match is True
     assert mc.token_source == "prometheus" and mc.generated_tokens == 400
-    assert result.provenance["engine"]["served_model_name"] == "tiny-sums"
-    assert result.provenance["profile"] == "cpu"
+    assert result.provenance.engine is not None
+    assert result.provenance.engine.served_model_name == "tiny-sums"
+    assert result.provenance.profile == "cpu"
+    assert (result.provenance.device, result.provenance.gpu_count) == ("cpu", 0)
 
     # a rerun: every answer from the cache, nothing sent, the same scores
     again = run_eval(

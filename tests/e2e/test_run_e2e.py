@@ -129,7 +129,7 @@ def test_the_whole_job_in_one_command(tmp_path: Path) -> None:
     assert ev["tasks"][GEN]["metrics"]["exact_match"] >= 0.9
     cost = json.loads((out / data["final"]["cost"]["artifacts"]["cost"]).read_text())
     assert [g["profile"] for g in cost["groups"]] == ["cpu"]
-    assert {r["gpus_priced"] for r in cost["groups"][0]["runs"]} == {1}
+    assert {r["gpus_priced"] for r in cost["groups"][0]["report"]["runs"]} == {1}
     assert "<html" in (out / "report.html").read_text()[:1000].lower()
 
     serve = stage(data, "serve")

@@ -1,0 +1,458 @@
+"""Building the report: price the runs with the cost model (one analysis per hardware,
+or all on one profile), set the cost records beside the measurements, add the planner's
+roofline bounds, and number the footnotes. Costs that cannot be computed become warnings;
+the measurements are reported regardless."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from localeval.cost.analyze import (
+    DEFAULT_SLO_ATTAINMENT,
+    CostOptions,
+    analyze_runs,
+    metric_stderr,
+    pick_metric,
+)
+from localeval.cost.catalog import load_catalog
+from localeval.cost.pricing import option_label, parse_option
+from localeval.cost.records import CostReport, PointCost
+from localeval.cost.reference import load_reference_points
+from localeval.errors import LocalevalError
+from localeval.plan.model_facts import shipped_model
+from localeval.plan.planner import PlanRequest, run_plan
+from localeval.report.load import (
+    BenchRun,
+    EvalRun,
+    Run,
+    display_name,
+    engine_args_text,
+    engine_text,
+    workload_text,
+)
+from localeval.report.load import load_runs as _load_runs
+from localeval.report.model import (
+    BenchRow,
+    BreakEvenLine,
+    CostPoint,
+    EvalRow,
+    PriceRow,
+    Report,
+    ReportOptions,
+    RooflineRow,
+    RunSummary,
+    TaskView,
+)
+from localeval.report.views import Notes, pareto_frontier, run_labels
+from localeval.results.cost import ApiModelPrice
+from localeval.results.eval import TaskResult
+
+
+def _task_notes(task: TaskResult) -> list[str]:
+    notes = []
+    if task.cached_requests > 0:
+        notes.append(
+            f"{task.task}: {task.cached_requests:,} requests answered from the response cache; "
+            "their tokens and time are not counted (they were spent in an earlier run)"
+        )
+    if task.energy_j is None and task.energy_unavailable_reason:
+        notes.append(f"no energy for {task.task}: {task.energy_unavailable_reason}")
+    return notes
+
+
+def _hardware_key(run: Run) -> str:
+    prov = run.provenance
+    return (
+        prov.profile or ",".join(sorted({g.name for g in prov.gpus})) or "(hardware not recorded)"
+    )
+
+
+def _served(run: BenchRun) -> bool:
+    return any(p.completed > 0 and p.output_tok_per_s > 0 for p in run.points)
+
+
+@dataclass
+class _Builder:
+    runs: list[Run]
+    options: ReportOptions
+    labels: dict[str, str]
+    notes: Notes = field(default_factory=Notes)
+    warnings: list[str] = field(default_factory=list)
+    costs: list[tuple[list[Run], CostReport]] = field(default_factory=list)
+
+    # ---------------------------------------------------------------- cost analyses
+
+    def analyze(self) -> None:
+        groups: dict[str, list[Run]] = {}
+        for run in self.runs:
+            key = "(one profile)" if self.options.profile else _hardware_key(run)
+            groups.setdefault(key, []).append(run)
+        opts = CostOptions(
+            profile=self.options.profile,
+            profiles_dir=self.options.profiles_dir,
+            pricing=self.options.pricing,
+            compare=self.options.compare,
+        )
+        for members in groups.values():
+            try:
+                report = analyze_runs(members, opts)
+            except LocalevalError as exc:
+                files = ", ".join(display_name(r.path) for r in members)
+                hint = f" ({exc.hint})" if exc.hint else ""
+                self.warnings.append(f"no cost for {files}: {exc}{hint}")
+                continue
+            self.costs.append((members, report))
+
+    def primary_option(self) -> str | None:
+        if self.options.pricing:
+            return parse_option(self.options.pricing[0])
+        for _, report in self.costs:
+            if report.prices:
+                return report.prices[0].option
+        return None
+
+    # ---------------------------------------------------------------- sections
+
+    def run_summaries(self) -> list[RunSummary]:
+        basis: dict[str, tuple[str, str, tuple[int, ...]]] = {}
+        for _, report in self.costs:
+            for rb in report.runs:
+                basis[rb.path] = (
+                    rb.priced_on,
+                    "exact" if rb.exact else "ESTIMATE (roofline)",
+                    self.notes.refs(rb.assumptions),
+                )
+        out = []
+        for run in self.runs:
+            priced_on, how, refs = basis.get(run.path, (None, None, ()))
+            prov = run.provenance
+            out.append(
+                RunSummary(
+                    label=self.labels[run.path],
+                    path=run.path,
+                    kind=run.kind,
+                    provenance=prov,
+                    priced_on=priced_on,
+                    price_basis=how,
+                    notes=refs,
+                    engine=engine_text(prov),
+                    engine_args=engine_args_text(prov),
+                    workload=workload_text(run),
+                    created_at=run.result.created_at,
+                    status=run.result.status,
+                    lm_eval_version=(
+                        run.result.provenance.lm_eval_version if isinstance(run, EvalRun) else None
+                    ),
+                )
+            )
+        return out
+
+    def price_rows(self) -> list[PriceRow]:
+        rows: list[PriceRow] = []
+        seen: set[tuple[Any, ...]] = set()
+        for _, report in self.costs:
+            for p in report.prices:
+                key = (p.profile, p.option, p.usd_per_gpu_hour)
+                if key in seen:
+                    continue
+                seen.add(key)
+                rows.append(PriceRow(p, self.notes.refs(p.assumptions)))
+        return rows
+
+    def bench_rows(self) -> list[BenchRow]:
+        priced: dict[str, list[PointCost]] = {}
+        for _, report in self.costs:
+            for pc in report.points:
+                priced.setdefault(pc.path, []).append(pc)
+        rows = []
+        for run in self.runs:
+            if not isinstance(run, BenchRun):
+                continue
+            costs = priced.get(run.path, [])
+            if costs and len(costs) != len(run.points):
+                costs = []
+                self.warnings.append(f"{run.path}: the cost model read a different point list")
+            for i, point in enumerate(run.points):
+                if not costs:
+                    verdict = point.slo_ok(DEFAULT_SLO_ATTAINMENT)
+                    rows.append(BenchRow(self.labels[run.path], point, (), None, False, verdict))
+                    continue
+                pc = costs[i]
+                methods = {o.prices.method for o in pc.by_option if o.prices is not None}
+                rows.append(
+                    BenchRow(
+                        run=self.labels[run.path],
+                        point=point,
+                        prices=pc.by_option,
+                        kwh_per_m_tokens=pc.kwh_per_m_tokens,
+                        estimate=pc.estimate,
+                        slo_met=pc.slo_met,
+                        notes=self.notes.refs(
+                            [*pc.assumptions, *(f"$/M split: {m}" for m in sorted(methods))]
+                        ),
+                    )
+                )
+        return rows
+
+    def eval_rows(self) -> list[EvalRow]:
+        rows = []
+        by_task: dict[tuple[str, str], tuple[Any, list[Any]]] = {}
+        for _, report in self.costs:
+            size = len(self.options.compare)
+            for i, tc in enumerate(report.tasks):
+                api = [a for a in report.api[i * size : (i + 1) * size] if a.task == tc.task]
+                by_task[(tc.path, tc.task)] = (tc, api)
+        for run in self.runs:
+            if not isinstance(run, EvalRun):
+                continue
+            for name, err in run.result.errors.items():
+                self.warnings.append(
+                    f"{display_name(run.path)}: task {name} failed: {err.error} (at {err.stage})"
+                )
+            for task in run.tasks:
+                found = by_task.get((run.path, task.task))
+                if found is None:
+                    metrics = task.numeric_metrics
+                    picked = pick_metric(metrics)
+                    rows.append(
+                        EvalRow(
+                            run=self.labels[run.path],
+                            name=task.task,
+                            metric=picked[0] if picked else None,
+                            score=picked[1] if picked else None,
+                            stderr=metric_stderr(metrics, picked[0]) if picked else None,
+                            task=task,
+                            self_hosted=(),
+                            api=(),
+                            kwh=None,
+                            estimate=False,
+                            notes=self.notes.refs(_task_notes(task)),
+                        )
+                    )
+                    continue
+                tc, api = found
+                texts = [*tc.assumptions, *_task_notes(task)]
+                texts += [f"at saturation: {o.saturation_basis}" for o in tc.by_option]
+                for a in api:
+                    c = a.cost
+                    texts += [
+                        f"{c.model} ({c.price.key}): {c.price.source}, as of {c.price.as_of}",
+                        f"API token counts: {c.tokens.method}",
+                        *c.assumptions,
+                    ]
+                rows.append(
+                    EvalRow(
+                        run=self.labels[run.path],
+                        name=task.task,
+                        metric=tc.metric,
+                        score=tc.score,
+                        stderr=tc.stderr,
+                        task=task,
+                        self_hosted=tc.by_option,
+                        api=tuple(a.cost for a in api),
+                        kwh=tc.energy.kwh if tc.energy is not None else None,
+                        estimate=tc.estimate,
+                        notes=self.notes.refs(texts),
+                    )
+                )
+        return rows
+
+    def breakeven_lines(self) -> list[BreakEvenLine]:
+        lines = []
+        for members, report in self.costs:
+            rows = list(report.breakeven)
+            size = len(report.prices) * len(self.options.compare)
+            for run in members:
+                if not isinstance(run, BenchRun) or not _served(run):
+                    continue
+                chunk, rows = rows[:size], rows[size:]
+                name = Path(run.path).name
+                if len(chunk) != size or not all(
+                    b.throughput_basis.startswith(f"{name} ") for b in chunk
+                ):
+                    self.warnings.append(f"{run.path}: break-even rows could not be matched")
+                    break
+                for b in chunk:
+                    notes = self.notes.refs([f"capacity: {b.throughput_basis}", *b.assumptions])
+                    lines.append(BreakEvenLine(self.labels[run.path], b, notes))
+        return lines
+
+    def task_views(self, eval_rows: Sequence[EvalRow]) -> list[TaskView]:
+        views = []
+        tasks = list(dict.fromkeys(row.name for row in eval_rows))
+        for task in tasks:
+            rows = [r for r in eval_rows if r.name == task]
+            raw: list[dict[str, Any]] = []
+            for row in rows:
+                for c in row.self_hosted:
+                    for basis, usd in (
+                        ("as run", c.as_run_usd),
+                        ("at saturation", c.saturation_usd),
+                    ):
+                        if usd is None:
+                            continue
+                        raw.append(
+                            {
+                                "label": f"{row.run}, {option_label(c.option)} ({basis})"
+                                + (" ESTIMATE" if row.estimate else ""),
+                                "kind": "self-hosted",
+                                "run": row.run,
+                                "option": c.option,
+                                "basis": basis,
+                                "cost_usd": usd,
+                                "score": row.score,
+                                "score_is_lower_bound": False,
+                                "source": None,
+                                "as_of": None,
+                            }
+                        )
+            refs = load_reference_points(task)
+            for ref in refs:
+                score = ref.score if ref.score is not None else ref.score_at_least
+                raw.append(
+                    {
+                        "label": f"{ref.model} (published)",
+                        "kind": "published",
+                        "run": None,
+                        "option": None,
+                        "basis": ref.benchmark,
+                        "cost_usd": ref.cost_usd,
+                        "score": score,
+                        "score_is_lower_bound": ref.score is None,
+                        "source": ref.source,
+                        "as_of": ref.as_of.isoformat(),
+                    }
+                )
+            if not raw:
+                continue
+            bounds = [r.score_at_least for r in refs if r.score_at_least is not None]
+            bounds += [r.score for r in refs if r.score is not None and r.score_at_least is None]
+            threshold = min(bounds) if bounds else None
+            for row in rows[:1]:
+                for a in row.api:
+                    raw.append(
+                        {
+                            "label": f"{a.model} API, this run's tokens",
+                            "kind": "api",
+                            "run": row.run,
+                            "option": None,
+                            "basis": "list prices x the run's token counts",
+                            "cost_usd": a.cost_usd,
+                            "score": None,
+                            "score_is_lower_bound": False,
+                            "source": None,
+                            "as_of": None,
+                        }
+                    )
+            scored = [i for i, r in enumerate(raw) if r["score"] is not None]
+            frontier = pareto_frontier([(raw[i]["cost_usd"], raw[i]["score"]) for i in scored])
+            on = {i for i, f in zip(scored, frontier, strict=True) if f}
+            points = [
+                CostPoint(
+                    **r,
+                    on_frontier=i in on,
+                    meets_threshold=(
+                        None if threshold is None or r["score"] is None else r["score"] >= threshold
+                    ),
+                )
+                for i, r in enumerate(raw)
+            ]
+            points.sort(key=lambda p: p.cost_usd)
+            metric = next((r.metric for r in rows if r.metric), None)
+            views.append(TaskView(task, metric, threshold, tuple(points)))
+        return views
+
+    def roofline_rows(self) -> list[RooflineRow]:
+        out = []
+        for run in self.runs:
+            if not isinstance(run, BenchRun):
+                continue
+            model = run.provenance.model
+            if shipped_model(model) is None and not Path(model).expanduser().is_dir():
+                self.notes.refs(
+                    [
+                        f"roofline comparison: no shipped config.json for {model} (the "
+                        "report fetches nothing from the network)"
+                    ]
+                )
+                continue
+            try:
+                plan = run_plan(
+                    PlanRequest(
+                        compare_run=Path(run.path),
+                        profiles_dir=self.options.profiles_dir,
+                    )
+                )
+            except LocalevalError as exc:
+                self.notes.refs([f"roofline comparison for {display_name(run.path)}: {exc}"])
+                continue
+            if plan.compare is None:
+                continue
+            for cp in plan.compare.points:
+                out.append(
+                    RooflineRow(
+                        run=self.labels[run.path],
+                        concurrency=cp.concurrency,
+                        measured_output_tok_per_s=cp.measured_output_tok_per_s,
+                        bound_output_tok_per_s=cp.bound_with_prefill_tok_per_s,
+                        pct_of_bound=cp.pct_of_bound_with_prefill,
+                        bound=cp.bound,
+                    )
+                )
+        if out:
+            self.notes.refs(
+                [
+                    "roofline bound: the planner's estimate from the model's config.json and "
+                    "the profile's public specs (decode at batch = concurrency, prefill "
+                    "charged); not a measurement"
+                ]
+            )
+        return out
+
+
+def _api_prices(compare: Sequence[str]) -> tuple[list[ApiModelPrice], str]:
+    catalog = load_catalog()
+    return [catalog.get(name) for name in compare], catalog.source
+
+
+def build_report(runs: Sequence[Run], options: ReportOptions | None = None) -> Report:
+    """The report for already-read ``runs`` (see :func:`load_report` to start from paths).
+    Costs that cannot be computed (no price for a run's hardware, a result the cost model
+    cannot read) become ``warnings``; the measurements are reported regardless."""
+    options = options or ReportOptions()
+    options.check()
+    builder = _Builder(list(runs), options, run_labels(runs))
+    builder.analyze()
+    runs_out = builder.run_summaries()
+    prices = builder.price_rows()
+    bench = builder.bench_rows()
+    evals = builder.eval_rows()
+    views = builder.task_views(evals)
+    breakeven = builder.breakeven_lines()
+    roofline = builder.roofline_rows()
+    api_prices, catalog_source = _api_prices(options.compare)
+    for _, report in builder.costs:
+        builder.notes.refs(report.notes)
+    return Report(
+        runs=tuple(runs_out),
+        prices=tuple(prices),
+        api_prices=tuple(api_prices),
+        primary_option=builder.primary_option(),
+        bench=tuple(bench),
+        eval=tuple(evals),
+        fixed_performance=tuple(views),
+        breakeven=tuple(breakeven),
+        roofline=tuple(roofline),
+        notes=tuple(builder.notes.items),
+        warnings=tuple(builder.warnings),
+        catalog_source=catalog_source,
+        options=options,
+    )
+
+
+def load_report(paths: Sequence[Path | str], options: ReportOptions | None = None) -> Report:
+    """The report for run directories and result files ``paths``."""
+    return build_report(_load_runs(paths), options)
