@@ -1,0 +1,216 @@
+"""How a run relates to the hardware it is priced on: the same hardware, re-priced exactly,
+or other hardware, a roofline estimate (:mod:`localeval.cost.scaling`); and the prices and
+electricity tariff one analysis applies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from localeval.cost import scaling
+from localeval.cost.context import Context
+from localeval.cost.inputs import BenchRun, EvalRun
+from localeval.cost.options import CostOptions
+from localeval.cost.pricing import PricedHour, custom_price, gpu_usd_per_hour, parse_option
+from localeval.cost.records import RunBasis
+from localeval.errors import ConfigError
+from localeval.hardware import HardwareProfile, PricingOption, match_profile
+
+
+def measured_profile(
+    run: BenchRun | EvalRun, profiles: list[HardwareProfile]
+) -> HardwareProfile | None:
+    """The profile ``run`` was measured on: the one it names, else the first that matches one
+    of its GPU names; None when no profile describes it."""
+    hw = run.hardware
+    if hw.profile:
+        for p in profiles:
+            if p.name == hw.profile:
+                return p
+        return None
+    for name in hw.gpu_names:
+        found = match_profile(name, profiles)
+        if found is not None:
+            return found
+    return None
+
+
+def measured_target(
+    runs: Sequence[BenchRun | EvalRun], profiles: list[HardwareProfile], opts: CostOptions
+) -> HardwareProfile | None:
+    """The one profile the runs were measured on, when no ``--profile`` was given; None
+    when they name none and a ``--usd-per-hour`` price was given."""
+    measured = {m.name: m for r in runs if (m := measured_profile(r, profiles)) is not None}
+    if len(measured) > 1:
+        raise ConfigError(
+            f"the results were measured on different hardware ({', '.join(sorted(measured))})",
+            hint="pass --profile NAME to price them all on one",
+        )
+    target = next(iter(measured.values()), None)
+    if target is None and opts.usd_per_hour is None:
+        raise ConfigError(
+            "no price: the results name no hardware profile and none was given",
+            hint="pass --profile NAME (see `localeval hw list`) or --usd-per-hour X",
+        )
+    return target
+
+
+def run_basis(
+    run: BenchRun | EvalRun,
+    target: HardwareProfile | None,
+    profiles: list[HardwareProfile],
+) -> RunBasis:
+    """How ``run`` is priced on ``target``: exactly when measured on it (or when a price is
+    given and no profile), else a roofline estimate; raises when the hardware it records has
+    no profile to scale from."""
+    kind = "bench" if isinstance(run, BenchRun) else "eval"
+    hw = run.hardware
+    notes: list[str] = []
+    units = hw.gpu_count
+    if units <= 0:
+        units = 1
+        notes.append("no GPU in the run: priced as one device-hour of the profile per hour")
+    measured = measured_profile(run, profiles)
+    if target is None:
+        notes.append("price supplied for the hardware the run was measured on")
+        return RunBasis(
+            run.path,
+            kind,
+            run.model,
+            hw.describe(),
+            "custom price",
+            units,
+            True,
+            None,
+            tuple(notes),
+        )
+    if measured is None:
+        if hw.profile or hw.gpu_names:
+            what = hw.profile or ", ".join(sorted(set(hw.gpu_names)))
+            if not any(target.matches(n) for n in hw.gpu_names):
+                raise ConfigError(
+                    f"{run.path}: measured on {what}, which no hardware profile describes; "
+                    f"cannot scale it to {target.name}",
+                    hint="add a profile for that hardware (--profiles-dir), or price it with "
+                    "--usd-per-hour X and no --profile",
+                )
+            measured = target
+        else:
+            notes.append(
+                f"the result does not record its hardware: assumed measured on {target.name}"
+            )
+            measured = target
+    if measured.name == target.name:
+        return RunBasis(
+            run.path, kind, run.model, hw.describe(), target.name, units, True, None, tuple(notes)
+        )
+    scale = scaling.roofline_scale(measured, target)
+    notes.append(
+        f"ESTIMATE: measured on {measured.name}, priced on {target.name} ({scale.method}; "
+        f"prefill x{scale.prefill_speedup:.3g}, decode x{scale.decode_speedup:.3g})"
+    )
+    return RunBasis(
+        run.path, kind, run.model, hw.describe(), target.name, units, False, scale, tuple(notes)
+    )
+
+
+def measured_power_per_gpu_w(
+    runs: Sequence[BenchRun | EvalRun], bases: Sequence[RunBasis]
+) -> float | None:
+    """Mean power per GPU over the runs priced exactly (measured energy / GPU-seconds), for
+    the owned price's electricity; None when none of them measured energy."""
+    energy = 0.0
+    gpu_seconds = 0.0
+    for run, basis in zip(runs, bases, strict=True):
+        if not basis.exact:
+            continue
+        if isinstance(run, BenchRun):
+            for p in run.points:
+                if p.energy_j is not None and p.energy_j > 0:
+                    energy += p.energy_j
+                    gpu_seconds += p.duration_s * basis.units
+        else:
+            for t in run.tasks:
+                if t.energy_j is not None and t.energy_j > 0 and t.wall_s > 0:
+                    energy += t.energy_j
+                    gpu_seconds += t.wall_s * basis.units
+    if energy <= 0 or gpu_seconds <= 0:
+        return None
+    return energy / gpu_seconds
+
+
+def build_prices(ctx: Context, measured_power_w: float | None) -> list[PricedHour]:
+    """One priced hour per price option: the ``--usd-per-hour`` price, else the options asked
+    for, else every option the target profile lists."""
+    opts, target = ctx.opts, ctx.target
+    if opts.usd_per_hour is not None:
+        return [custom_price(opts.usd_per_hour, profile=target.name if target else None)]
+    if target is None:
+        raise ConfigError(
+            "no price: the results name no hardware profile and none was given",
+            hint="pass --profile NAME (see `localeval hw list`) or --usd-per-hour X",
+        )
+    if opts.pricing:
+        options: list[PricingOption] = [parse_option(o) for o in opts.pricing]
+    else:
+        options = target.pricing_options()
+        if not options:
+            raise ConfigError(
+                f"hardware profile {target.name!r} has no prices",
+                hint="give a price with --usd-per-hour X",
+            )
+    return [
+        gpu_usd_per_hour(
+            target,
+            opt,
+            measured_power_w=measured_power_w if opt == "owned" else None,
+            utilization=opts.utilization,
+            host_overhead_w=opts.host_overhead_w,
+        )
+        for opt in options
+    ]
+
+
+@dataclass(frozen=True)
+class Electricity:
+    """The electricity price and PUE for energy dollars, where the price came from, and what
+    was assumed."""
+
+    usd_per_kwh: float | None
+    pue: float
+    source: str | None
+    assumptions: tuple[str, ...]
+
+
+def electricity(opts: CostOptions, target: HardwareProfile | None) -> Electricity:
+    """The electricity price and PUE: the options', else the target profile's owned pricing,
+    else no price and PUE 1.0."""
+    owned = target.pricing.owned if target is not None else None
+    notes: list[str] = []
+    if opts.usd_per_kwh is not None:
+        usd, source = opts.usd_per_kwh, "user-supplied (--usd-per-kwh)"
+    elif owned is not None:
+        usd, source = owned.electricity_usd_per_kwh, owned.electricity_source
+    else:
+        usd, source = None, None
+    if opts.pue is not None:
+        pue = opts.pue
+    elif owned is not None:
+        pue = owned.pue
+    else:
+        pue = 1.0
+        if usd is not None:
+            notes.append("PUE 1.0 assumed (no facility overhead)")
+    return Electricity(usd, pue, source, tuple(notes))
+
+
+def same_hardware(a: BenchRun | EvalRun, b: BenchRun | EvalRun) -> bool:
+    """Whether two runs were measured on the same hardware, by profile names when both record
+    one, else by GPU names; runs that cannot be compared either way match."""
+    ha, hb = a.hardware, b.hardware
+    if ha.profile and hb.profile:
+        return ha.profile == hb.profile
+    if ha.gpu_names and hb.gpu_names:
+        return set(ha.gpu_names) == set(hb.gpu_names)
+    # One side does not record its hardware; its run basis says what was assumed.
+    return True

@@ -1,0 +1,117 @@
+"""Self-hosting set beside the alternatives: what each task would cost on the API models
+compared (tokens re-counted from logged samples with an OpenAI model's own tokenizer when
+``--samples`` names them), and the cheapest way to reach an accuracy on a task, among the
+self-hosted runs and the published reference points (cost at fixed performance)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from localeval.cost.api import ApiModelPrice, TokenCount, api_cost
+from localeval.cost.api import counts_by_ratio as _counts_by_ratio
+from localeval.cost.context import Context
+from localeval.cost.fixed_performance import (
+    Candidate,
+    FixedPerformance,
+    cheapest_meeting,
+    normalize_threshold,
+)
+from localeval.cost.inputs import Samples, read_samples
+from localeval.cost.pricing import option_label
+from localeval.cost.records import ApiTaskCost, TaskCost
+from localeval.cost.recount import RecountUnavailable, encoding_name_for, load_encoding, recount
+from localeval.cost.reference import load_reference_points
+
+
+def api_token_count(
+    ctx: Context, price: ApiModelPrice, task: str, prompt_tokens: float, generated_tokens: float
+) -> TokenCount:
+    """The tokens ``price``'s model would bill for ``task``: for an OpenAI model with logged
+    samples, re-counted with its tokenizer (once per file and encoding), else the open
+    model's counts times the token ratio."""
+    opts = ctx.opts
+    samples_path = opts.samples.get(task) or opts.samples.get("")
+    if price.is_openai and samples_path is not None:
+        enc_name = encoding_name_for(price.key)
+        key = (str(samples_path), enc_name)
+        if key not in ctx.recounts:
+            samples: Samples = read_samples(samples_path)
+            enc = load_encoding(enc_name)
+            ctx.recounts[key] = (
+                enc
+                if isinstance(enc, RecountUnavailable)
+                else recount(samples.prompts, samples.completions, enc, enc_name)
+            )
+        counted = ctx.recounts[key]
+        if isinstance(counted, TokenCount):
+            return counted
+        fallback = _counts_by_ratio(prompt_tokens, generated_tokens, opts.token_ratio)
+        return TokenCount(
+            fallback.input_tokens,
+            fallback.output_tokens,
+            f"{fallback.method}; tiktoken recount unavailable: {counted.reason}",
+        )
+    return _counts_by_ratio(prompt_tokens, generated_tokens, opts.token_ratio)
+
+
+def api_rows(ctx: Context, tasks: Sequence[TaskCost]) -> list[ApiTaskCost]:
+    """Each task's cost on each compared API model."""
+    rows = []
+    for t in tasks:
+        for price in ctx.compare:
+            counts = api_token_count(ctx, price, t.task, t.prompt_tokens, t.generated_tokens)
+            rows.append(ApiTaskCost(t.task, api_cost(price, counts)))
+    return rows
+
+
+def price_fixed_performance(ctx: Context, tasks: Sequence[TaskCost]) -> FixedPerformance | None:
+    """The cheapest self-hosted run or published reference point reaching ``--min-accuracy``
+    on ``--task``; None unless both were given."""
+    opts = ctx.opts
+    if opts.task is None or opts.min_accuracy is None:
+        return None
+    threshold = normalize_threshold(opts.min_accuracy)
+    candidates: list[Candidate] = []
+    for t in tasks:
+        if t.task != opts.task:
+            continue
+        for oc in t.by_option:
+            price = next(p for p in ctx.prices if p.option == oc.option)
+            for how, usd in (("as run", oc.as_run_usd), ("at saturation", oc.saturation_usd)):
+                candidates.append(
+                    Candidate(
+                        label=f"{t.model} self-hosted, {option_label(oc.option)} ({how})"
+                        + (" ESTIMATE" if t.estimate else ""),
+                        kind="self-hosted",
+                        model=t.model,
+                        cost_usd=usd,
+                        score=t.score,
+                        basis=f"{price.label()}; {'GPU-s x $/GPU-s' if how == 'as run' else oc.saturation_basis}",
+                        source=price.source,
+                        as_of=price.as_of,
+                        assumptions=t.assumptions + price.assumptions,
+                    )
+                )
+    for ref in load_reference_points(opts.task):
+        candidates.append(
+            Candidate(
+                label=f"{ref.model} (published)",
+                kind="api reference",
+                model=ref.model,
+                cost_usd=ref.cost_usd,
+                score=ref.score,
+                score_at_least=ref.score_at_least,
+                basis=(
+                    f"{ref.benchmark}; API {ref.input_usd_per_m:g}/{ref.output_usd_per_m:g} $/M"
+                    if ref.input_usd_per_m is not None and ref.output_usd_per_m is not None
+                    else ref.benchmark
+                ),
+                source=ref.source,
+                as_of=ref.as_of.isoformat(),
+            )
+        )
+    if not candidates:
+        ctx.notes.append(
+            f"fixed performance: no eval result nor reference point for task {opts.task!r}"
+        )
+    return cheapest_meeting(opts.task, threshold, candidates)

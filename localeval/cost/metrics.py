@@ -1,0 +1,58 @@
+"""Choices over measured results: which accuracy metric a task reports (and its standard
+error), and which bench load point is the saturation point that bounds capacity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from localeval.results.bench import PointResult
+
+METRIC_PREFERENCE = ("acc", "exact_match", "acc_norm")
+# A load point "meets the SLO" when this share of its requests did (the p99 convention).
+DEFAULT_SLO_ATTAINMENT = 0.99
+
+
+def pick_metric(
+    metrics: Mapping[str, float], requested: str | None = None
+) -> tuple[str, float] | None:
+    """The accuracy metric to report: ``requested`` if given (``acc`` also matches lm-eval's
+    ``acc,none``), else the first of acc, exact_match, acc_norm, else the first non-stderr."""
+    names = [requested] if requested else list(METRIC_PREFERENCE)
+    for want in names:
+        for key, value in metrics.items():
+            if key == want or key.split(",")[0] == want:
+                return key, value
+    if requested:
+        return None
+    for key, value in metrics.items():
+        if "stderr" not in key:
+            return key, value
+    return None
+
+
+def metric_stderr(metrics: Mapping[str, float], metric: str) -> float | None:
+    """The standard error lm-eval reports beside ``metric`` (``acc_stderr`` for ``acc``,
+    ``exact_match_stderr,strict-match`` for ``exact_match,strict-match``), or None."""
+    base, sep, suffix = metric.partition(",")
+    return metrics.get(f"{base}_stderr{sep}{suffix}")
+
+
+def saturation_point(
+    points: Sequence[PointResult], min_attainment: float = DEFAULT_SLO_ATTAINMENT
+) -> tuple[PointResult, str] | None:
+    """The highest-output-throughput point among those meeting the SLO (all points when
+    none records an SLO), and a note saying which rule picked it. A point that records
+    only the share of requests meeting the SLO meets it at ``min_attainment``."""
+    served = [p for p in points if p.completed > 0 and p.output_tok_per_s > 0]
+    if not served:
+        return None
+    recorded = [p for p in served if p.slo_ok(min_attainment) is not None]
+    if recorded:
+        met = [p for p in recorded if p.slo_ok(min_attainment)]
+        if met:
+            best = max(met, key=lambda p: p.output_tok_per_s)
+            return best, f"{best.label}: highest output throughput meeting the SLO"
+        best = max(served, key=lambda p: p.output_tok_per_s)
+        return best, f"{best.label}: highest output throughput; NO point met the SLO"
+    best = max(served, key=lambda p: p.output_tok_per_s)
+    return best, f"{best.label}: highest output throughput (no SLO recorded)"

@@ -1,0 +1,201 @@
+"""Cost per bench load point: $/M tokens under each price option, energy per M tokens,
+the saturation point (the most throughput under the SLO) that bounds capacity, and the
+break-even rows that capacity gives against each compared API model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from localeval.cost import scaling
+from localeval.cost.basis import Electricity
+from localeval.cost.breakeven import api_usd_per_token_for_mix, break_even_for_price
+from localeval.cost.context import Context
+from localeval.cost.energy import co2_kg as _co2_kg
+from localeval.cost.energy import energy_cost_usd, kwh_per_m_tokens
+from localeval.cost.inputs import BenchRun, EvalRun
+from localeval.cost.metrics import saturation_point
+from localeval.cost.options import CostOptions
+from localeval.cost.records import BreakEvenRow, OptionTokenPrices, PointCost, RunBasis
+from localeval.cost.tokens import latency_prefill_share, token_prices
+from localeval.results.bench import PointResult
+
+
+def measured_share(point: PointResult, gke_ratio: float) -> float:
+    """Prefill share of GPU time at ``point`` on the hardware it ran on: the latency split,
+    else the share GKE's ratio method implies."""
+    share = latency_prefill_share(point.ttft_ms.mean, point.e2e_ms.mean)
+    if share is not None:
+        return share
+    weighted_in = point.input_tok_per_s / gke_ratio
+    denom = weighted_in + point.output_tok_per_s
+    return weighted_in / denom if denom > 0 else 0.0
+
+
+def point_cost(
+    ctx: Context, run: BenchRun, basis: RunBasis, point: PointResult, elec: Electricity
+) -> PointCost:
+    """The cost of one load point under each price (throughput scaled when priced on other
+    hardware), with its energy per M tokens when measured on the priced hardware."""
+    notes: list[str] = []
+    share = latency_prefill_share(point.ttft_ms.mean, point.e2e_ms.mean)
+    in_tps, out_tps = point.input_tok_per_s, point.output_tok_per_s
+    if basis.scale is not None:
+        factor = scaling.time_factor(measured_share(point, ctx.opts.gke_ratio), basis.scale)
+        in_tps, out_tps = in_tps / factor, out_tps / factor
+        if share is not None:
+            share = scaling.scale_prefill_share(share, basis.scale)
+    by_option = []
+    for price in ctx.prices:
+        usd_per_s = basis.units * price.usd_per_gpu_second
+        if point.completed == 0 or out_tps <= 0:
+            by_option.append(OptionTokenPrices(price.option, None))
+            continue
+        by_option.append(
+            OptionTokenPrices(
+                price.option,
+                token_prices(
+                    usd_per_s, in_tps, out_tps, prefill_share=share, gke_ratio=ctx.opts.gke_ratio
+                ),
+            )
+        )
+    if point.completed == 0 or out_tps <= 0:
+        notes.append("no request completed: no per-token price")
+    kwh_m = energy_usd_m = co2_m = None
+    if point.energy_j is not None and basis.exact:
+        kwh_m = kwh_per_m_tokens(point.energy_j, point.total_tok_per_s * point.duration_s)
+        if kwh_m is not None and elec.usd_per_kwh is not None:
+            energy_usd_m = energy_cost_usd(kwh_m, elec.usd_per_kwh, elec.pue)
+        if kwh_m is not None and ctx.opts.grid_gco2_per_kwh is not None:
+            co2_m = _co2_kg(kwh_m, ctx.opts.grid_gco2_per_kwh, elec.pue)
+    elif point.energy_j is not None:
+        notes.append("measured energy not carried over to other hardware")
+    elif point.energy_unavailable:
+        notes.append(f"no energy: {point.energy_unavailable}")
+    return PointCost(
+        path=run.path,
+        point=point.label,
+        slo_met=point.slo_ok(ctx.opts.slo_attainment),
+        input_tok_per_s=in_tps,
+        output_tok_per_s=out_tps,
+        estimate=not basis.exact,
+        by_option=tuple(by_option),
+        kwh_per_m_tokens=kwh_m,
+        energy_usd_per_m_tokens=energy_usd_m,
+        co2_kg_per_m_tokens=co2_m,
+        assumptions=basis.assumptions
+        + (elec.assumptions if kwh_m is not None else ())
+        + tuple(notes),
+    )
+
+
+@dataclass(frozen=True)
+class Saturation:
+    """A bench run's saturation point: its cost, the capacity it gives, and the prefill share of
+    GPU time measured there."""
+
+    point: PointCost
+    measured_prefill_share: float
+    basis_text: str
+    capacity_tok_per_s: float
+    input_share: float
+    units: int
+
+
+def saturation(
+    run: BenchRun, basis: RunBasis, point_costs: Sequence[PointCost], opts: CostOptions
+) -> Saturation | None:
+    """The saturation point of ``run`` (see :func:`saturation_point`); None when no point
+    served tokens."""
+    picked = saturation_point(run.points, opts.slo_attainment)
+    if picked is None:
+        return None
+    point, why = picked
+    cost = next(c for c in point_costs if c.path == run.path and c.point == point.label)
+    total = cost.input_tok_per_s + cost.output_tok_per_s
+    if total <= 0:
+        return None
+    est = " (ESTIMATE)" if not basis.exact else ""
+    return Saturation(
+        point=cost,
+        measured_prefill_share=measured_share(point, opts.gke_ratio),
+        basis_text=f"{Path(run.path).name} {why}{est}",
+        capacity_tok_per_s=total,
+        input_share=cost.input_tok_per_s / total,
+        units=basis.units,
+    )
+
+
+def breakeven_rows(
+    ctx: Context,
+    capacity: float,
+    input_share: float,
+    units: int,
+    basis_text: str,
+    notes: tuple[str, ...],
+) -> list[BreakEvenRow]:
+    """Break-even of every price option against every compared API model, at ``capacity``
+    tokens/s of which ``input_share`` are input."""
+    rows = []
+    ratio = ctx.opts.token_ratio or 1.0
+    for price in ctx.prices:
+        for api in ctx.compare:
+            api_per_token = (
+                api_usd_per_token_for_mix(
+                    api.input_usd_per_token, api.output_usd_per_token, input_share
+                )
+                * ratio
+            )
+            extra = () if ratio == 1.0 else (f"API tokens = open-model tokens x {ratio:g}",)
+            rows.append(
+                BreakEvenRow(
+                    option=price.option,
+                    api_model=api.name,
+                    throughput_basis=basis_text,
+                    capacity_tok_per_s=capacity,
+                    input_share=input_share,
+                    gpus=units,
+                    result=break_even_for_price(
+                        price,
+                        gpu_count=units,
+                        capacity_tok_per_s=capacity,
+                        api_usd_per_token=api_per_token,
+                    ),
+                    assumptions=notes + extra,
+                )
+            )
+    return rows
+
+
+def bench_costs(
+    ctx: Context,
+    runs: Sequence[BenchRun | EvalRun],
+    bases: Sequence[RunBasis],
+    elec: Electricity,
+) -> tuple[list[PointCost], dict[str, Saturation], list[BreakEvenRow]]:
+    """The cost of every load point of the bench runs, each run's saturation point (by
+    path) and its break-even rows; a run with no point that served tokens gets a note."""
+    point_costs: list[PointCost] = []
+    saturations: dict[str, Saturation] = {}
+    breakeven: list[BreakEvenRow] = []
+    for run, basis in zip(runs, bases, strict=True):
+        if isinstance(run, BenchRun):
+            costs = [point_cost(ctx, run, basis, p, elec) for p in run.points]
+            point_costs.extend(costs)
+            sat = saturation(run, basis, costs, ctx.opts)
+            if sat is None:
+                ctx.notes.append(f"{run.path}: no load point served tokens; no break-even")
+                continue
+            saturations[run.path] = sat
+            breakeven.extend(
+                breakeven_rows(
+                    ctx,
+                    sat.capacity_tok_per_s,
+                    sat.input_share,
+                    sat.units,
+                    sat.basis_text,
+                    basis.assumptions,
+                )
+            )
+    return point_costs, saturations, breakeven
