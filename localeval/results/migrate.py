@@ -13,7 +13,8 @@ Version 1 to 2 (bench, eval, run manifest): one vocabulary.
   ``engine_args`` the engine settings (the recipe's ``engine`` section; bench 1 did not
   record them apart from the recipe), ``engine_version`` the vLLM version (eval 1 called it
   ``vllm_version``). ``device`` is added: ``cpu`` for vLLM's CPU build, ``gpu`` when GPUs
-  are counted, else ``unknown``.
+  are counted, else ``unknown``. A CPU server is 0 GPUs, in the provenance's ``gpu_count``
+  and in its ``engine``'s.
 * Run cost file: each group's cost report is nested under ``report`` (version 1 spread it
   into the group) in the record shapes of the ``cost`` file: a price option's token prices
   under ``prices``, an API row's cost under ``cost``, a break-even's figures under
@@ -64,6 +65,9 @@ def _provenance_1_to_2(prov: dict[str, Any], kind: str) -> dict[str, Any]:
     prov["device"] = device_kind(vllm_build, gpu_count if isinstance(gpu_count, int) else 0)
     if prov["device"] == "cpu":
         prov["gpu_count"] = 0  # what the CPU build's server reported in version 1 too
+        if isinstance(prov.get("engine"), dict) and prov["engine"].get("gpu_count"):
+            # Version 1 gave a CPU server started from a recipe the recipe's parallel sizes.
+            prov["engine"] = {**prov["engine"], "gpu_count": 0}
     return prov
 
 

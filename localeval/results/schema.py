@@ -98,9 +98,14 @@ def model_for(kind: str) -> type[Any]:
 
 def json_schema(kind: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of ``kind``'s file, with its ``$id`` naming the kind
-    and version."""
+    and version. The envelope is required and the version fixed, as localeval reads it: a
+    file of another version is not this schema's (an older one is migrated first)."""
     model = model_for(kind)
     schema = TypeAdapter(model).json_schema(mode="serialization", by_alias=True)
+    props = schema["properties"]
+    props["schema_version"] = {**props["schema_version"], "const": current_version(kind)}
+    envelope = ["schema_version", "kind"]
+    schema["required"] = envelope + [r for r in schema.get("required", []) if r not in envelope]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"localeval:{kind}:v{current_version(kind)}",
