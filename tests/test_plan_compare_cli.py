@@ -174,3 +174,29 @@ def test_missing_model_and_profile_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["plan"])
     assert result.exit_code == 2
     assert "--model and --profile" in result.output
+
+
+def test_compare_reads_the_architecture_from_the_model_directory_that_served(
+    tmp_path: Path,
+) -> None:
+    """A served name the planner does not know (the project's tiny model, a renamed model)
+    is planned from the model directory the bench result records, when it is here."""
+    from localeval.plan.model_facts import shipped_config
+
+    model_dir = tmp_path / "served-model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text(json.dumps(shipped_config("llama-3.1-8b")))
+    figures = {"output_tok_per_s": 150.0, "completed": 10, "total_input_tokens": 10_000,
+               "total_output_tokens": 2_000}  # fmt: skip
+    prov = provenance(model="my-renamed-llama", model_path=str(model_dir), profile="h100-sxm")
+    write_json_atomic(
+        tmp_path / "run" / "result.json",
+        bench_result([{"concurrency": 1, **figures}], provenance=prov),
+    )
+    data = json.loads(_invoke(["--compare", str(tmp_path / "run"), "--json"]).output)
+    assert data["model"]["name"] == "served-model"  # the directory it was read from
+    assert data["model"]["params_total"] == 8_030_261_248
+    # without the directory the served name is all there is: a clear error, no traceback
+    (model_dir / "config.json").unlink()
+    result = CliRunner().invoke(cli, ["plan", "--compare", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "my-renamed-llama" in result.output

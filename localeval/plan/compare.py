@@ -25,6 +25,7 @@ from localeval.plan.model_facts import (
     ParamCount,
     WeightFormat,
     normalize_weight_format,
+    shipped_model,
 )
 from localeval.plan.roofline import (
     GpuSpec,
@@ -96,6 +97,22 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _model_to_plan(result: BenchResult) -> str:
+    """The model a bench result's architecture can be read from: the served name when it is
+    a shipped architecture, else the model directory that served (when it is on this
+    machine), else the recipe's model id, else the served name."""
+    prov = result.provenance
+    if shipped_model(prov.model) is not None:
+        return prov.model
+    if prov.model_path and (Path(prov.model_path) / "config.json").is_file():
+        return prov.model_path
+    recipe_model = (prov.recipe or {}).get("model") or {}
+    recipe_id = recipe_model.get("id") if isinstance(recipe_model, dict) else None
+    if isinstance(recipe_id, str) and recipe_id and ":" not in recipe_id:
+        return recipe_id
+    return prov.model_id or prov.model
+
+
 def run_facts(result: BenchResult) -> RunFacts:
     """Model, profile, tensor-parallel size, precision and workload lengths recorded in a
     bench result's provenance and workload."""
@@ -111,7 +128,7 @@ def run_facts(result: BenchResult) -> RunFacts:
             weight_format = None
     kv = engine.get("kv_cache_dtype")
     return RunFacts(
-        model=prov.model or prov.model_id,
+        model=_model_to_plan(result),
         profile=prov.profile,
         tensor_parallel=int(tp) if tp else None,
         weight_format=weight_format,
