@@ -34,6 +34,7 @@ from localeval.results import (
     load_result,
     read_measurement,
     read_measurements,
+    validate,
 )
 from localeval.results.manifest import load_manifest
 from localeval.results.migrate import upgrade
@@ -608,11 +609,14 @@ def test_plan_compare_reads_the_bench_of_the_run(run_dir: Path, target: str) -> 
 
 
 def test_plan_compare_takes_the_model_from_the_run(run_dir: Path) -> None:
-    """Without --model the plan is for the model the bench served ("model-a", which the
-    planner does not know): the run directory was read, and the error says so cleanly."""
+    """Without --model the plan is for the model the bench served: its served name is not
+    a known architecture and its model directory is not on this machine, so the recipe's
+    model id is tried, which cannot be fetched offline: the run directory was read, and the
+    error says so cleanly."""
+    prov = raw(GOLDEN_RUN / BENCH)["provenance"]
     result = invoke("plan", "--compare", run_dir, "--json")
     assert result.exit_code == 2
-    assert f"unknown model {raw(GOLDEN_RUN / BENCH)['provenance']['model']!r}" in result.stderr
+    assert repr(prov["recipe"]["model"]["id"]) in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -808,3 +812,71 @@ def test_the_field_check_would_catch_a_copy() -> None:
 
     assert _declared_fields(Copy) & RESULT_FIELDS == {"output_tok_per_s"}
     assert _declared_fields(ModelCopy) & RESULT_FIELDS == {"prompt_tokens"}
+
+
+# --- cost, run-cost and plan files: what the commands print is what the schema says ---------
+
+
+def test_cost_json_is_the_cost_file_and_reads_back(run_dir: Path) -> None:
+    from pydantic import TypeAdapter
+
+    from localeval.results.cost import CostReport
+
+    result = invoke("cost", str(run_dir), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["schema_version"], data["kind"]) == (current_version("cost"), "cost")
+    assert errors(schema_of("cost"), data) == []
+    back = TypeAdapter(CostReport).validate_python(data)
+    # the figures read back are the printed ones (aliases and computed figures included)
+    assert back.runs[0].units == data["runs"][0]["gpus_priced"]
+    assert back.prices[0].formula() == data["prices"][0]["formula"]
+    assert errors(schema_of("cost"), {**data, "surprise": 1}) != []
+
+
+def test_the_golden_run_cost_file_migrates_into_the_nested_shape() -> None:
+    from localeval.results.cost import RunCostFile
+
+    raw_v1 = raw(GOLDEN_RUN / "cost" / "cost.json")
+    migrated = load_result(GOLDEN_RUN / "cost" / "cost.json")
+    model = validate(RunCostFile, migrated, "golden", "run cost")
+    (group,) = model.groups
+    old = raw_v1["groups"][0]
+    assert group.profile == old["profile"] and group.results == old["results"]
+    assert group.report is not None
+    assert [r.units for r in group.report.runs] == [r["gpus_priced"] for r in old["runs"]]
+    assert [p.usd_per_gpu_hour for p in group.report.prices] == [
+        p["usd_per_gpu_hour"] for p in old["prices"]
+    ]
+    old_api = old["api"][0]
+    assert group.report.api[0].task == old_api["task"]
+    assert group.report.api[0].cost.cost_usd == old_api["cost_usd"]
+    old_be = old["breakeven"][0]
+    assert group.report.breakeven[0].result.tokens_per_day == old_be["tokens_per_day"]
+    old_point = old["bench_points"][0]["by_option"][0]
+    new_point = group.report.points[0].by_option[0]
+    assert new_point.prices is not None
+    assert new_point.prices.usd_per_m_output == old_point["usd_per_m_output"]
+    assert group.report.catalog_source == old["api_catalog"]["source"]
+    dumped = model.model_dump(mode="json", by_alias=True)
+    assert errors(schema_of("run-cost"), dumped) == []
+
+
+def test_plan_json_is_the_plan_file_and_reads_back() -> None:
+    from pydantic import TypeAdapter
+
+    from localeval.results.plan import PlanReport
+
+    args = ["plan", "--model", "llama-3.1-8b", "--profile", "h100-sxm", "--context", "4096",
+            "--requests-per-day", "100000", "--compare-api", "gpt-4o", "--json"]  # fmt: skip
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["schema_version"], data["kind"]) == (current_version("plan"), "plan")
+    assert data["estimate"] is True and data["gpus"] == data["tensor_parallel"]
+    assert errors(schema_of("plan"), data) == []
+    back = TypeAdapter(PlanReport).validate_python(data)
+    assert back.fits == data["fits"] and back.memory.formulas() == data["memory"]["formulas"]
+    assert back.fleet is not None and back.fleet.chosen is not None
+    assert back.fleet.chosen.gpus == data["fleet"]["chosen"]["gpus"]
+    assert errors(schema_of("plan"), {**data, "memory": {**data["memory"], "x_bytes": 1}}) != []

@@ -16,7 +16,7 @@ from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze
 from localeval.cost.catalog import load_catalog
 from localeval.cost.pricing import option_label
 from localeval.cost.records import CostReport
-from localeval.results.cost import to_json
+from localeval.results.common import to_json
 
 
 def _usd(value: float | None) -> str:

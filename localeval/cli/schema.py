@@ -16,7 +16,7 @@ from localeval.results.schema import json_schema, known_kinds, model_for, refere
     "--reference", is_flag=True, help="Print every kind's fields with their units (Markdown)."
 )
 def command(kind: str | None, reference: bool) -> None:
-    """Print the JSON Schema of KIND's file (bench, eval, run-manifest, cost or run-cost).
+    """Print the JSON Schema of KIND's file (bench, eval, run-manifest, cost, run-cost or plan).
 
     With --reference, print the field reference of every kind instead."""
     if reference:

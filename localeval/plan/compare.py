@@ -35,6 +35,8 @@ from localeval.plan.roofline import (
 )
 from localeval.results import BenchResult, find_results, validate
 from localeval.results.io import load_result
+from localeval.results.plan import COMPARE_FORMULAS as COMPARE_FORMULAS
+from localeval.results.plan import ComparedPoint as ComparedPoint
 
 
 def find_bench_result(path: Path) -> tuple[Path, BenchResult]:
@@ -136,28 +138,6 @@ def run_facts(result: BenchResult) -> RunFacts:
         input_tokens=_number(result.workload.get("input_tokens")),
         output_tokens=_number(result.workload.get("output_tokens")),
     )
-
-
-@dataclass(frozen=True)
-class ComparedPoint:
-    """A measured point beside its roofline bounds (tok/s and percent of bound)."""
-
-    concurrency: int
-    measured_output_tok_per_s: float
-    input_tokens: float
-    output_tokens: float
-    decode_bound_tok_per_s: float
-    bound_with_prefill_tok_per_s: float
-    pct_of_decode_bound: float
-    pct_of_bound_with_prefill: float
-    bound: str  # what limits the decode step: memory or compute
-
-
-COMPARE_FORMULAS: dict[str, str] = {
-    "decode_bound_tok_per_s": "B / step_s(B, c = input + output/2), B = concurrency",
-    "bound_with_prefill_tok_per_s": "output / (output x step_s / B + prefill compute of input)",
-    "pct_of_bound_with_prefill": "100 x measured output tok/s / bound_with_prefill_tok_per_s",
-}
 
 
 def compare_points(

@@ -16,133 +16,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from localeval.plan.memory import MemoryPlan
 from localeval.plan.model_facts import KvFormat, ModelArch, ParamCount, WeightFormat
 from localeval.plan.roofline import GpuSpec, decode_point, prefill_estimate
+from localeval.results.plan import DAYS_PER_MONTH as DAYS_PER_MONTH
+from localeval.results.plan import FLEET_FORMULAS
+from localeval.results.plan import HOURS_PER_MONTH as HOURS_PER_MONTH
+from localeval.results.plan import SECONDS_PER_DAY as SECONDS_PER_DAY
+from localeval.results.plan import ApiCost as ApiCost
+from localeval.results.plan import FleetLoad as FleetLoad
+from localeval.results.plan import FleetPlan as FleetPlan
+from localeval.results.plan import PricedFleet as PricedFleet
+from localeval.results.plan import ReplicaOption as ReplicaOption
+from localeval.results.plan import SloTargets as SloTargets
 
-SECONDS_PER_DAY = 86_400
-DAYS_PER_MONTH = 365 / 12
-HOURS_PER_MONTH = 24 * DAYS_PER_MONTH  # 730
-
-FORMULAS: dict[str, str] = {
-    "requests_per_s_per_replica": "1 / (output_tokens x step(B) / B + prefill_compute_s)",
-    "tpot_ms": "step(B) / (1 - requests_per_s x prefill_compute_s) x 1000",
-    "ttft_ms": "prefill time of one prompt x 1000 (no queueing)",
-    "batch": "largest B <= min(max_num_seqs, kv_capacity_tokens / (input + output tokens)) "
-    "whose tpot_ms and ttft_ms + output_tokens x tpot_ms meet the SLO",
-    "replicas": "ceil(requests_per_day / 86400 x peak_factor / requests_per_s_per_replica)",
-    "gpus": "replicas x tensor_parallel",
-    "usd_per_month": "gpus x usd_per_gpu_hour x 730 h",
-    "api_usd_per_month": "requests/month x (input_tokens x input price + output_tokens x "
-    "output price), 365/12 days a month",
-}
-
-
-@dataclass(frozen=True)
-class FleetLoad:
-    """A target load: requests per day of ``input_tokens`` + ``output_tokens`` each, sized
-    for ``peak_factor`` x the daily average rate."""
-
-    requests_per_day: float
-    input_tokens: int
-    output_tokens: int
-    peak_factor: float = 1.0
-
-    @classmethod
-    def from_tokens_per_day(
-        cls, tokens_per_day: float, input_tokens: int, output_tokens: int, peak_factor: float = 1.0
-    ) -> FleetLoad:
-        """A load given as total (input + output) tokens per day."""
-        return cls(
-            tokens_per_day / (input_tokens + output_tokens),
-            input_tokens,
-            output_tokens,
-            peak_factor,
-        )
-
-    @property
-    def average_requests_per_s(self) -> float:
-        return self.requests_per_day / SECONDS_PER_DAY
-
-    @property
-    def peak_requests_per_s(self) -> float:
-        return self.average_requests_per_s * self.peak_factor
-
-    @property
-    def requests_per_month(self) -> float:
-        return self.requests_per_day * DAYS_PER_MONTH
-
-    @property
-    def input_tokens_per_month(self) -> float:
-        return self.requests_per_month * self.input_tokens
-
-    @property
-    def output_tokens_per_month(self) -> float:
-        return self.requests_per_month * self.output_tokens
-
-
-@dataclass(frozen=True)
-class SloTargets:
-    """Latency bounds a replica must meet (None: no bound)."""
-
-    tpot_ms: float | None = None
-    ttft_ms: float | None = None
-    e2e_ms: float | None = None
-
-
-@dataclass(frozen=True)
-class ReplicaOption:
-    """One way to build a replica: ``tensor_parallel`` GPUs and what it sustains."""
-
-    tensor_parallel: int
-    fits: bool
-    meets_slo: bool
-    reason: str | None
-    batch: int
-    limited_by: str  # "slo", "kv_cache", "max_num_seqs" or "" when unusable
-    step_ms: float
-    tpot_ms: float
-    ttft_ms: float
-    e2e_ms: float
-    requests_per_s: float
-    output_tok_per_s: float
-    replicas: int
-    gpus: int
-
-
-@dataclass(frozen=True)
-class PricedFleet:
-    """Monthly cost of the chosen fleet under one pricing option."""
-
-    option: str
-    usd_per_gpu_hour: float
-    usd_per_month: float
-    usd_per_million_tokens: float
-
-
-@dataclass(frozen=True)
-class ApiCost:
-    """What the same monthly volume costs through an API at list prices."""
-
-    model: str
-    input_usd_per_million: float
-    output_usd_per_million: float
-    usd_per_month: float
-    source: str
-    as_of: str
-
-
-@dataclass(frozen=True)
-class FleetPlan:
-    load: FleetLoad
-    slo: SloTargets
-    options: tuple[ReplicaOption, ...]
-    chosen: ReplicaOption | None
-    costs: tuple[PricedFleet, ...]
-    api: tuple[ApiCost, ...]
-    notes: tuple[str, ...]
+FORMULAS = FLEET_FORMULAS
 
 
 def replica_option(

@@ -11,7 +11,6 @@ otherwise).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from localeval.plan.model_facts import (
     KvFormat,
@@ -22,6 +21,7 @@ from localeval.plan.model_facts import (
     kv_tokens_held,
     weight_bytes,
 )
+from localeval.results.plan import MemoryPlan as MemoryPlan
 
 GIB = 2**30
 
@@ -64,45 +64,6 @@ def activation_peak_bytes(
         )
     per_token = (4 * arch.hidden_size + 2 * width / tensor_parallel) * 2
     return max_num_batched_tokens * per_token + max_num_seqs * arch.vocab_size * 4
-
-
-@dataclass(frozen=True)
-class MemoryPlan:
-    """Memory of one replica on ``tensor_parallel`` GPUs (bytes are per GPU unless named
-    ``_total``)."""
-
-    tensor_parallel: int
-    context_tokens: int
-    weight_format: WeightFormat
-    kv_format: KvFormat
-    gpu_memory_utilization: float
-    gpu_memory_bytes: float
-    budget_bytes: float
-    weight_bytes_total: float
-    weight_bytes: float
-    overhead_bytes: float
-    kv_budget_bytes: float
-    kv_bytes_per_token: int
-    kv_bytes_per_sequence: float
-    kv_capacity_tokens: int
-    max_concurrent_sequences: int
-    fits: bool
-    problems: tuple[str, ...]
-
-    def formulas(self) -> dict[str, str]:
-        """How each figure was computed (for labelling estimates)."""
-        return {
-            "budget_bytes": "gpu_memory_utilization x memory_gb x 2^30",
-            "weight_bytes": "weights (quantized linear layers at the format's bytes/param, the "
-            "rest at 2 bytes) / tensor_parallel",
-            "overhead_bytes": "1.5 GiB runtime reserve + max_num_batched_tokens x "
-            "(4 x hidden + 2 x mlp_width / tp) x 2 B + max_num_seqs x vocab x 4 B",
-            "kv_budget_bytes": "budget_bytes - weight_bytes - overhead_bytes",
-            "kv_capacity_tokens": "floor(kv_budget_bytes / kv_bytes_per_token per GPU)",
-            "max_concurrent_sequences": "floor(kv_capacity_tokens / context_tokens)",
-            "fits": "kv_capacity_tokens >= context_tokens (vLLM's start-up check) and "
-            "num_attention_heads divisible by tensor_parallel",
-        }
 
 
 def plan_memory(

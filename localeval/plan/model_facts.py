@@ -25,12 +25,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from localeval.errors import ConfigError, UnknownNameError
+from localeval.results.plan import BYTES_PER_PARAM as BYTES_PER_PARAM
+from localeval.results.plan import INT4_GROUP_SIZE as INT4_GROUP_SIZE
+from localeval.results.plan import KvFormat as KvFormat
+from localeval.results.plan import WeightFormat as WeightFormat
 
-WeightFormat = Literal["bf16", "fp16", "fp8", "int8", "int4"]
-KvFormat = Literal["bf16", "fp16", "fp8"]
 WEIGHT_FORMATS: tuple[WeightFormat, ...] = ("bf16", "fp16", "fp8", "int8", "int4")
 KV_FORMATS: tuple[KvFormat, ...] = ("bf16", "fp16", "fp8")
 
@@ -50,19 +52,6 @@ WEIGHT_FORMAT_ALIASES: dict[str, WeightFormat] = {
     "w4a16": "int4",
 }
 
-#: Group size of 4-bit weight-only quantization (AWQ and GPTQ default).
-INT4_GROUP_SIZE = 128
-
-#: Bytes per quantized linear-layer weight. 4-bit formats add, per group of 128 weights, an
-#: fp16 scale and a 4-bit zero point: 0.5 + 2.5 / 128 bytes. FP8 block/channel scales are
-#: under 0.03 % of the weights and left out.
-BYTES_PER_PARAM: dict[WeightFormat, float] = {
-    "bf16": 2.0,
-    "fp16": 2.0,
-    "fp8": 1.0,
-    "int8": 1.0,
-    "int4": 0.5 + 2.5 / INT4_GROUP_SIZE,
-}
 #: Weights that quantization leaves in 16 bits: embeddings, LM head, norms, biases, routers.
 UNQUANTIZED_BYTES_PER_PARAM = 2.0
 

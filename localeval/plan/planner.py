@@ -7,7 +7,6 @@ pure modules of this package. :func:`report_to_dict` gives its JSON form.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,6 @@ from localeval.hardware import HardwareProfile, get_profile
 from localeval.plan import fleet as fleet_mod
 from localeval.plan import roofline as roofline_mod
 from localeval.plan.compare import (
-    COMPARE_FORMULAS,
-    ComparedPoint,
     bench_points,
     compare_points,
     find_bench_result,
@@ -33,7 +30,6 @@ from localeval.plan.memory import (
     plan_memory,
 )
 from localeval.plan.model_facts import (
-    BYTES_PER_PARAM,
     KvFormat,
     ModelArch,
     ParamCount,
@@ -46,9 +42,6 @@ from localeval.plan.model_facts import (
     weight_bytes,
 )
 from localeval.plan.roofline import (
-    DecodePoint,
-    GpuSpec,
-    PrefillEstimate,
     compute_bound_from_batch,
     decode_point,
     default_batches,
@@ -56,16 +49,19 @@ from localeval.plan.roofline import (
     prefill_estimate,
 )
 from localeval.results.bench import BenchResult
+from localeval.results.common import to_json
+from localeval.results.plan import ESTIMATE_LABEL as ESTIMATE_LABEL
+from localeval.results.plan import CompareSummary as CompareSummary
+from localeval.results.plan import ModelSummary as ModelSummary
+from localeval.results.plan import PlanProfile as PlanProfile
+from localeval.results.plan import PlanReport as PlanReport
+from localeval.results.plan import PlanWorkload as PlanWorkload
+from localeval.results.plan import RooflineSummary as RooflineSummary
 
 #: Tensor-parallel sizes tried when the number of GPUs is not given.
 TP_CANDIDATES = (1, 2, 4, 8, 16)
 DEFAULT_INPUT_TOKENS = 1024
 DEFAULT_OUTPUT_TOKENS = 256
-
-ESTIMATE_LABEL = (
-    "estimates from the model's config.json and the profile's public specs (roofline "
-    "bounds: no kernel inefficiency, perfect overlap); not measurements"
-)
 
 
 class PlanRequest(BaseModel):
@@ -107,70 +103,6 @@ class PlanRequest(BaseModel):
         if self.requests_per_day is not None and self.tokens_per_day is not None:
             raise ValueError("give requests_per_day or tokens_per_day, not both")
         return self
-
-
-@dataclass(frozen=True)
-class ModelSummary:
-    name: str
-    source: str
-    model_type: str
-    attention: str
-    layers: int
-    hidden_size: int
-    attention_heads: int
-    kv_heads: int
-    vocab_size: int
-    max_position_embeddings: int
-    moe: dict[str, Any] | None
-    params_total: int
-    params_active: int
-    checkpoint_format: WeightFormat
-    weight_format: WeightFormat
-    weight_bytes: float
-    weight_bytes_by_format: dict[str, float]
-    kv_format: KvFormat
-    kv_bytes_per_token: int
-
-
-@dataclass(frozen=True)
-class RooflineSummary:
-    spec: GpuSpec
-    context_tokens: float
-    decode: tuple[DecodePoint, ...]
-    compute_bound_from_batch: int | None
-    prefill: PrefillEstimate
-
-
-@dataclass(frozen=True)
-class CompareSummary:
-    result_file: str
-    model: str
-    profile: str
-    tensor_parallel: int
-    points: tuple[ComparedPoint, ...]
-
-
-@dataclass(frozen=True)
-class PlanReport:
-    """Everything ``localeval plan`` shows; every figure is an estimate (see ``formulas``)."""
-
-    model: ModelSummary
-    profile: str
-    profile_display_name: str
-    spec_source: str
-    tensor_parallel: int
-    gpus_chosen_by: str  # "user", "bench result", "smallest fitting" or "none fits"
-    input_tokens: int
-    output_tokens: int
-    memory: MemoryPlan
-    roofline: RooflineSummary
-    fleet: fleet_mod.FleetPlan | None
-    compare: CompareSummary | None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def fits(self) -> bool:
-        return self.memory.fits
 
 
 def _model_summary(
@@ -431,13 +363,10 @@ def run_plan(request: PlanRequest) -> PlanReport:
         )
     return PlanReport(
         model=_model_summary(arch, params, weight_format, kv_format),
-        profile=profile.name,
-        profile_display_name=profile.display_name,
-        spec_source=profile.spec_source,
+        profile=PlanProfile(profile.name, profile.display_name, profile.spec_source),
         tensor_parallel=tp,
         gpus_chosen_by=chosen_by,
-        input_tokens=n_in,
-        output_tokens=n_out,
+        workload=PlanWorkload(n_in, n_out),
         memory=memory,
         roofline=roofline,
         fleet=fleet,
@@ -458,43 +387,10 @@ def _clean(value: Any) -> Any:
 
 
 def report_to_dict(report: PlanReport) -> dict[str, Any]:
-    """The report as JSON-ready data: ``fits`` at the top, every section with the formulas
-    its figures come from. ``tensor_parallel`` and ``gpus`` are the same number, the GPUs
-    per replica (the plan models tensor parallelism only)."""
-    memory = asdict(report.memory)
-    memory["formulas"] = report.memory.formulas()
-    roofline = asdict(report.roofline)
-    roofline["formulas"] = dict(roofline_mod.FORMULAS)
-    data: dict[str, Any] = {
-        "kind": "plan",
-        "estimate": True,
-        "basis": ESTIMATE_LABEL,
-        "fits": report.fits,
-        "model": asdict(report.model),
-        "profile": {
-            "name": report.profile,
-            "display_name": report.profile_display_name,
-            "spec_source": report.spec_source,
-        },
-        "tensor_parallel": report.tensor_parallel,
-        "gpus": report.tensor_parallel,
-        "gpus_chosen_by": report.gpus_chosen_by,
-        "workload": {"input_tokens": report.input_tokens, "output_tokens": report.output_tokens},
-        "memory": memory,
-        "roofline": roofline,
-        "fleet": None,
-        "compare": None,
-        "notes": list(report.notes),
-        "bytes_per_param": dict(BYTES_PER_PARAM),
-    }
-    if report.fleet is not None:
-        fleet = asdict(report.fleet)
-        fleet["formulas"] = dict(fleet_mod.FORMULAS)
-        fleet["hours_per_month"] = fleet_mod.HOURS_PER_MONTH
-        data["fleet"] = fleet
-    if report.compare is not None:
-        compare = asdict(report.compare)
-        compare["formulas"] = dict(COMPARE_FORMULAS)
-        data["compare"] = compare
-    cleaned: dict[str, Any] = _clean(data)
+    """The ``plan`` file (:class:`~localeval.results.plan.PlanReport` as JSON): the
+    envelope and ``fits`` first, every section with the formulas its figures come from;
+    infinities and NaN as null."""
+    data = to_json(report)
+    head = {k: data.pop(k) for k in ("schema_version", "kind", "estimate", "basis", "fits")}
+    cleaned: dict[str, Any] = _clean({**head, **data})
     return cleaned

@@ -54,7 +54,7 @@ def render_plan(report: PlanReport) -> str:
     )
     lines.append(f"KV cache    {m.kv_bytes_per_token:,} B/token in {m.kv_format} = {kv_formula}")
     lines.append(
-        f"Hardware    {report.profile} ({report.profile_display_name}): "
+        f"Hardware    {report.profile.name} ({report.profile.display_name}): "
         f"{mem.gpu_memory_bytes / 2**30:g} GiB, {spec.memory_bandwidth_bytes_per_s / 1e12:g} TB/s, "
         f"{spec.peak_flops / 1e12:g} TFLOPS ({spec.peak_flops_basis}); "
         f"{report.tensor_parallel} GPU(s), {report.gpus_chosen_by}"
@@ -62,7 +62,7 @@ def render_plan(report: PlanReport) -> str:
     lines.append("")
     verdict = "YES" if report.fits else "NO"
     lines.append(
-        f"Fits: {verdict} - {report.tensor_parallel} x {report.profile} at a "
+        f"Fits: {verdict} - {report.tensor_parallel} x {report.profile.name} at a "
         f"{mem.context_tokens:,}-token context, gpu_memory_utilization {mem.gpu_memory_utilization:g}"
     )
     lines.append(
@@ -80,7 +80,7 @@ def render_plan(report: PlanReport) -> str:
 
     lines.append(
         f"Decode roofline (estimate) at {roof.context_tokens:,.0f} tokens of context "
-        f"(input {report.input_tokens} + output {report.output_tokens}/2):"
+        f"(input {report.workload.input_tokens} + output {report.workload.output_tokens}/2):"
     )
     lines.append("   batch   step ms   tok/s per stream   tok/s total   bound")
     for p in roof.decode:
@@ -102,7 +102,7 @@ def render_plan(report: PlanReport) -> str:
     lines.append("")
 
     if report.fleet is not None:
-        lines.extend(_render_fleet(report.fleet, report.profile))
+        lines.extend(_render_fleet(report.fleet, report.profile.name))
         lines.append("")
     if report.compare is not None:
         c = report.compare

@@ -16,8 +16,6 @@ are shown. Pure functions; nothing here reads a file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from localeval.hardware import HardwareProfile
 from localeval.plan.model_facts import (
     KvFormat,
@@ -30,6 +28,12 @@ from localeval.plan.model_facts import (
     weight_bytes,
     weight_bytes_read_per_step,
 )
+from localeval.results.plan import ROOFLINE_FORMULAS
+from localeval.results.plan import DecodePoint as DecodePoint
+from localeval.results.plan import GpuSpec as GpuSpec
+from localeval.results.plan import PrefillEstimate as PrefillEstimate
+
+FORMULAS = ROOFLINE_FORMULAS
 
 #: Latency of one small all-reduce (vLLM's custom all-reduce over NVLink is a few µs).
 ALLREDUCE_LATENCY_S = 5e-6
@@ -37,35 +41,6 @@ ALLREDUCE_LATENCY_S = 5e-6
 FALLBACK_INTERCONNECT_GB_S = 32.0
 #: Activations exchanged between GPUs are 16-bit.
 ACTIVATION_BYTES = 2
-
-FORMULAS: dict[str, str] = {
-    "t_memory_s": "(weight_bytes_read(B) / tp + B x c x kv_bytes_per_token_per_gpu) / "
-    "(memory_bandwidth_tb_s x 1e12)",
-    "t_compute_s": "B x (2 x matmul_active_params + attention_flops(c)) / tp / "
-    "(dense_tflops x 1e12)",
-    "t_comm_s": "2 x layers x (5 us + 2 (tp-1)/tp x B x hidden x 2 B / (interconnect_gb_s x 1e9)); "
-    "0 when tp = 1",
-    "step_s": "max(t_memory_s, t_compute_s) + t_comm_s",
-    "per_stream_tok_per_s": "1 / step_s",
-    "aggregate_tok_per_s": "B / step_s",
-    "compute_bound_from_batch": "smallest B with t_compute_s >= t_memory_s",
-    "prefill_tok_per_s": "n / (max(n x (2 x matmul_active_params + attention_flops(n/2)) / tp / "
-    "peak_flops, weight_bytes / tp / bandwidth) + t_comm(n))",
-    "weight_bytes_read": "all weights once per step; for an MoE the routed experts touched: "
-    "E x (1 - (1 - k/E)^B) per MoE layer (uniform routing)",
-}
-
-
-@dataclass(frozen=True)
-class GpuSpec:
-    """The per-GPU figures the roofline needs, in base units."""
-
-    name: str
-    memory_bandwidth_bytes_per_s: float
-    peak_flops: float
-    peak_flops_basis: str  # which spec column peak_flops came from
-    interconnect_bytes_per_s: float
-    interconnect_assumed: bool
 
 
 def gpu_spec(profile: HardwareProfile, weight_format: WeightFormat) -> GpuSpec:
@@ -85,21 +60,6 @@ def gpu_spec(profile: HardwareProfile, weight_format: WeightFormat) -> GpuSpec:
         interconnect_bytes_per_s=(interconnect or FALLBACK_INTERCONNECT_GB_S) * 1e9,
         interconnect_assumed=interconnect is None,
     )
-
-
-@dataclass(frozen=True)
-class DecodePoint:
-    """Roofline estimate of one decode step at ``batch`` sequences of ``context_tokens``."""
-
-    batch: int
-    context_tokens: float
-    t_memory_s: float
-    t_compute_s: float
-    t_comm_s: float
-    step_s: float
-    per_stream_tok_per_s: float
-    aggregate_tok_per_s: float
-    bound: str  # "memory" or "compute"
 
 
 def allreduce_time_s(arch: ModelArch, spec: GpuSpec, tensor_parallel: int, tokens: float) -> float:
@@ -193,24 +153,6 @@ def compute_bound_from_batch(
         else:
             lo = mid
     return hi
-
-
-@dataclass(frozen=True)
-class PrefillEstimate:
-    """Roofline estimate of prefilling one prompt of ``prompt_tokens``."""
-
-    prompt_tokens: int
-    t_compute_s: float
-    t_memory_s: float
-    t_comm_s: float
-    time_s: float
-    tok_per_s: float
-    bound: str
-
-    @property
-    def gpu_time_s(self) -> float:
-        """GPU time the prefill adds when batched with other work: compute + all-reduces."""
-        return self.t_compute_s + self.t_comm_s
 
 
 def prefill_estimate(

@@ -10,7 +10,7 @@ from typing import Any
 
 from localeval import __version__
 from localeval.report.model import BenchRow, EvalRow, Report, RunSummary, TaskView
-from localeval.results.cost import to_json
+from localeval.results.common import to_json
 
 REPORT_SCHEMA_VERSION = 1
 

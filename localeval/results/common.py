@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 # The status of a measurement in every kind of file.
 Status = Literal["running", "complete", "failed", "interrupted"]
@@ -158,3 +158,10 @@ def device_kind(
     if vllm_build is None and installed_build == "cpu":
         return "cpu"
     return "unknown"
+
+
+def to_json(record: Any) -> dict[str, Any]:
+    """A result record (a model or a pydantic dataclass) as the JSON its file holds: aliases
+    and computed figures included."""
+    data: dict[str, Any] = TypeAdapter(type(record)).dump_python(record, mode="json", by_alias=True)
+    return data

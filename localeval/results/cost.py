@@ -15,10 +15,10 @@ import math
 from dataclasses import field
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, computed_field, model_validator
+from pydantic import ConfigDict, Field, computed_field, model_validator
 from pydantic.dataclasses import dataclass
 
-from localeval.results.common import ResultModel
+from localeval.results.common import ResultModel, to_json
 from localeval.results.versions import current_version
 
 _CONFIG = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
@@ -40,12 +40,6 @@ def _without(data: Any, *names: str) -> Any:
     """``data`` without the figures a record computes: a written file reads back."""
     if isinstance(data, dict):
         return {k: v for k, v in data.items() if k not in names}
-    return data
-
-
-def to_json(record: Any) -> dict[str, Any]:
-    """A cost record as the JSON its file holds (aliases and computed figures included)."""
-    data: dict[str, Any] = TypeAdapter(type(record)).dump_python(record, mode="json", by_alias=True)
     return data
 
 

@@ -17,6 +17,7 @@ from localeval.results.bench import BenchResult
 from localeval.results.cost import CostReport, RunCostFile
 from localeval.results.eval import EvalResult
 from localeval.results.manifest import Manifest
+from localeval.results.plan import PlanReport
 from localeval.results.versions import current_version
 
 # kind -> (the file's model, where localeval writes it)
@@ -29,6 +30,7 @@ MODELS: dict[str, tuple[type[Any], str]] = {
     "run-manifest": (Manifest, "`localeval run`: RUN/manifest.json"),
     "cost": (CostReport, "`localeval cost --json` (standard output)"),
     "run-cost": (RunCostFile, "`localeval run`: RUN/cost/cost.json"),
+    "plan": (PlanReport, "`localeval plan --json` (standard output)"),
 }
 
 # Units read off a field's name: the project names every figure with its unit.
