@@ -11,18 +11,22 @@ records of every point are in ``requests.jsonl`` beside it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, computed_field, model_validator
+from pydantic.dataclasses import dataclass
 
 from localeval.errors import EndpointError, Interrupted
-from localeval.results.common import LatencyStats, Provenance, ResultModel, Status
+from localeval.results.common import LatencyStats, Provenance, ResultModel, Status, to_json
 from localeval.results.versions import current_version
 
 RESULT_FILE = "result.json"
 REQUESTS_FILE = "requests.jsonl"
 KIND: Literal["bench"] = "bench"
+_TELEMETRY_CONFIG = ConfigDict(extra="forbid")
 
 
 class ClientCheckResult(ResultModel):
@@ -36,47 +40,90 @@ class ClientCheckResult(ResultModel):
     reason: str | None
 
 
-class GpuStatsRecord(ResultModel):
-    """Telemetry of one GPU over a point (energy in J, power in W, memory in bytes)."""
+EnergyMethod = Literal["counter", "integrated_power"]
+TotalEnergyMethod = Literal["counter", "integrated_power", "mixed"]
+
+
+@dataclass(frozen=True, config=_TELEMETRY_CONFIG)
+class GpuStats:
+    """Telemetry of one GPU over the sampled window (energy in J, power in W, memory in
+    bytes). A ``None`` figure has its reason in ``unavailable`` under the reading field it
+    comes from (``power_w``, ``util_pct``, ``memory_used_bytes``, ``sm_clock_mhz``,
+    ``energy_mj`` for the counter) or ``energy_j`` when no energy figure at all could be
+    made."""
 
     uuid: str
-    index: int | None = None
-    name: str | None = None
-    samples: int = 0
-    duration_s: float = 0.0
-    energy_j: float | None = None
-    energy_method: str | None = None
-    counter_reset: bool = False
-    mean_power_w: float | None = None
-    max_power_w: float | None = None
-    mean_util_pct: float | None = None
-    max_memory_used_bytes: int | None = None
-    mean_sm_clock_mhz: float | None = None
-    unavailable: dict[str, str] = Field(default_factory=dict)
+    index: int | None
+    name: str | None
+    samples: int
+    duration_s: float
+    energy_j: float | None
+    energy_method: EnergyMethod | None
+    counter_reset: bool
+    mean_power_w: float | None
+    max_power_w: float | None
+    mean_util_pct: float | None
+    max_memory_used_bytes: int | None
+    mean_sm_clock_mhz: float | None
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
-class GpuTelemetryRecord(ResultModel):
-    """GPU telemetry over one point, summed over the server's GPUs: ``energy_j`` (J) from
-    the energy counter, or integrated power (``energy_method`` says which), ``mean_power_w``
-    (W); ``gpus`` per GPU by UUID. Null figures have their reason in ``unavailable``."""
+@dataclass(frozen=True, config=_TELEMETRY_CONFIG)
+class GpuTelemetry:
+    """Telemetry of every sampled GPU (``gpus``, keyed by UUID) and their totals: the
+    ``gpu`` field of a bench point.
+
+    Totals: ``energy_j`` (J) and ``mean_power_w`` (W) are sums over GPUs (None when a GPU
+    lacks them, reason in ``unavailable``); ``max_power_w`` and ``max_memory_used_bytes``
+    are the highest per-round sums; ``mean_util_pct`` and ``mean_sm_clock_mhz`` average the
+    GPUs' means. ``energy_method`` is ``mixed`` when GPUs used different methods.
+    ``available`` is False, with ``unavailable_reason``, when nothing could be sampled."""
 
     available: bool
     unavailable_reason: str | None = None
     interval_s: float | None = None
     duration_s: float | None = None
     samples: int = 0
-    energy_j: float | None = Field(default=None, ge=0)
-    energy_method: str | None = None
+    energy_j: float | None = None
+    energy_method: TotalEnergyMethod | None = None
     counter_reset: bool = False
-    mean_power_w: float | None = Field(default=None, ge=0)
+    mean_power_w: float | None = None
     max_power_w: float | None = None
     mean_util_pct: float | None = None
     max_memory_used_bytes: int | None = None
     mean_sm_clock_mhz: float | None = None
-    gpu_count: int = 0
-    gpus: dict[str, GpuStatsRecord] = Field(default_factory=dict)
-    unavailable: dict[str, str] = Field(default_factory=dict)
-    warnings: list[str] = Field(default_factory=list)
+    gpus: dict[str, GpuStats] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _computed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k != "gpu_count"}
+        return data
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def gpu_count(self) -> int:
+        """The GPUs sampled."""
+        return len(self.gpus)
+
+    @classmethod
+    def not_available(
+        cls, reason: str, *, interval_s: float | None = None, warnings: Sequence[str] = ()
+    ) -> GpuTelemetry:
+        """A record saying no GPU telemetry was taken, and why."""
+        return cls(
+            available=False,
+            unavailable_reason=reason,
+            interval_s=interval_s,
+            warnings=tuple(warnings),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``gpu`` field of a bench result, JSON-safe."""
+        return to_json(self)
 
 
 class PointResult(ResultModel):
@@ -116,7 +163,7 @@ class PointResult(ResultModel):
     goodput_rps: float | None = None
     meets_slo: bool | None = None
     client: ClientCheckResult
-    gpu: GpuTelemetryRecord | None
+    gpu: GpuTelemetry | None
     gpu_unavailable_reason: str | None = None
     energy_per_output_token_j: float | None = None  # J: energy_j / total_output_tokens
     server_metrics: dict[str, Any]

@@ -24,7 +24,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import pairwise
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from localeval.nvml import (
     NvmlUnavailable,
@@ -35,11 +35,13 @@ from localeval.nvml import (
     query,
     text,
 )
+from localeval.results.bench import EnergyMethod as EnergyMethod
+from localeval.results.bench import GpuStats as GpuStats
+from localeval.results.bench import GpuTelemetry as GpuTelemetry
+from localeval.results.bench import TotalEnergyMethod as TotalEnergyMethod
 
 logger = logging.getLogger(__name__)
 
-EnergyMethod = Literal["counter", "integrated_power"]
-TotalEnergyMethod = Literal["counter", "integrated_power", "mixed"]
 
 # Reading fields, in the order the sampler asks NVML for them.
 READING_FIELDS = ("energy_mj", "power_w", "util_pct", "memory_used_bytes", "sm_clock_mhz")
@@ -123,47 +125,6 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-@dataclass(frozen=True)
-class GpuStats:
-    """Telemetry of one GPU over the sampled window. A ``None`` figure has its reason in
-    ``unavailable`` under the reading field it comes from (``power_w``, ``util_pct``,
-    ``memory_used_bytes``, ``sm_clock_mhz``, ``energy_mj`` for the counter) or
-    ``energy_j`` when no energy figure at all could be made."""
-
-    uuid: str
-    index: int | None
-    name: str | None
-    samples: int
-    duration_s: float
-    energy_j: float | None
-    energy_method: EnergyMethod | None
-    counter_reset: bool
-    mean_power_w: float | None
-    max_power_w: float | None
-    mean_util_pct: float | None
-    max_memory_used_bytes: int | None
-    mean_sm_clock_mhz: float | None
-    unavailable: Mapping[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "uuid": self.uuid,
-            "index": self.index,
-            "name": self.name,
-            "samples": self.samples,
-            "duration_s": self.duration_s,
-            "energy_j": self.energy_j,
-            "energy_method": self.energy_method,
-            "counter_reset": self.counter_reset,
-            "mean_power_w": self.mean_power_w,
-            "max_power_w": self.max_power_w,
-            "mean_util_pct": self.mean_util_pct,
-            "max_memory_used_bytes": self.max_memory_used_bytes,
-            "mean_sm_clock_mhz": self.mean_sm_clock_mhz,
-            "unavailable": dict(self.unavailable),
-        }
-
-
 def summarize_gpu(
     uuid: str,
     readings: Sequence[Reading],
@@ -217,69 +178,6 @@ def summarize_gpu(
         mean_sm_clock_mhz=_mean(clock),
         unavailable=unavailable,
     )
-
-
-@dataclass(frozen=True)
-class GpuTelemetry:
-    """Telemetry of every sampled GPU (``gpus``, keyed by UUID) and their totals.
-
-    Totals: ``energy_j`` and ``mean_power_w`` are sums over GPUs (None when a GPU lacks
-    them, reason in ``unavailable``); ``max_power_w`` and ``max_memory_used_bytes`` are
-    the highest per-round sums; ``mean_util_pct`` and ``mean_sm_clock_mhz`` average the
-    GPUs' means. ``energy_method`` is ``mixed`` when GPUs used different methods.
-    ``available`` is False, with ``unavailable_reason``, when nothing could be sampled."""
-
-    available: bool
-    unavailable_reason: str | None = None
-    interval_s: float | None = None
-    duration_s: float | None = None
-    samples: int = 0
-    energy_j: float | None = None
-    energy_method: TotalEnergyMethod | None = None
-    counter_reset: bool = False
-    mean_power_w: float | None = None
-    max_power_w: float | None = None
-    mean_util_pct: float | None = None
-    max_memory_used_bytes: int | None = None
-    mean_sm_clock_mhz: float | None = None
-    gpus: Mapping[str, GpuStats] = field(default_factory=dict)
-    unavailable: Mapping[str, str] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-
-    @classmethod
-    def not_available(
-        cls, reason: str, *, interval_s: float | None = None, warnings: Sequence[str] = ()
-    ) -> GpuTelemetry:
-        """A record saying no GPU telemetry was taken, and why."""
-        return cls(
-            available=False,
-            unavailable_reason=reason,
-            interval_s=interval_s,
-            warnings=tuple(warnings),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``gpu`` field of a bench result: totals, per-GPU figures keyed by UUID, and
-        ``unavailable_reason`` (figures null) when no telemetry was taken. JSON-safe."""
-        return {
-            "available": self.available,
-            "unavailable_reason": self.unavailable_reason,
-            "energy_j": self.energy_j,
-            "energy_method": self.energy_method,
-            "counter_reset": self.counter_reset,
-            "mean_power_w": self.mean_power_w,
-            "max_power_w": self.max_power_w,
-            "mean_util_pct": self.mean_util_pct,
-            "max_memory_used_bytes": self.max_memory_used_bytes,
-            "mean_sm_clock_mhz": self.mean_sm_clock_mhz,
-            "duration_s": self.duration_s,
-            "samples": self.samples,
-            "interval_s": self.interval_s,
-            "gpu_count": len(self.gpus),
-            "gpus": {uuid: stats.to_dict() for uuid, stats in self.gpus.items()},
-            "unavailable": dict(self.unavailable),
-            "warnings": list(self.warnings),
-        }
 
 
 @dataclass(frozen=True)
