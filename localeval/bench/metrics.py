@@ -12,9 +12,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from localeval.bench.records import RequestRecord
+from localeval.results.bench import ClientCheckResult
+from localeval.results.bench import PointMetrics as PointMetrics
+from localeval.results.common import LatencyStats
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -42,28 +45,12 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return float(sorted_values[lo] + frac * (sorted_values[lo + 1] - sorted_values[lo]))
 
 
-@dataclass(frozen=True)
-class Distribution:
-    """Mean and percentiles of one latency, in milliseconds; all None without data."""
-
-    mean: float | None = None
-    p50: float | None = None
-    p90: float | None = None
-    p95: float | None = None
-    p99: float | None = None
-    max: float | None = None
-    count: int = 0
-
-    def to_dict(self) -> dict[str, float | int | None]:
-        return asdict(self)
-
-
-def distribution_ms(values_s: Iterable[float]) -> Distribution:
+def distribution_ms(values_s: Iterable[float]) -> LatencyStats:
     """Mean, p50/p90/p95/p99 and max of values given in seconds, reported in milliseconds."""
     values = sorted(v * 1000.0 for v in values_s)
     if not values:
-        return Distribution()
-    return Distribution(
+        return LatencyStats()
+    return LatencyStats(
         mean=math.fsum(values) / len(values),
         p50=percentile(values, 50),
         p90=percentile(values, 90),
@@ -114,41 +101,6 @@ class Slo:
         return not (
             self.itl_ms is not None and record.itl_s and max(record.itl_s) * 1000.0 > self.itl_ms
         )
-
-
-@dataclass(frozen=True)
-class PointMetrics:
-    """What one load point measured. Throughputs are per second of ``duration_s``; token
-    counts come from usage records (input falls back to the workload's known prompt
-    length where a usage record is missing)."""
-
-    completed: int
-    failed: int
-    duration_s: float
-    request_throughput_rps: float
-    input_tok_per_s: float
-    output_tok_per_s: float
-    total_tok_per_s: float
-    total_input_tokens: int
-    total_output_tokens: int
-    ttft_ms: Distribution
-    itl_ms: Distribution
-    tpot_ms: Distribution
-    e2e_ms: Distribution
-    errors: dict[str, int] = field(default_factory=dict)
-    error_examples: dict[str, str] = field(default_factory=dict)
-    usage_missing: int = 0
-    prompt_tokens_mismatch: int = 0
-    output_tokens_mismatch: int = 0
-    slo_met: int | None = None
-    slo_attainment: float | None = None
-    goodput_rps: float | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        data = asdict(self)
-        for key in ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms"):
-            data[key] = getattr(self, key).to_dict()
-        return data
 
 
 def summarize(
@@ -218,30 +170,6 @@ def summarize(
     )
 
 
-@dataclass(frozen=True)
-class ClientCheck:
-    """The client's own delays during a point. ``schedule_lag_ms``: send time minus due
-    time per request; ``loop_lag_ms``: how late a periodic timer of the client's event
-    loop fired; ``cpu_util_pct``: the client thread's CPU time over the wall time (100 =
-    one core busy). ``client_bound`` says the client, not the server, may have limited
-    the point, and ``reason`` says why."""
-
-    schedule_lag_ms: Distribution
-    loop_lag_ms: Distribution
-    cpu_util_pct: float | None
-    client_bound: bool
-    reason: str | None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "schedule_lag_ms": self.schedule_lag_ms.to_dict(),
-            "loop_lag_ms": self.loop_lag_ms.to_dict(),
-            "cpu_util_pct": self.cpu_util_pct,
-            "client_bound": self.client_bound,
-            "reason": self.reason,
-        }
-
-
 def client_check(
     schedule_lags_s: Iterable[float],
     loop_lags_s: Iterable[float],
@@ -250,7 +178,7 @@ def client_check(
     *,
     lag_limit_ms: float = CLIENT_LAG_LIMIT_MS,
     cpu_limit_pct: float = CLIENT_CPU_LIMIT_PCT,
-) -> ClientCheck:
+) -> ClientCheckResult:
     """Flag a point where the client was the bottleneck: scheduling lag p99 or event-loop
     lag p99 above ``lag_limit_ms``, or client CPU above ``cpu_limit_pct`` of one core over
     a point of at least a second. A late loop that used little CPU was kept off the CPU by
@@ -277,7 +205,7 @@ def client_check(
             "(a server on the same cores?): pin the server and the client to separate cores "
             "(taskset -c) or run the client on another machine"
         )
-    return ClientCheck(
+    return ClientCheckResult(
         schedule_lag_ms=sched,
         loop_lag_ms=loop,
         cpu_util_pct=cpu_pct,

@@ -596,11 +596,11 @@ def _point_result(
             "interrupted": pattern.stopped,
             "cancelled": pattern.cancelled,
             "meets_slo": meets,
-            "client": check.to_dict(),
+            "client": check,
             "gpu": gpu,
             "gpu_unavailable_reason": gpu_unavailable_reason,
             "server_metrics": server_metrics,
-            **metrics.to_dict(),
+            **dict(metrics),
         }
     )
     point.energy_per_output_token_j = point.per_output_token_j()

@@ -126,24 +126,14 @@ class GpuTelemetry:
         return to_json(self)
 
 
-class PointResult(ResultModel):
-    """One load point. Throughputs per second of the point's ``duration_s``; token totals
-    over its completed requests; ``slo_met`` the number of requests that met the SLO and
-    ``slo_attainment`` their share; ``meets_slo`` whether that share reached the target."""
+class PointMetrics(ResultModel):
+    """What a point's requests measured (:func:`localeval.bench.metrics.summarize`).
+    Throughputs are per second of the point's ``duration_s``; token totals are over its
+    completed requests; ``slo_met`` is the number of requests that met the SLO and
+    ``slo_attainment`` their share; ``errors`` counts failures by kind."""
 
-    index: int
-    mode: Literal["concurrency", "rate"]
-    concurrency: int | None = None
-    rate_rps: float | None = None
-    arrival: Literal["poisson", "constant"] | None = None
-    search: bool = False
-    started_at: str
-    interrupted: bool = False
     completed: int = Field(ge=0)
     failed: int = Field(ge=0)
-    cancelled: int = 0
-    errors: dict[str, int] = Field(default_factory=dict)
-    error_examples: dict[str, str] = Field(default_factory=dict)
     duration_s: float = Field(ge=0)
     request_throughput_rps: float
     input_tok_per_s: float = Field(ge=0)
@@ -155,12 +145,30 @@ class PointResult(ResultModel):
     itl_ms: LatencyStats
     tpot_ms: LatencyStats
     e2e_ms: LatencyStats
+    errors: dict[str, int] = Field(default_factory=dict)
+    error_examples: dict[str, str] = Field(default_factory=dict)
     usage_missing: int = 0
     prompt_tokens_mismatch: int = 0
     output_tokens_mismatch: int = 0
     slo_met: int | None = None
     slo_attainment: float | None = Field(default=None, ge=0, le=1)
     goodput_rps: float | None = None
+
+
+class PointResult(PointMetrics):
+    """One load point: its load, what its requests measured (:class:`PointMetrics`), the
+    client self-check, GPU telemetry and the engine's Prometheus figures. ``meets_slo``:
+    whether the SLO attainment reached the bench's target."""
+
+    index: int
+    mode: Literal["concurrency", "rate"]
+    concurrency: int | None = None
+    rate_rps: float | None = None
+    arrival: Literal["poisson", "constant"] | None = None
+    search: bool = False
+    started_at: str
+    interrupted: bool = False
+    cancelled: int = 0
     meets_slo: bool | None = None
     client: ClientCheckResult
     gpu: GpuTelemetry | None
