@@ -1,6 +1,10 @@
 """The ``localeval`` command line: a thin layer over the library. Each command lives in its
 own module and is attached here with ``add_command``; each turns the project's own errors
-(:mod:`localeval.errors`) into a message and an exit code."""
+(:mod:`localeval.errors`) into a message and an exit code.
+
+Exit codes, the same for every command: 0 ok; 1 a run that failed (a server that did not
+start, a blocking doctor finding); 2 bad usage or input (an option, a file, a name); 130
+interrupted (Ctrl-C), with what was measured or written left whole."""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from typing import Any
 import click
 
 from localeval import __version__
-from localeval.errors import LocalevalError
+from localeval.errors import Interrupted, LocalevalError
 
+EXIT_INTERRUPTED = Interrupted.exit_code
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -24,6 +29,11 @@ class _Group(click.Group):
             if exc.hint:
                 click.echo(f"Hint: {exc.hint}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            # Without this click prints "Aborted!" and exits 1; an interrupt is 130, like a
+            # shell's. Every file localeval writes is written atomically, so what exists is whole.
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
