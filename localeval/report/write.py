@@ -37,12 +37,23 @@ def check_format(fmt: str) -> str:
 
 
 def format_for(output: Path | None, fmt: str | None) -> str:
-    """The format asked for, else the one ``output``'s suffix names, else ``table``."""
+    """The format asked for, else the one ``output``'s suffix names, else ``table`` (no
+    output, an output without a suffix, or an existing folder). An output whose suffix names
+    no format raises :class:`ConfigError` listing the known ones, rather than writing a
+    table under a name that promises something else."""
     if fmt is not None:
         return check_format(fmt)
-    if output is not None and output.suffix.lower() in _BY_SUFFIX:
-        return _BY_SUFFIX[output.suffix.lower()]
-    return "table"
+    if output is None or output.is_dir() or not output.suffix:
+        return "table"
+    suffix = output.suffix.lower()
+    if suffix not in _BY_SUFFIX:
+        raise ConfigError(
+            f"--output {output}: unknown report extension {output.suffix!r}; "
+            f"known extensions: {', '.join(_BY_SUFFIX)}",
+            hint=f"use one of those extensions, or name the format with --format "
+            f"({', '.join(FORMATS)})",
+        )
+    return _BY_SUFFIX[suffix]
 
 
 def png_images(report: Report) -> dict[str, bytes]:
@@ -96,6 +107,17 @@ def write_rendered(report: Report, fmt: str, path: Path) -> Path:
     path = Path(path)
     if path.is_dir():
         path = path / f"{DEFAULT_NAME}{EXTENSIONS[fmt]}"
+    try:
+        _write_rendered(report, fmt, path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the report to {path}: {exc.strerror or exc}",
+            hint="choose a file in a folder you can write to with --output",
+        ) from exc
+    return path
+
+
+def _write_rendered(report: Report, fmt: str, path: Path) -> None:
     images: dict[str, str | bytes] = {}
     if fmt in ("html", "md"):
         pngs = png_images(report)
@@ -107,7 +129,6 @@ def write_rendered(report: Report, fmt: str, path: Path) -> Path:
                 _write_bytes_atomic(path.parent / folder / f"{key}.png", data)
                 images[key] = f"{folder}/{key}.png"
     write_text_atomic(path, render(report, fmt, images=images))
-    return path
 
 
 def write_report(
