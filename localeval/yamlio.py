@@ -16,21 +16,56 @@ M = TypeVar("M", bound=BaseModel)
 
 def load_yaml(path: Path) -> Any:
     """Parse a YAML file with ``yaml.safe_load``: tags such as ``!!python/object/apply`` are
-    refused, never executed."""
+    refused, never executed. Raises :class:`ConfigError` naming the file, the line and the
+    column, with a hint that matches the kind of error (syntax or tag)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file (not UTF-8 at byte {exc.start})",
+            hint="pass a YAML file",
+        ) from exc
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(
-            f"{path}{where}: not valid YAML for localeval: {problem}",
-            hint="only plain YAML is accepted (no !!python tags)",
-        ) from exc
+        raise yaml_error(path, text, exc) from exc
+
+
+def yaml_error(path: Path, text: str, exc: yaml.YAMLError) -> ConfigError:
+    """A :class:`ConfigError` for a YAML parse failure: ``FILE:LINE:COLUMN: problem``, the
+    offending line with a caret under the column, and a hint for that kind of error."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    problems: list[str] = []
+    if mark is not None:
+        lines = text.splitlines()
+        if 0 <= mark.line < len(lines):
+            problems = [lines[mark.line].replace("\t", "→"), " " * mark.column + "^"]
+    if isinstance(exc, yaml.constructor.ConstructorError):
+        kind = "a tag localeval refuses"
+        hint = (
+            "only plain YAML is accepted: remove the tag (no !!python or custom tags) and "
+            "write the value as plain text, a number, a list or a mapping"
+        )
+    else:
+        kind = "a syntax error"
+        if "\\t" in problem or "\t" in problem:
+            fix = "indent with spaces, not tabs"
+        else:
+            fix = (
+                "check the indentation, a missing closing bracket or quote, and quote a value "
+                "that contains ': ' or starts with a special character"
+            )
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        hint = f"fix the syntax{at}: {fix}"
+    message = f"{path}{where}: not valid YAML ({kind}): {problem}"
+    if context:
+        message += f" ({context})"
+    return ConfigError(message, problems=problems, hint=hint)
 
 
 def validation_problems(source: str, exc: ValidationError) -> list[str]:
