@@ -17,9 +17,9 @@ _STYLE = {"ok": "green", "info": "cyan", "warn": "yellow", "fail": "bold red"}
 
 def _table(report: DoctorReport) -> Table:
     table = Table(title="localeval doctor", title_justify="left", show_lines=False)
-    table.add_column("check")
-    table.add_column("status")
-    table.add_column("found")
+    table.add_column("check", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("found", overflow="fold", ratio=1)
     for check in report.checks:
         text = escape(check.summary)
         if check.fix:
@@ -33,7 +33,7 @@ def _table(report: DoctorReport) -> Table:
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON on stdout.")
 @click.option(
     "--hub-timeout",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True, max=600),
     default=3.0,
     show_default=True,
     help="Seconds to wait for the model hub.",
@@ -48,8 +48,9 @@ def command(recipe: str | None, as_json: bool, hub_timeout: float, no_hub: bool)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, default=str))
     else:
+        # The terminal's width (80 columns when not a terminal, or $COLUMNS): the
+        # table's text wraps inside its cells rather than running past the edge.
         out = Console()
-        out = out if out.is_terminal else Console(width=120)
         out.print(_table(report))
         if report.ok:
             out.print("[green]nothing blocks localeval here[/]")

@@ -59,6 +59,18 @@ def _tensor_parallel(tensor_parallel: int | None, gpus: int | None) -> int | Non
 
 _SHIPPED = ", ".join(m.alias for m in SHIPPED_MODELS)
 
+# The plan's bound on GPUs per replica (PlanRequest.tensor_parallel): checked while parsing,
+# so --help shows the range and the error names the flag the user typed.
+MAX_GPUS_PER_REPLICA = 1024
+
+
+class _ReplicaGpus(GpuCount):
+    """``--gpus``: a count of GPUs per replica, 1 to :data:`MAX_GPUS_PER_REPLICA`."""
+
+    def __init__(self) -> None:
+        super().__init__(min=1, uuids_option=None, counts="the GPUs of one replica")
+        self.max = MAX_GPUS_PER_REPLICA
+
 
 @click.command("plan")
 @click.option(
@@ -80,14 +92,14 @@ _SHIPPED = ", ".join(m.alias for m in SHIPPED_MODELS)
     "--tensor-parallel",
     "--tp",
     "tensor_parallel",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_GPUS_PER_REPLICA),
     metavar="N",
     help="GPUs per replica (vLLM's tensor_parallel_size); default: the bench run's with "
     "--compare, else the fewest that fit.",
 )
 @click.option(
     "--gpus",
-    type=GpuCount(min=1, uuids_option=None, counts="the GPUs of one replica"),
+    type=_ReplicaGpus(),
     metavar="N",
     help="How many GPUs one replica uses: the same number as --tensor-parallel (the plan "
     "models tensor parallelism only).",
