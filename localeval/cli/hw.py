@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -62,14 +63,20 @@ def list_command(as_json: bool, profiles_dir: Path | None) -> None:
         for p in profiles
     }
     show_origin = "user" in origins.values()
-    table = Table(title="Hardware profiles (specs per GPU; `localeval hw show NAME` for sources)")
-    table.add_column("name", no_wrap=True)
-    for header in ("mem GB", "BW TB/s", "BF16 TF", "FP8 TF", "W", "on-demand $/GPU-h"):
-        table.add_column(header, justify="right")
-    table.add_column("price date", no_wrap=True)
-    table.add_column("pricing options")
+    table = Table(
+        title="Hardware profiles (specs per GPU; `localeval hw show NAME` for sources)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    # Every cell folds or wraps within its column rather than being cut with an ellipsis,
+    # so an 80-column terminal shows whole names, headers and figures.
+    table.add_column("name", overflow="fold")
+    for header in ("mem\nGB", "BW\nTB/s", "BF16\nTF", "FP8\nTF", "W", "$/GPU-h\non-dem."):
+        table.add_column(header, justify="right", overflow="fold")
+    table.add_column("price\ndate", overflow="fold")
+    table.add_column("pricing\noptions", overflow="fold")
     if show_origin:
-        table.add_column("from")
+        table.add_column("from", overflow="fold")
     for p in profiles:
         od = p.rental("on_demand")
         row = [
@@ -81,7 +88,7 @@ def list_command(as_json: bool, profiles_dir: Path | None) -> None:
             _num(p.board_power_w),
             "-" if od is None else f"{od.usd_per_gpu_hour:g}",
             "-" if od is None else str(od.as_of),
-            " ".join(p.pricing_options()),
+            "\n".join(p.pricing_options()),
         ]
         if show_origin:
             row.append(origins[p.name])

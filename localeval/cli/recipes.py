@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 import yaml
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -27,16 +28,20 @@ def list_cmd(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in recipes], indent=2))
         return
-    table = Table(title="recipes")
-    for col in ("name", "model", "GPUs", "profile", "pricing", "description"):
-        table.add_column(col)
+    # Names and ids are what users copy: they fold onto the next line whole, never cut
+    # with an ellipsis; the description wraps at word boundaries.
+    table = Table(title="recipes", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("name", overflow="fold")
+    table.add_column("model", overflow="fold")
+    table.add_column("GPUs", justify="right", no_wrap=True)
+    table.add_column("profile /\npricing", no_wrap=True)
+    table.add_column("description", overflow="fold")
     for r in recipes:
         table.add_row(
             r.name,
             r.model.id,
             str(r.gpu_count),
-            r.hardware.profile,
-            r.hardware.pricing,
+            f"{r.hardware.profile}\n{r.hardware.pricing}",
             r.description,
         )
     Console().print(table)
