@@ -123,3 +123,18 @@ def test_errors_are_clean_messages(tmp_path: Path) -> None:
     assert code == 2
     code, _, err = invoke()
     assert code == 2 and "Missing argument" in err
+
+
+def test_client_bound_points_show_their_reason_once_per_reason(tmp_path: Path) -> None:
+    data = json.loads((DATA / "bench_h100.json").read_text())
+    reasons = ["the client used 97% of a core", "the client used 97% of a core", None]
+    for point, reason in zip(data["points"], reasons, strict=False):
+        point["client"]["client_bound"] = reason is not None
+        point["client"]["reason"] = reason
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps(data))
+    code, out, _ = invoke(str(bench), "--profiles-dir", PROFILES, "--format", "md")
+    assert code == 0, out
+    assert out.count("(client-bound)") == 2
+    # One footnote for the one distinct reason, referenced from both rows.
+    assert out.count("client-bound: the client used 97% of a core") == 1

@@ -47,8 +47,18 @@ from localeval.report.model import (
     TaskView,
 )
 from localeval.report.views import Notes, pareto_frontier, run_labels
+from localeval.results.bench import PointResult
 from localeval.results.cost import ApiModelPrice
 from localeval.results.eval import TaskResult
+
+
+def _client_notes(point: PointResult) -> list[str]:
+    """The footnote of a point the load generator itself may have limited: the reason the
+    result file records, one note per distinct reason."""
+    client = point.client
+    if not client.client_bound:
+        return []
+    return [f"client-bound: {client.reason or 'the result file gives no reason'}"]
 
 
 def _task_notes(task: TaskResult) -> list[str]:
@@ -178,7 +188,17 @@ class _Builder:
             for i, point in enumerate(run.points):
                 if not costs:
                     verdict = point.slo_ok(DEFAULT_SLO_ATTAINMENT)
-                    rows.append(BenchRow(self.labels[run.path], point, (), None, False, verdict))
+                    rows.append(
+                        BenchRow(
+                            self.labels[run.path],
+                            point,
+                            (),
+                            None,
+                            False,
+                            verdict,
+                            notes=self.notes.refs(_client_notes(point)),
+                        )
+                    )
                     continue
                 pc = costs[i]
                 methods = {o.prices.method for o in pc.by_option if o.prices is not None}
@@ -191,7 +211,11 @@ class _Builder:
                         estimate=pc.estimate,
                         slo_met=pc.slo_met,
                         notes=self.notes.refs(
-                            [*pc.assumptions, *(f"$/M split: {m}" for m in sorted(methods))]
+                            [
+                                *pc.assumptions,
+                                *(f"$/M split: {m}" for m in sorted(methods)),
+                                *_client_notes(point),
+                            ]
                         ),
                     )
                 )
