@@ -66,14 +66,19 @@ def show_cmd(name: str, as_json: bool) -> None:
 def validate_cmd(files: tuple[Path, ...]) -> None:
     """Validate recipe files: one line per problem, naming the file and the field."""
     problems: list[str] = []
+    bad = 0
     for path in files:
         try:
             recipe = load_recipe_file(path)
         except ConfigError as exc:
-            problems.extend(exc.problems or [exc.message])
+            # Every line of the error: a validation error lists one problem per field; a
+            # YAML error gives the file, line and column, the line itself and what to fix.
+            bad += 1
+            problems.append(exc.message)
+            problems.extend(f"  {p}" for p in exc.problems)
+            if exc.hint:
+                problems.append(f"  hint: {exc.hint}")
             continue
         click.echo(f"ok: {path} ({recipe.name})")
     if problems:
-        raise ConfigError(
-            f"{len(problems)} problem(s) in {len(files)} recipe file(s)", problems=problems
-        )
+        raise ConfigError(f"{bad} of {len(files)} recipe file(s) invalid", problems=problems)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from localeval.cost.analyze import DEFAULT_COMPARE
+from localeval.paths import user_profiles_dir
 from localeval.report.build import load_report
 from localeval.report.model import ReportOptions
 from localeval.report.write import (
@@ -42,7 +43,11 @@ def _split_list(values: Iterable[str]) -> tuple[str, ...]:
 @click.option(
     "--profile", help="Price every run on this hardware profile (default: each on its own)."
 )
-@click.option("--profiles-dir", type=click.Path(path_type=Path), help="Folder of user profiles.")
+@click.option(
+    "--profiles-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of user profiles (default: $LOCALEVAL_PROFILES_DIR).",
+)
 @click.option(
     "--pricing",
     multiple=True,
@@ -72,6 +77,10 @@ def command(
     token against load, accuracy with cost per task beside API prices, cost at fixed
     performance with the Pareto frontier, and break-even against the APIs."""
     fmt = format_for(output, fmt)
+    if profiles_dir is None:
+        # A $LOCALEVAL_PROFILES_DIR that names no folder is the user's mistake, not a cost
+        # that cannot be computed: refuse it here rather than as a warning in the report.
+        user_profiles_dir()
     options = ReportOptions(
         profile=profile,
         profiles_dir=profiles_dir,

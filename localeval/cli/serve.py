@@ -22,7 +22,9 @@ CHECK_PROMPT = "Question: What is 3 + 5?\nAnswer:"
 @click.command("serve")
 @click.argument("recipe")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", type=int, default=None, help="Port (default: a free one).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port (default: a free one)."
+)
 @click.option(
     "--launcher",
     type=click.Choice(["module", "cli"]),
@@ -38,7 +40,7 @@ CHECK_PROMPT = "Question: What is 3 + 5?\nAnswer:"
 )
 @click.option(
     "--startup-timeout",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=None,
     help="Seconds to wait for readiness (default grows with model size).",
 )
