@@ -18,7 +18,10 @@ EVAL = str(DATA / "eval_h100.json")
 
 
 def invoke(*args: str) -> str:
-    result = CliRunner().invoke(cli, ["cost", *args], catch_exceptions=False, terminal_width=250)
+    # A wide terminal, so that the phrases asserted below are not wrapped across lines.
+    result = CliRunner().invoke(
+        cli, ["cost", *args], catch_exceptions=False, terminal_width=250, env={"COLUMNS": "250"}
+    )
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -122,6 +125,27 @@ def test_tiny_cpu_run_prints_tables() -> None:
 def test_other_hardware_is_labelled_estimate() -> None:
     out = invoke(BENCH, "--profiles-dir", PROFILES, "--profile", "test-a100", "--compare", "o1")
     assert "ESTIMATE" in out and "roofline" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "figures"),
+    [
+        (
+            (BENCH, EVAL, "--profiles-dir", PROFILES, "--compare", "o1,gpt-4o"),
+            ("$45.00", "2,392,000"),
+        ),
+        (("--list-models",), ("anthropic",)),
+    ],
+)
+def test_tables_fit_80_columns(args: tuple[str, ...], figures: tuple[str, ...]) -> None:
+    """Printed to a pipe or an 80-column terminal, every line fits and nothing is cut with
+    an ellipsis: cells wrap instead."""
+    result = CliRunner().invoke(cli, ["cost", *args], catch_exceptions=False, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "\u2026" not in result.output
+    assert all(f in result.output for f in figures)
 
 
 def test_list_models() -> None:

@@ -4,11 +4,11 @@ set them beside closed-API prices."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -53,12 +53,31 @@ class _Notes:
 
 
 def _console() -> Console:
-    """A console; when printing to a file or pipe (no terminal width to follow, no
-    $COLUMNS) the tables get 200 columns rather than rich's 80, so they stay readable."""
-    console = Console()
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(width=200)
-    return console
+    """A console as wide as the terminal ($COLUMNS; 80 columns when printing to a file or
+    pipe): the tables below are laid out to fit 80."""
+    return Console()
+
+
+# Columns whose cells are never broken: a figure or a name split over two lines is misread.
+_WHOLE = ("option", "point", "notes", "as of", "kind", "basis", "rank")
+
+
+def _table(title: str, columns: Iterable[str], numeric: Iterable[str] = ()) -> Table:
+    """A table that fits a narrow terminal: no outer edge, a rule under the header, text
+    that wraps within its cell (a word too long for it folded onto the next line rather
+    than cut). ``numeric`` columns, like the option and point labels, are right-aligned
+    and never broken, so the text columns give way."""
+    right = set(numeric)
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in columns:
+        whole = col in right or col in _WHOLE
+        table.add_column(
+            col,
+            justify="right" if col in right else "left",
+            no_wrap=whole,
+            overflow="ellipsis" if whole else "fold",
+        )
+    return table
 
 
 def _split_list(values: Iterable[str]) -> tuple[str, ...]:
@@ -90,9 +109,11 @@ def _print_report(report: CostReport, console: Console) -> None:
 
 
 def _prices(report: CostReport, notes: _Notes, console: Console) -> None:
-    prices = Table(title="GPU price per hour of use")
-    for col in ("option", "$/GPU-h", "detail", "source", "as of", "notes"):
-        prices.add_column(col)
+    prices = _table(
+        "GPU price per hour of use",
+        ("option", "$/GPU-h", "detail", "source", "as of", "notes"),
+        numeric=("$/GPU-h",),
+    )
     for p in report.prices:
         detail = p.formula() if p.option == "owned" else ""
         prices.add_row(
@@ -107,9 +128,10 @@ def _prices(report: CostReport, notes: _Notes, console: Console) -> None:
 
 
 def _runs(report: CostReport, notes: _Notes, console: Console) -> None:
-    runs = Table(title="Measurements")
-    for col in ("result", "kind", "model", "measured on", "priced on", "basis", "notes"):
-        runs.add_column(col)
+    runs = _table(
+        "Measurements",
+        ("result", "kind", "model", "measured on", "priced on", "basis", "notes"),
+    )
     for r in report.runs:
         runs.add_row(
             Path(r.path).name,
@@ -125,94 +147,98 @@ def _runs(report: CostReport, notes: _Notes, console: Console) -> None:
 
 def _points(report: CostReport, notes: _Notes, console: Console) -> None:
     if report.points:
-        table = Table(title="Self-hosted $ per million tokens at each load point")
-        for col in (
-            "point",
-            "SLO",
-            "in tok/s",
-            "out tok/s",
-            "option",
-            "$/M in",
-            "$/M out",
-            "$/M blend 3:1",
-            "$/M out all-in",
-            "kWh/M tok",
-            "split",
-            "notes",
-        ):
-            table.add_column(col)
+        # Two tables rather than one of twelve columns, so that each fits 80 columns: what
+        # was measured at each point, then its price under each option.
+        load = _table(
+            "Load points",
+            ("point", "SLO", "in tok/s", "out tok/s", "kWh/M tok"),
+            numeric=("in tok/s", "out tok/s", "kWh/M tok"),
+        )
+        usd_cols = ("$/M in", "$/M out", "$/M blend\n3:1", "$/M out\nall-in")
+        table = _table(
+            "Self-hosted $ per million tokens at each load point",
+            ("point", "option", *usd_cols, "notes"),
+            numeric=usd_cols,
+        )
         for pt in report.points:
             slo = "-" if pt.slo_met is None else ("met" if pt.slo_met else "missed")
             label = pt.point + (" (est.)" if pt.estimate else "")
+            load.add_row(
+                label,
+                slo,
+                _num(pt.input_tok_per_s),
+                _num(pt.output_tok_per_s),
+                _num(pt.kwh_per_m_tokens),
+            )
             for o in pt.by_option:
                 tp = o.prices
                 table.add_row(
                     label,
-                    slo,
-                    _num(pt.input_tok_per_s),
-                    _num(pt.output_tok_per_s),
                     option_label(o.option),
                     _usd(tp.usd_per_m_input if tp else None),
                     _usd(tp.usd_per_m_output if tp else None),
                     _usd(tp.usd_per_m_blended_3_1 if tp else None),
                     _usd(tp.usd_per_m_output_all_in if tp else None),
-                    _num(pt.kwh_per_m_tokens),
-                    "-" if tp is None else ("GKE" if tp.method.startswith("GKE") else "latency"),
-                    notes.refs(pt.assumptions),
+                    # How input and output shared the cost: a note, as in the report.
+                    notes.refs([*pt.assumptions, *([f"$/M split: {tp.method}"] if tp else [])]),
                 )
+        console.print(load)
         console.print(table)
 
 
 def _tasks(report: CostReport, notes: _Notes, console: Console) -> None:
     if report.tasks:
-        table = Table(title="Self-hosted cost of each task")
-        for col in (
-            "task",
-            "score",
-            "tokens in / out",
-            "GPU-s",
-            "option",
-            "as run",
-            "at saturation",
-            "kWh",
-            "energy $",
-            "CO2 kg",
-            "notes",
-        ):
-            table.add_column(col)
+        # What each task cost under each option, then what it used (the same under every
+        # option): two tables that each fit 80 columns.
+        money = ("as run", "at\nsaturation")
+        table = _table(
+            "Self-hosted cost of each task",
+            ("task", "score", "option", *money, "notes"),
+            numeric=money,
+        )
+        used_cols = ("tokens in", "tokens out", "GPU-s", "kWh", "energy $", "CO2 kg")
+        used = _table("Work and energy of each task", ("task", *used_cols), numeric=used_cols)
         for t in report.tasks:
             score = "-" if t.score is None else f"{t.metric} {t.score:.4g}"
+            task = t.task + (" (est.)" if t.estimate else "")
             e = t.energy
             for o in t.by_option:
                 table.add_row(
-                    t.task + (" (est.)" if t.estimate else ""),
+                    task,
                     score,
-                    f"{t.prompt_tokens:,} / {t.generated_tokens:,}",
-                    _num(t.gpu_seconds),
                     option_label(o.option),
                     _usd(o.as_run_usd),
                     _usd(o.saturation_usd),
-                    _num(e.kwh if e else None),
-                    _usd(e.cost_usd if e else None),
-                    _num(e.co2_kg if e else None),
                     notes.refs([*t.assumptions, f"at saturation: {o.saturation_basis}"]),
                 )
+            used.add_row(
+                task,
+                f"{t.prompt_tokens:,}",
+                f"{t.generated_tokens:,}",
+                _num(t.gpu_seconds),
+                _num(e.kwh if e else None),
+                _usd(e.cost_usd if e else None),
+                _num(e.co2_kg if e else None),
+            )
         console.print(table)
+        console.print(used)
 
 
 def _api(report: CostReport, notes: _Notes, console: Console) -> None:
     if report.api:
-        table = Table(title="API cost of the same work")
-        for col in (
-            "task",
-            "API model",
-            "$/M in / out",
-            "tokens in / out",
-            "cost",
-            "x cheapest self-hosted",
-            "notes",
-        ):
-            table.add_column(col)
+        table = _table(
+            "API cost of the same work",
+            (
+                "task",
+                "API model",
+                "$/M\nin / out",
+                "tokens\nin / out",
+                "cost",
+                "x cheapest\nself-hosted",
+                "notes",
+            ),
+            numeric=("cost", "x cheapest\nself-hosted"),
+        )
         for a in report.api:
             c = a.cost
             own = [
@@ -247,17 +273,17 @@ def _api(report: CostReport, notes: _Notes, console: Console) -> None:
 
 def _breakeven(report: CostReport, notes: _Notes, console: Console) -> None:
     if report.breakeven:
-        table = Table(title="Break-even: daily volume above which self-hosting beats the API")
-        for col in (
-            "option",
-            "API model",
-            "capacity tok/s",
-            "API $/M (mix)",
-            "break-even tok/day",
-            "utilization needed",
-            "notes",
-        ):
-            table.add_column(col)
+        cols = (
+            "capacity\ntok/s",
+            "API $/M\n(mix)",
+            "break-even\ntok/day",
+            "utilization\nneeded",
+        )
+        table = _table(
+            "Break-even: daily volume above which self-hosting beats the API",
+            ("option", "API model", *cols, "notes"),
+            numeric=cols,
+        )
         for b in report.breakeven:
             r = b.result
             if r.tokens_per_day is None:
@@ -282,9 +308,11 @@ def _breakeven(report: CostReport, notes: _Notes, console: Console) -> None:
 def _fixed(report: CostReport, notes: _Notes, console: Console) -> None:
     fp = report.fixed_performance
     if fp is not None:
-        table = Table(title=f"Cheapest way to reach {fp.threshold:.0%} on {fp.task}")
-        for col in ("rank", "candidate", "score", "cost", "basis", "notes"):
-            table.add_column(col)
+        table = _table(
+            f"Cheapest way to reach {fp.threshold:.0%} on {fp.task}",
+            ("rank", "candidate", "score", "cost", "basis", "notes"),
+            numeric=("score", "cost"),
+        )
         for i, c in enumerate(fp.meeting, start=1):
             score = f"{c.score:.4g}" if c.score is not None else f">= {c.score_at_least:g}"
             table.add_row(
@@ -325,9 +353,11 @@ def _print_models(as_json: bool, prices_file: Path | None, overrides: Path | Non
             )
         )
         return
-    table = Table(title=f"API prices ({catalog.as_of})")
-    for col in ("name", "LiteLLM key", "provider", "$/M in", "$/M out", "as of"):
-        table.add_column(col)
+    table = _table(
+        f"API prices ({catalog.as_of})",
+        ("name", "LiteLLM key", "provider", "$/M in", "$/M out", "as of"),
+        numeric=("$/M in", "$/M out"),
+    )
     for m in models:
         table.add_row(
             ", ".join(sorted(aliases.get(m.key, []))) or "-",
