@@ -70,10 +70,10 @@ def list_command(as_json: bool, profiles_dir: Path | None) -> None:
     )
     # Every cell folds or wraps within its column rather than being cut with an ellipsis,
     # so an 80-column terminal shows whole names, headers and figures.
-    table.add_column("name", overflow="fold")
-    for header in ("mem\nGB", "BW\nTB/s", "BF16\nTF", "FP8\nTF", "W", "$/GPU-h\non-dem."):
+    table.add_column("name", no_wrap=True)
+    for header in ("mem\nGB", "BW\nTB/s", "BF16\nTF", "FP8\nTF", "W"):
         table.add_column(header, justify="right", overflow="fold")
-    table.add_column("price\ndate", overflow="fold")
+    table.add_column("on-demand\n$/GPU-h\nas of", justify="right", no_wrap=True)
     table.add_column("pricing\noptions", overflow="fold")
     if show_origin:
         table.add_column("from", overflow="fold")
@@ -86,8 +86,7 @@ def list_command(as_json: bool, profiles_dir: Path | None) -> None:
             _num(p.bf16_dense_tflops),
             _num(p.fp8_dense_tflops),
             _num(p.board_power_w),
-            "-" if od is None else f"{od.usd_per_gpu_hour:g}",
-            "-" if od is None else str(od.as_of),
+            "-" if od is None else f"{od.usd_per_gpu_hour:g}\n{od.as_of}",
             "\n".join(p.pricing_options()),
         ]
         if show_origin:

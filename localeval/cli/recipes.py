@@ -28,21 +28,20 @@ def list_cmd(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in recipes], indent=2))
         return
-    # Names and ids are what users copy: they fold onto the next line whole, never cut
-    # with an ellipsis; the description wraps at word boundaries.
+    # The name is what users copy into the next command: it stays whole on one line. The
+    # model id and description share the last column, which wraps (a long id folds) so
+    # that the table fits an 80-column terminal.
     table = Table(title="recipes", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("name", overflow="fold")
-    table.add_column("model", overflow="fold")
+    table.add_column("name", no_wrap=True)
     table.add_column("GPUs", justify="right", no_wrap=True)
     table.add_column("profile /\npricing", no_wrap=True)
-    table.add_column("description", overflow="fold")
+    table.add_column("model / description", overflow="fold")
     for r in recipes:
         table.add_row(
             r.name,
-            r.model.id,
             str(r.gpu_count),
             f"{r.hardware.profile}\n{r.hardware.pricing}",
-            r.description,
+            f"{r.model.id}\n{r.description}",
         )
     Console().print(table)
 
