@@ -290,7 +290,7 @@ def command(
         "warmup_requests": warmup,
         "think_time_ms": think_time_ms,
         "dataset": str(dataset) if dataset else None,
-        "slo": parse_slo(slo) if slo else None,
+        "slo": parse_slo(slo) if slo is not None else None,
         "slo_attainment_target": slo_attainment,
         "seed": seed,
         "request_timeout_s": request_timeout,

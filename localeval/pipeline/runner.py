@@ -167,12 +167,14 @@ def run_pipeline(plan: PipelineConfig, progress: PipelineProgress | None = None)
     plan.check()
     run_dir = resolve_run_dir(plan)
     created = make_run_dir(run_dir)
+    had_lock = (run_dir / LOCK_FILE).exists()
     try:
         return _run_in(plan, run_dir, hook)
     finally:
-        if created and not (run_dir / MANIFEST_FILE).exists():
-            # stopped before the run was recorded: leave no folder of ours behind
-            (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        if not (run_dir / MANIFEST_FILE).exists():
+            # stopped before the run was recorded: leave nothing of ours behind
+            if not had_lock:
+                (run_dir / LOCK_FILE).unlink(missing_ok=True)
             remove_empty(created)
 
 
