@@ -197,8 +197,15 @@ def _print_summary(console: Console, result: BenchResult) -> None:
     help="Tokenizer directory or id to build prompts with (default: the server's /tokenize).",
 )
 @click.option("--api", type=click.Choice(["completions", "chat"]), help="API to load.")
-@click.option("--concurrency", help="Closed-loop sweep: concurrencies, e.g. 1,8,64.")
-@click.option("--rate", help="Open-loop sweep: request rates in req/s, e.g. 2,4,8.")
+@click.option(
+    "--concurrency",
+    help="Closed-loop sweep: concurrencies, e.g. 1,8,64 (each at most --num-requests).",
+)
+@click.option(
+    "--rate",
+    help="Open-loop sweep: request rates in req/s, e.g. 2,4,8 (finite: to send every "
+    "request at once, use --concurrency N with N = --num-requests).",
+)
 @click.option("--arrival", type=click.Choice(["poisson", "constant"]), help="Open-loop arrivals.")
 @click.option(
     "--search",
