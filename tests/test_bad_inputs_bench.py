@@ -146,6 +146,9 @@ CASES = [
                                       "--search-max", "0"), 2, "--search-max:"),
     Case("search-max-inf", bench_out("--search", "rate", "--slo", "ttft_ms=100",
                                      "--search-max", "inf"), 2, "--search-max:"),
+    Case("search-max-over-requests", bench_out("--search", "concurrency", "--slo", "ttft_ms=100",
+                                               "--num-requests", "4", "--search-max", "8"), 2,
+         "--search-max 8 is more than --num-requests 4"),
     # load patterns and their options, named by flag
     Case("two-patterns", bench_out("--concurrency", "1", "--rate", "2"), 2,
          "give exactly one load pattern: --concurrency, --rate or --search"),
@@ -197,6 +200,9 @@ CASES = [
     Case("ok-fits-context",
          bench_out("--concurrency", "1", "--num-requests", "1", "--input-tokens", "4000",
                    "--output-tokens", "96"), 0, "result:"),
+    Case("ok-search-stops-at-num-requests",
+         bench_out("--search", "concurrency", "--slo", "ttft_ms=10000", "--num-requests", "3"),
+         0, "attainment >= 0.9): 3"),
     # bench with a recipe's settings against the fake
     Case("recipe-override-named-by-flag",
          ("bench", "{recipe:ok}", "--endpoint", "{endpoint}", "--no-report", "--concurrency", "9",

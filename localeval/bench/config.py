@@ -174,6 +174,17 @@ class BenchConfig(BaseModel):
                     "a point cannot keep more requests in flight than it sends; lower "
                     "concurrency or raise num_requests"
                 )
+        if (
+            self.search == "concurrency"
+            and self.num_requests is not None
+            and self.search_max is not None
+            and self.search_max > self.num_requests
+        ):
+            raise ValueError(
+                f"search_max {self.search_max:g} is more than num_requests "
+                f"{self.num_requests}: a concurrency search cannot go above the requests "
+                "each point sends; lower search_max or raise num_requests"
+            )
         if self.num_requests is None and self.duration_s is None:
             raise ValueError("bound each point by num_requests and/or duration_s")
         if self.think_time_ms and self.concurrency is None and self.search != "concurrency":

@@ -463,9 +463,12 @@ async def _search(run: _Run, client: StreamingClient) -> None:
     assert cfg.search is not None and cfg.slo is not None
     start_default, max_default = SEARCH_DEFAULTS[cfg.search]
     start = cfg.search_start or start_default
-    search = SloSearch(
-        start, max(start, cfg.search_max or max_default), integer=cfg.search == "concurrency"
-    )
+    top = cfg.search_max or max_default
+    if cfg.search == "concurrency" and cfg.num_requests is not None:
+        # more workers than requests would be recorded as a load that never ran
+        top = min(top, cfg.num_requests)
+        start = min(start, top)
+    search = SloSearch(start, max(start, top), integer=cfg.search == "concurrency")
     best_point: int | None = None
     while (value := search.next_value()) is not None:
         point = await _point(run, client, cfg.search, value, search=True)
