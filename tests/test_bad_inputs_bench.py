@@ -432,3 +432,19 @@ def test_ctrl_c_in_a_folder_the_user_had_keeps_it(tmp_path: Path) -> None:
             watcher.join()
     assert result.exit_code == 130, result.output
     assert sorted(p.name for p in userdir.iterdir()) == [USER_FILE]
+
+
+def test_run_interrupted_before_it_is_recorded_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import localeval.pipeline.runner as pipeline_runner
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline_runner, "_open_manifest", interrupted)
+    out = tmp_path / "new" / "run"
+    result = CliRunner().invoke(cli, ["run", "tiny-cpu", "--output", str(out)])
+    assert result.exit_code == 130, result.output
+    assert "nothing was saved" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "new").exists()
