@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.resources
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -111,13 +111,16 @@ class BenchScenario(_Strict):
     input_tokens: int = Field(default=128, gt=0)
     output_tokens: int = Field(default=128, gt=0)
     concurrency: list[int] | None = None
-    request_rates_rps: list[float] | None = None
+    request_rates_rps: list[Annotated[float, Field(allow_inf_nan=False)]] | None = None
     arrival: Literal["poisson", "constant"] = "poisson"
     num_requests: int | None = Field(default=200, gt=0)
-    duration_s: float | None = Field(default=None, gt=0)
+    duration_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     warmup_requests: int = Field(default=4, ge=0)
     think_time_ms: float = Field(
-        default=0.0, ge=0, description="closed loop: pause after an answer before the next"
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="closed loop: pause after an answer before the next",
     )
     dataset: str | None = Field(default=None, description="ShareGPT JSON or JSONL prompt file")
     slo: Slo | None = None
@@ -143,6 +146,13 @@ class BenchScenario(_Strict):
             raise ValueError("give concurrency or request_rates_rps, not both")
         if self.num_requests is None and self.duration_s is None:
             raise ValueError("bound each point by num_requests and/or duration_s")
+        if self.concurrency and self.num_requests is not None:
+            over = [c for c in self.concurrency if c > self.num_requests]
+            if over:
+                raise ValueError(
+                    f"concurrency {over[0]} is more than num_requests {self.num_requests}: a "
+                    "point cannot keep more requests in flight than it sends"
+                )
         return self
 
 
@@ -180,6 +190,20 @@ class Recipe(_Strict):
     bench: BenchScenario = Field(default_factory=BenchScenario)
     hardware: HardwareSpec
     source_path: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _prompts_fit_the_context(self) -> Recipe:
+        limit = self.engine.max_model_len
+        if limit is None or self.bench.dataset is not None:
+            return self
+        needed = self.bench.input_tokens + self.bench.output_tokens
+        if needed > limit:
+            raise ValueError(
+                f"bench.input_tokens {self.bench.input_tokens} + bench.output_tokens "
+                f"{self.bench.output_tokens} = {needed} tokens per request exceed "
+                f"engine.max_model_len {limit}: every bench request would fail"
+            )
+        return self
 
     @property
     def served_model_name(self) -> str:

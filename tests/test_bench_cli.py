@@ -254,12 +254,12 @@ def test_config_errors_exit_2(fake: FakeOpenAIServer, tmp_path: Path) -> None:
     base = ["bench", "--endpoint", fake.base_url, "--output", str(tmp_path / "r")]
     for args, needle in (
         (["--concurrency", "1", "--rate", "2"], "exactly one load pattern"),
-        (["--search", "rate"], "search needs an slo"),
+        (["--search", "rate"], "--search needs an --slo"),
         (["--concurrency", "1", "--slo", "ttft=5"], "KEY=MILLISECONDS"),
         (["--concurrency", "x"], "integers"),
         (["--concurrency", "0"], "positive"),
         (["--rate", "2", "--think-time-ms", "5"], "not to rates"),
-        (["--concurrency", "1", "--think-time-ms", "-1"], "think_time_ms"),
+        (["--concurrency", "1", "--think-time-ms", "-1"], "--think-time-ms"),
     ):
         result = runner.invoke(cli, base + args)
         assert result.exit_code == 2, result.output

@@ -3,10 +3,12 @@ from options or from a recipe's ``bench`` section, and the ``--slo`` parser."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from localeval.bench.metrics import Slo
 from localeval.errors import ConfigError
@@ -15,6 +17,36 @@ if TYPE_CHECKING:
     from localeval.recipes import Recipe
 
 SLO_KEYS = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+
+# More workers than this in one point is a typo, not a load test.
+MAX_CONCURRENCY = 100_000
+
+# The command-line option that sets each field, for messages that name what the user typed.
+FLAGS: dict[str, str] = {
+    "api": "--api",
+    "tokenizer": "--tokenizer",
+    "concurrency": "--concurrency",
+    "request_rates_rps": "--rate",
+    "arrival": "--arrival",
+    "search": "--search",
+    "search_max": "--search-max",
+    "input_tokens": "--input-tokens",
+    "output_tokens": "--output-tokens",
+    "num_requests": "--num-requests",
+    "duration_s": "--duration",
+    "warmup_requests": "--warmup",
+    "think_time_ms": "--think-time-ms",
+    "dataset": "--dataset",
+    "slo": "--slo",
+    "slo_attainment_target": "--slo-attainment",
+    "seed": "--seed",
+    "request_timeout_s": "--request-timeout",
+    "gpu_count": "--gpus",
+    "gpu_uuids": "--gpu-uuids",
+    "output_dir": "--output",
+}
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class SloConfig(BaseModel):
@@ -71,21 +103,21 @@ class BenchConfig(BaseModel):
     input_tokens: int = Field(default=128, gt=0)
     output_tokens: int = Field(default=128, gt=0)
     concurrency: list[int] | None = None
-    request_rates_rps: list[float] | None = None
+    request_rates_rps: list[FiniteFloat] | None = None
     arrival: Literal["poisson", "constant"] = "poisson"
     search: Literal["concurrency", "rate"] | None = None
-    search_start: float | None = Field(default=None, gt=0)
-    search_max: float | None = Field(default=None, gt=0)
+    search_start: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    search_max: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     slo_attainment_target: float = Field(default=0.9, gt=0, le=1)
     num_requests: int | None = Field(default=200, gt=0)
-    duration_s: float | None = Field(default=None, gt=0)
+    duration_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     warmup_requests: int = Field(default=4, ge=0)
-    think_time_ms: float = Field(default=0.0, ge=0)
+    think_time_ms: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     dataset: str | None = None
     tokenizer: str | None = None
     slo: SloConfig | None = None
     seed: int = 0
-    request_timeout_s: float = Field(default=600.0, gt=0)
+    request_timeout_s: float = Field(default=600.0, gt=0, allow_inf_nan=False)
     ignore_eos: bool = True
     output_dir: Path | None = None
     gpu_count: int | None = Field(
@@ -98,6 +130,34 @@ class BenchConfig(BaseModel):
     metrics_interval_s: float = Field(default=1.0, gt=0)
     recipe_name: str | None = None
 
+    @field_validator("concurrency")
+    @classmethod
+    def _positive_concurrency(cls, v: list[int] | None) -> list[int] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("give at least one concurrency")
+        for c in v:
+            if c < 1:
+                raise ValueError(f"each must be a positive integer, not {c}")
+            if c > MAX_CONCURRENCY:
+                raise ValueError(
+                    f"{c} requests in flight is above the limit of {MAX_CONCURRENCY:,}"
+                )
+        return v
+
+    @field_validator("request_rates_rps")
+    @classmethod
+    def _positive_rates(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("give at least one request rate")
+        for r in v:
+            if not r > 0:
+                raise ValueError(f"each must be a positive number of req/s, not {r:g}")
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> BenchConfig:
         patterns = [self.concurrency is not None, self.request_rates_rps is not None]
@@ -106,14 +166,25 @@ class BenchConfig(BaseModel):
             raise ValueError(
                 "give exactly one load pattern: concurrency, request_rates_rps or search"
             )
-        if self.concurrency is not None and (
-            not self.concurrency or any(c < 1 for c in self.concurrency)
+        if self.concurrency is not None and self.num_requests is not None:
+            over = [c for c in self.concurrency if c > self.num_requests]
+            if over:
+                raise ValueError(
+                    f"concurrency {over[0]} is more than num_requests {self.num_requests}: "
+                    "a point cannot keep more requests in flight than it sends; lower "
+                    "concurrency or raise num_requests"
+                )
+        if (
+            self.search == "concurrency"
+            and self.num_requests is not None
+            and self.search_max is not None
+            and self.search_max > self.num_requests
         ):
-            raise ValueError("concurrency must be a non-empty list of positive integers")
-        if self.request_rates_rps is not None and (
-            not self.request_rates_rps or any(r <= 0 for r in self.request_rates_rps)
-        ):
-            raise ValueError("request_rates_rps must be a non-empty list of positive numbers")
+            raise ValueError(
+                f"search_max {self.search_max:g} is more than num_requests "
+                f"{self.num_requests}: a concurrency search cannot go above the requests "
+                "each point sends; lower search_max or raise num_requests"
+            )
         if self.num_requests is None and self.duration_s is None:
             raise ValueError("bound each point by num_requests and/or duration_s")
         if self.think_time_ms and self.concurrency is None and self.search != "concurrency":
@@ -129,22 +200,31 @@ class BenchConfig(BaseModel):
         return self.slo.to_slo() if self.slo is not None else None
 
     @classmethod
-    def build(cls, source: str = "options", **values: Any) -> BenchConfig:
+    def build(
+        cls, source: str = "options", names: Mapping[str, str] | None = None, **values: Any
+    ) -> BenchConfig:
         """Validate ``values`` into a config; problems become one ConfigError naming
-        each field. ``source`` names where the values came from."""
+        each field. ``source`` names where the values came from; ``names`` maps field
+        names to what the user typed (:data:`FLAGS` for command-line options), in the
+        field that failed and in the text of the message."""
         try:
             return cls(**values)
         except ValidationError as exc:
-            problems = []
-            for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"]) or "config"
-                problems.append(f"{source}: {loc}: {err['msg']}")
+            problems = [_problem(source, err, names or {}) for err in exc.errors()]
             raise ConfigError("invalid bench configuration", problems=problems) from exc
 
     @classmethod
-    def from_recipe(cls, recipe: Recipe, **overrides: Any) -> BenchConfig:
+    def from_recipe(
+        cls,
+        recipe: Recipe,
+        names: Mapping[str, str] | None = None,
+        *,
+        duration_only: bool = False,
+        **overrides: Any,
+    ) -> BenchConfig:
         """A config from a recipe's ``bench`` section; ``overrides`` (not None) win. A
-        load pattern given in ``overrides`` replaces the recipe's."""
+        load pattern given in ``overrides`` replaces the recipe's; ``duration_only``
+        bounds each point by its duration alone (no recipe ``num_requests``)."""
         bench = recipe.bench
         values: dict[str, Any] = {
             "api": bench.api,
@@ -175,5 +255,28 @@ class BenchConfig(BaseModel):
         ):
             values["concurrency"] = [1]
         values.update(given)
+        if duration_only:
+            values["num_requests"] = None
         source = recipe.source_path or f"recipe {recipe.name}"
-        return cls.build(source=source, **values)
+        if names:  # an option given on the command line is named as typed
+            names = {k: v for k, v in names.items() if k in given}
+        return cls.build(source=source, names=names, **values)
+
+
+def _problem(source: str, err: Any, names: Mapping[str, str]) -> str:
+    """One line for one pydantic error: ``--flag: message`` for a field the user gave as an
+    option (``names``), else ``SOURCE: field: message``; field names inside the message
+    are replaced by their flags too, and pydantic's "Value error, " prefix is dropped."""
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    for field, flag in names.items():
+        msg = re.sub(rf"(?<![\w-]){re.escape(field)}(?!\w)", flag, msg)
+    value = err.get("input")
+    if err["type"] != "value_error" and isinstance(value, (int, float, str)):
+        msg = f"{msg} (got {value!r})"
+    loc = err["loc"]
+    if not loc:
+        return msg if source == "options" else f"{source}: {msg}"
+    head = str(loc[0])
+    if head in names:
+        return f"{names[head]}: {msg}"
+    return f"{source}: {'.'.join(str(p) for p in loc)}: {msg}"

@@ -59,6 +59,7 @@ from localeval.provenance import (
 )
 from localeval.results.bench import BenchProvenance
 from localeval.results.io import write_json_atomic
+from localeval.rundir import make_run_dir
 from localeval.telemetry.nvml_sampler import GpuTelemetry, NvmlSampler
 from localeval.telemetry.prometheus import PrometheusSampler
 
@@ -237,10 +238,13 @@ def run_bench(
     any point when the endpoint cannot be reached or does not serve the model, and
     ConfigError for a workload that cannot be built."""
     model_entry = endpoint.model_entry()
-    run_dir = Path(config.output_dir) if config.output_dir else paths.new_run_dir("bench")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"{run_dir}: exists and is not a directory")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_context_length(config, model_entry)
+    file_prompts = load_prompt_file(Path(config.dataset)) if config.dataset else None
+    if config.output_dir:
+        run_dir = Path(config.output_dir)
+        make_run_dir(run_dir)
+    else:
+        run_dir = paths.new_run_dir("bench")
     (run_dir / REQUESTS_FILE).unlink(missing_ok=True)
     local = endpoint.is_local
     gpus = gpu_detection(local)
@@ -252,7 +256,6 @@ def run_bench(
         gpu_count=config.gpu_count,
         recipe_gpu_count=_recipe_gpu_count(recipe),
     )
-    file_prompts = load_prompt_file(Path(config.dataset)) if config.dataset else None
     counter = _make_counter(config, endpoint)
     result = BenchResult(
         created_at=now_iso(),
@@ -309,8 +312,31 @@ def run_bench(
         if close is not None:
             close()
     _finish(run)
+    if run.interrupted and not result.points:
+        # nothing was measured: leave no result file saying so
+        (run_dir / RESULT_FILE).unlink(missing_ok=True)
+        (run_dir / REQUESTS_FILE).unlink(missing_ok=True)
+        result.message = "interrupted before any point was measured; nothing was saved"
+        return result
     run.write()
     return run.result
+
+
+def check_context_length(config: BenchConfig, model_entry: Mapping[str, Any]) -> None:
+    """Raise ConfigError when a synthetic prompt plus its output cannot fit the served
+    model's context (``max_model_len`` from ``/v1/models``): every request would fail."""
+    max_len = model_entry.get("max_model_len")
+    if config.dataset or not isinstance(max_len, int) or max_len <= 0:
+        return
+    needed = config.input_tokens + config.output_tokens
+    if needed > max_len:
+        raise ConfigError(
+            f"--input-tokens {config.input_tokens} + --output-tokens {config.output_tokens} "
+            f"= {needed} tokens per request do not fit the served model's context "
+            f"(max_model_len {max_len}): every request would fail",
+            hint=f"keep --input-tokens + --output-tokens (a recipe's bench.input_tokens + "
+            f"bench.output_tokens) at or below {max_len}",
+        )
 
 
 async def _main(run: _Run, handle_sigint: bool) -> None:
@@ -437,9 +463,12 @@ async def _search(run: _Run, client: StreamingClient) -> None:
     assert cfg.search is not None and cfg.slo is not None
     start_default, max_default = SEARCH_DEFAULTS[cfg.search]
     start = cfg.search_start or start_default
-    search = SloSearch(
-        start, max(start, cfg.search_max or max_default), integer=cfg.search == "concurrency"
-    )
+    top = cfg.search_max or max_default
+    if cfg.search == "concurrency" and cfg.num_requests is not None:
+        # more workers than requests would be recorded as a load that never ran
+        top = min(top, cfg.num_requests)
+        start = min(start, top)
+    search = SloSearch(start, max(start, top), integer=cfg.search == "concurrency")
     best_point: int | None = None
     while (value := search.next_value()) is not None:
         point = await _point(run, client, cfg.search, value, search=True)

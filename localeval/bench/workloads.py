@@ -252,7 +252,10 @@ def load_prompt_file(path: Path) -> list[Prompt]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the prompt file: {exc}") from exc
+        raise ConfigError(
+            f"--dataset {path}: cannot read the prompt file: {exc.strerror or exc}",
+            hint="give --dataset (a recipe's bench.dataset) a ShareGPT JSON or JSONL file",
+        ) from exc
     prompts: list[Prompt] = []
     stripped = text.lstrip()
     if stripped.startswith("["):

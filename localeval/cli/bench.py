@@ -4,6 +4,7 @@ server started for a recipe) and write a versioned result file."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,31 +21,67 @@ from rich.progress import (
 from rich.table import Table
 
 from localeval.bench import BenchConfig, BenchResult, PointResult, parse_slo, run_bench
+from localeval.bench.config import FLAGS
 from localeval.bench.result import summary_dict
 from localeval.cli._gpus import GPU_UUIDS_HELP, GPUS_HELP, GpuCount, uuid_list
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, Interrupted
-from localeval.paths import new_run_dir
 from localeval.recipes import Recipe, load_recipe
+from localeval.rundir import run_directory
+
+NOTHING_MEASURED = "interrupted before any point was measured; nothing was saved"
+
+
+def _items(option: str, text: str, what: str) -> list[str]:
+    items = [v.strip() for v in text.split(",")]
+    if not all(items):
+        raise ConfigError(
+            f"{option}: an empty item in {text!r}",
+            hint=f"give {what} separated by single commas, e.g. {option} "
+            + ("1,8,64" if option == "--concurrency" else "2,4,8"),
+        )
+    return items
 
 
 def _int_list(option: str, text: str | None) -> list[int] | None:
     if text is None:
         return None
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        return [int(v) for v in _items(option, text, "integers")]
     except ValueError as exc:
         raise ConfigError(f"{option}: expected integers separated by commas, got {text!r}") from exc
-    return values
 
 
-def _float_list(option: str, text: str | None) -> list[float] | None:
+def _rate_list(text: str | None, num_requests: int | None) -> list[float] | None:
+    """``--rate``: positive, finite request rates. ``inf`` (vLLM's "all at once") is
+    refused with the closed-loop equivalent: a point's rate is a finite number in the
+    result file."""
     if text is None:
         return None
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise ConfigError(f"{option}: expected numbers separated by commas, got {text!r}") from exc
+    values = []
+    for item in _items("--rate", text, "request rates in req/s"):
+        try:
+            value = float(item)
+        except ValueError as exc:
+            raise ConfigError(
+                f"--rate: expected numbers separated by commas, got {text!r}"
+            ) from exc
+        if math.isinf(value) and value > 0:
+            n = num_requests or "N"
+            raise ConfigError(
+                "--rate inf (every request at once) is not supported: a point's rate is "
+                "recorded as a finite number",
+                hint=f"to send all {n} requests at once, use --concurrency {n}"
+                + ("" if num_requests else " with --num-requests N"),
+            )
+        if math.isnan(value):
+            raise ConfigError(f"--rate: {item!r} is not a number of requests per second")
+        if value <= 0:
+            raise ConfigError(
+                f"--rate: {item} is not a positive number of requests per second",
+                hint="e.g. --rate 2,4,8",
+            )
+        values.append(value)
     return values
 
 
@@ -115,7 +152,7 @@ def _table(result: BenchResult) -> Table:
     ):
         table.add_column(name, justify="right" if name != "load" else "left")
     for p in result.points:
-        load = f"c={p.concurrency}" if p.mode == "concurrency" else f"{p.rate_rps:g} req/s"
+        load = p.label
         if p.search:
             load += " (search)"
         table.add_row(
@@ -160,8 +197,15 @@ def _print_summary(console: Console, result: BenchResult) -> None:
     help="Tokenizer directory or id to build prompts with (default: the server's /tokenize).",
 )
 @click.option("--api", type=click.Choice(["completions", "chat"]), help="API to load.")
-@click.option("--concurrency", help="Closed-loop sweep: concurrencies, e.g. 1,8,64.")
-@click.option("--rate", help="Open-loop sweep: request rates in req/s, e.g. 2,4,8.")
+@click.option(
+    "--concurrency",
+    help="Closed-loop sweep: concurrencies, e.g. 1,8,64 (each at most --num-requests).",
+)
+@click.option(
+    "--rate",
+    help="Open-loop sweep: request rates in req/s, e.g. 2,4,8 (finite: to send every "
+    "request at once, use --concurrency N with N = --num-requests).",
+)
 @click.option("--arrival", type=click.Choice(["poisson", "constant"]), help="Open-loop arrivals.")
 @click.option(
     "--search",
@@ -242,7 +286,7 @@ def command(
         "api": api,
         "tokenizer": tokenizer,
         "concurrency": _int_list("--concurrency", concurrency),
-        "request_rates_rps": _float_list("--rate", rate),
+        "request_rates_rps": _rate_list(rate, num_requests),
         "arrival": arrival,
         "search": search,
         "search_max": search_max,
@@ -253,7 +297,7 @@ def command(
         "warmup_requests": warmup,
         "think_time_ms": think_time_ms,
         "dataset": str(dataset) if dataset else None,
-        "slo": parse_slo(slo) if slo else None,
+        "slo": parse_slo(slo) if slo is not None else None,
         "slo_attainment_target": slo_attainment,
         "seed": seed,
         "request_timeout_s": request_timeout,
@@ -267,24 +311,33 @@ def command(
         )
     given = {k: v for k, v in values.items() if v is not None}
     duration_only = duration is not None and num_requests is None
-    if recipe is None:
-        assert endpoint is not None
-        if duration_only:
-            given["num_requests"] = None
-        config = BenchConfig.build(output_dir=output or new_run_dir("bench"), **given)
-        result = _run(config, Endpoint.from_url(endpoint, model), console, no_progress)
-    else:
-        spec = load_recipe(recipe)
-        config = BenchConfig.from_recipe(spec, **given)
-        if duration_only:
-            config = BenchConfig.build(**{**config.model_dump(), "num_requests": None})
-        run_dir = output or new_run_dir(f"bench-{spec.name}")
-        config = config.model_copy(update={"output_dir": run_dir})
-        if endpoint is not None:
-            target = Endpoint.from_url(endpoint, model or spec.served_model_name)
-            result = _run(config, target, console, no_progress, recipe=spec.model_dump(mode="json"))
+    try:
+        if recipe is None:
+            assert endpoint is not None
+            if duration_only:
+                given["num_requests"] = None
+            config = BenchConfig.build(names=FLAGS, **given)
+            with run_directory(output, "bench") as run_dir:
+                config = config.model_copy(update={"output_dir": run_dir})
+                result = _run(config, Endpoint.from_url(endpoint, model), console, no_progress)
         else:
-            result = _launch_and_run(spec, config, console, no_progress)
+            spec = load_recipe(recipe)
+            config = BenchConfig.from_recipe(
+                spec, names=FLAGS, duration_only=duration_only, **given
+            )
+            with run_directory(output, f"bench-{spec.name}") as run_dir:
+                config = config.model_copy(update={"output_dir": run_dir})
+                if endpoint is not None:
+                    target = Endpoint.from_url(endpoint, model or spec.served_model_name)
+                    result = _run(
+                        config, target, console, no_progress, recipe=spec.model_dump(mode="json")
+                    )
+                else:
+                    result = _launch_and_run(spec, config, console, no_progress)
+    except KeyboardInterrupt as exc:
+        raise Interrupted(NOTHING_MEASURED) from exc
+    if result.status == "interrupted" and not result.points:
+        raise Interrupted(result.message or NOTHING_MEASURED)
     if as_json:
         click.echo(json.dumps(summary_dict(result), indent=2))
     else:

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from localeval.bench import PointResult
 from localeval.cli._gpus import GpuCount, uuid_list
+from localeval.errors import Interrupted
 from localeval.evaluation import TaskError, TaskResult
 from localeval.evaluation.result import main_metric
 from localeval.pipeline import (
@@ -256,23 +257,25 @@ def command(
     writing everything to one run directory with a manifest of every stage. Run the same
     command again to resume: completed stages are skipped, an evaluation sends only the
     requests it has no answer for. Ctrl-C stops the server and keeps what was measured."""
-    plan = PipelineConfig.build(
-        recipes=[load_recipe(r) for r in recipes],
-        output=output,
-        new=new,
-        endpoint=endpoint,
-        model=model,
-        gpus=gpus,
-        gpu_uuids=uuid_list(gpu_uuids),
-        profile=profile,
-        eval_cache_dir=cache_dir,
-        gpu_free_timeout_s=gpu_free_timeout,
-        argv=list(sys.argv),
-    )
     console = Console(stderr=True, soft_wrap=True)
     progress = _ConsoleProgress(console, live=console.is_terminal and not no_progress)
     try:
+        plan = PipelineConfig.build(
+            recipes=[load_recipe(r) for r in recipes],
+            output=output,
+            new=new,
+            endpoint=endpoint,
+            model=model,
+            gpus=gpus,
+            gpu_uuids=uuid_list(gpu_uuids),
+            profile=profile,
+            eval_cache_dir=cache_dir,
+            gpu_free_timeout_s=gpu_free_timeout,
+            argv=list(sys.argv),
+        )
         manifest = run_pipeline(plan, progress=progress)
+    except KeyboardInterrupt as exc:  # once the run is recorded, run_pipeline handles it
+        raise Interrupted("interrupted before the run started; nothing was saved") from exc
     finally:
         progress.close()
     if as_json:

@@ -23,10 +23,11 @@ def run_bench_stage(ctx: RunContext, recipe: Recipe, entry: RecipeEntry, target:
             recipe=recipe.model_dump(mode="json"),
             progress=ctx.progress,
         )
-        rec.artifacts = {
-            "result": ctx.rel(result.path),
-            "requests": ctx.rel(folder / REQUESTS_FILE),
-        }
+        if result.path.exists():  # not when interrupted before any point
+            rec.artifacts = {
+                "result": ctx.rel(result.path),
+                "requests": ctx.rel(folder / REQUESTS_FILE),
+            }
         rec.details = _bench_details(result)
         if result.status == "interrupted":
             rec.end("interrupted", result.message)

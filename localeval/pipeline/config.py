@@ -88,13 +88,17 @@ class PipelineConfig(BaseModel):
             raise ConfigError("invalid run options", problems=problems) from exc
 
     def check(self) -> None:
-        """Raise the project's errors for a hardware profile that cannot be found (before
-        any server starts: the cost stage needs it)."""
+        """Raise the project's errors for a hardware profile that cannot be found (the
+        cost stage needs it) or a recipe whose bench settings cannot run, before any
+        server starts."""
+        from localeval.bench import BenchConfig
         from localeval.cost.analyze import resolve_profile
 
         names = [self.profile] if self.profile else [r.hardware.profile for r in self.recipes]
         for name in dict.fromkeys(names):
             resolve_profile(name)
+        for recipe in self.recipes:  # a bench section that cannot run fails now, not later
+            BenchConfig.from_recipe(recipe)
 
     def identity(self) -> dict[str, Any]:
         """What the run directory's key is computed from: each recipe's contents and the

@@ -34,11 +34,19 @@ from localeval.pipeline.config import PipelineConfig
 from localeval.pipeline.context import RunContext, StageInterrupted, effective_recipe
 from localeval.pipeline.eval_stage import run_eval_stage
 from localeval.pipeline.final_stages import run_final_stages
-from localeval.pipeline.manifest import Invocation, Manifest, RecipeEntry, load_manifest, now_iso
+from localeval.pipeline.manifest import (
+    MANIFEST_FILE,
+    Invocation,
+    Manifest,
+    RecipeEntry,
+    load_manifest,
+    now_iso,
+)
 from localeval.pipeline.progress import NoProgress, PipelineProgress
 from localeval.pipeline.serve_stage import server_died, start_server, stop_server
 from localeval.pipeline.serving import reap_server_group
 from localeval.recipes import Recipe
+from localeval.rundir import make_run_dir, remove_empty
 from localeval.server.command import installed_vllm_build
 from localeval.server.lifecycle import terminate_as_interrupt
 
@@ -158,7 +166,19 @@ def run_pipeline(plan: PipelineConfig, progress: PipelineProgress | None = None)
     hook: PipelineProgress = progress or NoProgress()
     plan.check()
     run_dir = resolve_run_dir(plan)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    created = make_run_dir(run_dir)
+    had_lock = (run_dir / LOCK_FILE).exists()
+    try:
+        return _run_in(plan, run_dir, hook)
+    finally:
+        if not (run_dir / MANIFEST_FILE).exists():
+            # stopped before the run was recorded: leave nothing of ours behind
+            if not had_lock:
+                (run_dir / LOCK_FILE).unlink(missing_ok=True)
+            remove_empty(created)
+
+
+def _run_in(plan: PipelineConfig, run_dir: Path, hook: PipelineProgress) -> Manifest:
     with _run_lock(run_dir), terminate_as_interrupt():
         manifest, resumed = _open_manifest(plan, run_dir)
         ctx = RunContext(plan, run_dir, manifest, hook)
