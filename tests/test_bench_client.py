@@ -102,10 +102,12 @@ def test_several_events_per_write(fake: FakeOpenAIServer) -> None:
     fake.set_behavior(events_per_write=3, itl_ms=10.0)
     (r,) = send(fake, "chat", max_tokens=9)
     assert r.ok and r.output_tokens == 9
-    # 9 chunks arrive in 3 reads: gaps inside a read are ~0, between reads ~30 ms
-    assert r.chunks == 9
-    small = [g for g in r.itl_s if g < 0.005]
-    assert len(small) == 6
+    # 9 chunks arrive in 3 writes: the events of one write are read together, so the gaps
+    # inside a write are ~0 (a busy machine may also read two writes at once, so the gaps
+    # between writes are not asserted)
+    assert r.chunks == 9 and len(r.itl_s) == 8
+    inside_writes = [r.itl_s[i] for i in (0, 1, 3, 4, 6, 7)]
+    assert all(g < 0.005 for g in inside_writes), r.itl_s
 
 
 def test_missing_usage_is_flagged_not_recounted(fake: FakeOpenAIServer) -> None:
