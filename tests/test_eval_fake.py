@@ -166,6 +166,23 @@ def test_cache_is_namespaced_by_model(tmp_path: Path) -> None:
         assert any("from the response cache" in w for w in again.warnings)
 
 
+def test_the_cache_is_namespaced_by_endpoint(tmp_path: Path) -> None:
+    """Two servers under the same name and model root: the second one's answers are its own
+    (it once reported 0 tokens in 0 s, every answer taken from the first one's cache)."""
+    shared = tmp_path / "cache"
+    with (
+        FakeCompletionsServer(root="/models/same") as a,
+        FakeCompletionsServer(root="/models/same") as b,
+    ):
+        _run(a, _config(tmp_path, output_dir=str(tmp_path / "a"), cache_dir=str(shared)))
+        second = _run(b, _config(tmp_path, output_dir=str(tmp_path / "b"), cache_dir=str(shared)))
+    assert len(_sent(b)) == 5 * 4
+    task = second.tasks[MC]
+    assert (task.requests, task.cached_requests) == (20, 0)
+    assert task.prompt_tokens == _mc_prompt_tokens(5) and task.wall_s > 0
+    assert second.provenance.cache and second.provenance.cache["key"]["endpoint"] == b.base_url
+
+
 def test_crash_and_resume_sends_only_the_missing_requests(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

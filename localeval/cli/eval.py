@@ -23,6 +23,7 @@ from localeval.evaluation import (
     run_eval,
     summary_dict,
 )
+from localeval.evaluation.config import parse_gen_kwargs
 from localeval.evaluation.result import main_metric
 from localeval.paths import new_run_dir
 from localeval.recipes import Recipe, load_recipe
@@ -37,18 +38,13 @@ def _names(text: str | None) -> list[str] | None:
 def _gen_kwargs(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
-    out: dict[str, Any] = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise ConfigError(f"--gen-kwargs: expected key=value pairs, got {part!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except ValueError:
-            out[key.strip()] = value
-    return out
+    try:
+        return parse_gen_kwargs(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"--gen-kwargs {text!r}: {exc}",
+            hint="pass key=value pairs separated by commas, e.g. temperature=0,max_gen_toks=64",
+        ) from None
 
 
 class _ConsoleProgress:

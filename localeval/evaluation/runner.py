@@ -183,6 +183,7 @@ def run_eval(
         model_path=str(model_path) if model_path else None,
         revision=config.revision,
         engine_args=engine_args,
+        endpoint=endpoint.base_url if engine_info is None else None,
     )
     prefix: Path | None = None
     if config.use_cache:
@@ -294,7 +295,11 @@ def _finish(run: _Run, interrupted: bool) -> None:
         result.message = f"interrupted after {done} of {len(run.config.tasks)} tasks"
     elif result.errors:
         result.status = "failed"
-        result.message = f"{len(result.errors)} of {len(run.config.tasks)} tasks failed"
+        total = len(run.config.tasks)
+        if result.tasks:
+            result.message = f"{len(result.errors)} of {total} tasks failed"
+        else:
+            result.message = "the task failed" if total == 1 else f"all {total} tasks failed"
     else:
         result.status = "complete"
         result.message = None
