@@ -409,3 +409,62 @@ def test_no_git_noise_outside_a_repository(
     assert result.tasks[MC].metrics["acc"] == 1.0
     assert "not a git repository" not in capfd.readouterr().err
     assert driver._GIT_HASH == [None]
+
+
+@pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE=1", "hub unreachable"])
+def test_offline_without_a_tokenizer_fails_at_once(tmp_path: Path, offline: str) -> None:
+    """Offline, a tokenizer that had to come from the hub sat through ~40 s of "Retrying in
+    8s" per task before failing, then suggested --tokenizer remote to a server without it."""
+    import socket
+
+    with socket.socket() as sock:  # a loopback port with nothing listening: refused at once
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_ENDPOINT")}
+    if offline == "HF_HUB_OFFLINE=1":
+        env["HF_HUB_OFFLINE"] = "1"
+    else:
+        env["HF_ENDPOINT"] = f"http://127.0.0.1:{closed_port}"
+    env["HF_HUB_CACHE"] = str(tmp_path / "hub-cache")  # an empty cache
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    out = tmp_path / "run"
+    with FakeCompletionsServer(model="org/some-model", root="org/some-model") as fake:
+        fake.tokenizer_endpoints = False
+        argv = [
+            sys.executable, "-m", "localeval.cli", "eval",
+            "--endpoint", fake.base_url, "--model", fake.model,
+            "--tasks", f"{MC},{GEN}", "--limit", "5", "--output", str(out),
+        ]  # fmt: skip
+        started = time.monotonic()
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        elapsed = time.monotonic() - started
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2, text
+    assert elapsed < 10, f"{elapsed:.1f} s: {text}"
+    assert "Retrying" not in text and "Traceback" not in text
+    errors = [line for line in text.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "no tokenizer for 'org/some-model'" in errors[0]
+    assert "--tokenizer DIR" in text
+    assert "offers no /tokenize, so --tokenizer remote would not work" in text
+    assert fake.counters.received == 0  # nothing was sent to the model
+    assert not out.exists()
+
+
+def test_the_hint_offers_remote_only_when_the_server_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    with FakeCompletionsServer(model="org/some-model", root="org/some-model") as fake:
+        args = [
+            "eval", "--endpoint", fake.base_url, "--tasks", MC, "--limit", "2",
+            "--tokenizer", "org/some-model", "--output", str(tmp_path / "run"),
+        ]  # fmt: skip
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 2, res.output
+        assert "or --tokenizer remote (the server at" in res.output
+        fake.tokenizer_endpoints = False
+        res = CliRunner().invoke(cli, [*args[:-4], "--tokenizer", "remote"])
+        assert res.exit_code == 2, res.output
+        assert "--tokenizer remote: the server at" in res.output
+        assert "offers no /tokenizer_info" in res.output
+    assert not (tmp_path / "run").exists()

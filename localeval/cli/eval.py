@@ -247,17 +247,20 @@ def command(
             raise ConfigError(
                 "no tasks", hint="pass --tasks a,b (or give a recipe with eval.tasks)"
             )
-        run_dir = output or new_run_dir("eval")
-        config = EvalConfig.build(output_dir=str(run_dir), **given)
+        # run_eval creates the run directory once the endpoint, tokenizer and tasks check out
+        config = EvalConfig.build(output_dir=str(output) if output else None, **given)
         result = run_eval(config, Endpoint.from_url(endpoint, model), progress=progress)
     else:
         spec = load_recipe(recipe)
-        run_dir = output or new_run_dir(f"eval-{spec.name}")
-        config = EvalConfig.from_recipe(spec, output_dir=str(run_dir), **given)
         if endpoint is not None:
+            config = EvalConfig.from_recipe(
+                spec, output_dir=str(output) if output else None, **given
+            )
             target = Endpoint.from_url(endpoint, model or spec.served_model_name)
             result = run_eval(config, target, recipe=spec, progress=progress)
         else:
+            run_dir = output or new_run_dir(f"eval-{spec.name}")  # the server's log goes there
+            config = EvalConfig.from_recipe(spec, output_dir=str(run_dir), **given)
             result = _launch_and_run(spec, config, console, progress)
     if as_json:
         click.echo(json.dumps(summary_dict(result), indent=2))

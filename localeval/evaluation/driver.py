@@ -36,6 +36,7 @@ from localeval.errors import ConfigError
 from localeval.evaluation.accounting import first_filter_rows
 from localeval.evaluation.config import EvalConfig
 from localeval.evaluation.preflight import PREFLIGHT_TEXT, check_prompt_logprobs, prompt_length
+from localeval.evaluation.tokenizer import TokenizerChoice, tokenizer_hint
 from localeval.evaluation.watch import RequestWatch
 from localeval.results.io import write_text_atomic
 
@@ -101,58 +102,6 @@ class WatchedChat(_Watched, LocalChatCompletion):  # type: ignore[misc]
         super().__init__(**kwargs)
 
 
-@dataclass(frozen=True)
-class TokenizerChoice:
-    """Which tokenizer lm-eval uses: a Hugging Face folder or id, or the server's."""
-
-    backend: Literal["huggingface", "remote"]
-    name: str | None
-    source: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "name": self.name, "source": self.source}
-
-
-def server_has_remote_tokenizer(endpoint: Endpoint, timeout_s: float = 5.0) -> bool:
-    """True when the server answers ``/tokenizer_info`` and ``/tokenize`` (vLLM started
-    with ``--enable-tokenizer-info-endpoint``)."""
-    from lm_eval.utils import check_remote_tokenizer_support
-
-    try:
-        return bool(
-            check_remote_tokenizer_support(
-                f"{endpoint.v1}/completions",
-                timeout=int(max(1, timeout_s)),
-                auth_token=endpoint.api_key,
-                max_retries=1,
-            )
-        )
-    except Exception:  # any failure means: not supported
-        return False
-
-
-def choose_tokenizer(
-    requested: str | None,
-    *,
-    model_paths: Sequence[str | None],
-    model_id: str,
-    endpoint: Endpoint,
-) -> TokenizerChoice:
-    """The tokenizer for lm-eval: ``requested`` ('remote' or a folder/id), else the first
-    of ``model_paths`` that is a folder on this machine, else the server's (when it serves
-    one), else ``model_id`` as a Hugging Face id."""
-    if requested == "remote":
-        return TokenizerChoice("remote", None, "requested")
-    if requested:
-        return TokenizerChoice("huggingface", requested, "requested")
-    for candidate in model_paths:
-        if candidate and Path(candidate).expanduser().is_dir():
-            return TokenizerChoice("huggingface", str(Path(candidate).expanduser()), "model folder")
-    if server_has_remote_tokenizer(endpoint):
-        return TokenizerChoice("remote", None, "server /tokenize")
-    return TokenizerChoice("huggingface", model_id, "model id")
-
-
 class LmPool:
     """The run's two API models, built on first use and shared by its tasks."""
 
@@ -206,6 +155,27 @@ class LmPool:
             kwargs["tokenized_requests"] = False
             self._chat = WatchedChat(self.watch, **kwargs)
         return self._chat
+
+    def load_tokenizer(self) -> None:
+        """Build the completions model now, which loads its tokenizer, so that a tokenizer
+        that cannot be loaded fails once, before any task, with what to do. Raises
+        ConfigError."""
+        try:
+            self.completions()
+        except Exception as exc:
+            name = self.tokenizer.name or "remote"
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ConfigError(
+                f"cannot load the tokenizer {name!r} ({self.tokenizer.source}): "
+                f"{type(exc).__name__}{': ' + detail if detail else ''}",
+                hint=self.tokenizer_hint(),
+            ) from exc
+
+    def tokenizer_hint(self) -> str:
+        """What to pass instead of the tokenizer in use."""
+        if self.tokenizer.backend == "remote":
+            return "pass --tokenizer DIR, a folder with the model's tokenizer files"
+        return tokenizer_hint(self.endpoint)
 
     def has_chat_template(self) -> bool:
         """Whether the model's tokenizer carries a chat template."""
@@ -271,6 +241,11 @@ class LoadedTask:
         return {str(t.OUTPUT_TYPE) for t in self.leaves.values()}
 
 
+# Every task name lm-eval knows, by include paths: a process that runs several evaluations
+# (the tests, a pipeline) answers an unknown name without indexing lm-eval's tasks again.
+_KNOWN_TASKS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
 class TaskCatalog:
     """lm-eval's task index over the include paths, then over lm-eval's own tasks when a
     name is not among them (indexing lm-eval's ~15,000 task files takes ~20 s on a small
@@ -302,10 +277,15 @@ class TaskCatalog:
         local = self._manager(full=False)
         if name in local.all_tasks:
             return local
-        full = self._manager(full=True)
-        if name in full.all_tasks or Path(name).suffix in (".yaml", ".yml"):
-            return full
-        close = difflib.get_close_matches(name, full.all_tasks, n=3, cutoff=0.6)
+        key = tuple(self.include_paths)
+        known = _KNOWN_TASKS.get(key)
+        is_yaml = Path(name).suffix in (".yaml", ".yml")
+        if known is None or name in known or is_yaml:
+            full = self._manager(full=True)
+            known = _KNOWN_TASKS[key] = tuple(full.all_tasks)
+            if name in known or is_yaml:
+                return full
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(close)}?" if close else None
         raise ConfigError(
             f"unknown task {name!r}: not an lm-eval task, group or tag, nor in the include "
