@@ -468,3 +468,39 @@ def test_the_hint_offers_remote_only_when_the_server_has_it(
         assert "--tokenizer remote: the server at" in res.output
         assert "offers no /tokenizer_info" in res.output
     assert not (tmp_path / "run").exists()
+
+
+LM_EVAL_NOISE = (
+    "Requesting API",
+    "Checking cached requests",
+    "Generating test split",
+    "Tokenizing inputs",
+    "it/s]",
+)
+
+
+@pytest.mark.parametrize("no_progress", [False, True])
+def test_only_localeval_shows_progress(
+    fake: FakeCompletionsServer,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    no_progress: bool,
+) -> None:
+    """lm-eval's and datasets' tqdm bars interleaved with localeval's progress lines."""
+    args = [
+        "eval", "--endpoint", fake.base_url, "--model", fake.model, "--tasks", f"{MC},{GEN}",
+        "--limit", "3", "--tokenizer", "remote", "--output", str(tmp_path / "run"),
+        "--cache-dir", str(tmp_path / "cache"),
+    ]  # fmt: skip
+    res = CliRunner().invoke(cli, [*args, "--no-progress"] if no_progress else args)
+    captured = capfd.readouterr()
+    text = res.output + captured.out + captured.err
+    assert res.exit_code == 0, text
+    for noise in LM_EVAL_NOISE:
+        assert noise not in text, noise
+    assert ("task 1/2" in res.stderr) is not no_progress
+    assert "localeval_sums_mc" in res.stdout  # the summary table is always there
+    # the bars are lm-eval's again once the run is over
+    import tqdm
+
+    assert tqdm.tqdm is tqdm.std.tqdm

@@ -17,6 +17,7 @@ from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, Interrupted
 from localeval.evaluation import (
     EvalConfig,
+    EvalProgress,
     EvalResult,
     TaskError,
     TaskResult,
@@ -181,6 +182,7 @@ def _print_summary(console: Console, result: EvalResult) -> None:
     "--output", type=click.Path(path_type=Path), help="Run directory (default: a new one)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--no-progress", is_flag=True, help="No progress lines while tasks run.")
 def command(
     recipe: str | None,
     endpoint: str | None,
@@ -207,6 +209,7 @@ def command(
     gpu_uuids: str | None,
     output: Path | None,
     as_json: bool,
+    no_progress: bool,
 ) -> None:
     """Evaluate an endpoint (--endpoint URL) or RECIPE's model (a server is started and
     stopped) with lm-evaluation-harness. Writes result.json, lm-eval's results and the sample
@@ -235,7 +238,7 @@ def command(
         "gpu_uuids": uuid_list(gpu_uuids),
     }
     console = Console(stderr=True)
-    progress = _ConsoleProgress(console)
+    progress = None if no_progress else _ConsoleProgress(console)
     if recipe is None and endpoint is None:
         raise ConfigError(
             "nothing to evaluate", hint="give a RECIPE, or --endpoint URL (and --model)"
@@ -271,7 +274,7 @@ def command(
 
 
 def _launch_and_run(
-    spec: Recipe, config: EvalConfig, console: Console, progress: _ConsoleProgress
+    spec: Recipe, config: EvalConfig, console: Console, progress: EvalProgress | None
 ) -> EvalResult:
     """Start vLLM for the recipe, evaluate it, and stop it whatever happens."""
     from localeval.cli._server import served

@@ -406,6 +406,64 @@ def _env_info_once() -> Iterator[None]:
         lm_eval.evaluator.add_env_info, lm_eval.evaluator.get_git_commit_hash = saved
 
 
+# -- quiet: localeval shows the progress ---------------------------------------------------
+def _silent(cls: type) -> type:
+    """A subclass of tqdm class ``cls`` whose bars are always disabled."""
+
+    class Silent(cls):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    Silent.__name__ = Silent.__qualname__ = cls.__name__
+    return Silent
+
+
+_QUIET_LOGGERS = ("lm_eval", "datasets")
+
+
+@contextlib.contextmanager
+def quiet_progress() -> Iterator[None]:
+    """Within the block, lm-eval's and datasets' progress bars ("Requesting API", "Checking
+    cached requests", "Generating test split", ...) are off and their loggers show warnings
+    and errors only: localeval reports the progress of a run itself."""
+    import sys
+
+    import datasets.utils
+    import tqdm
+    import tqdm.asyncio
+    import tqdm.auto
+    import tqdm.std
+
+    originals = {tqdm.std.tqdm, tqdm.asyncio.tqdm_asyncio, tqdm.auto.tqdm}
+    silent = {cls: _silent(cls) for cls in originals}
+    patched: list[tuple[Any, str, Any]] = []
+    holders: list[Any] = [tqdm, tqdm.auto]
+    holders += [m for n, m in list(sys.modules.items()) if n.startswith("lm_eval") and m]
+    for module in holders:
+        for attr in ("tqdm", "tqdm_asyncio"):
+            value = getattr(module, attr, None)
+            if isinstance(value, type) and value in silent:
+                patched.append((module, attr, value))
+                setattr(module, attr, silent[value])
+    bars_were_on = not datasets.utils.are_progress_bars_disabled()
+    datasets.utils.disable_progress_bars()
+    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    for name in _QUIET_LOGGERS:
+        logger_ = logging.getLogger(name)
+        if logger_.getEffectiveLevel() < logging.WARNING:
+            logger_.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for module, attr, value in reversed(patched):
+            setattr(module, attr, value)
+        if bars_were_on:
+            datasets.utils.enable_progress_bars()
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
 def prepare() -> None:
     """Do, before the first task's clock starts, what lm-eval would otherwise do inside it:
     import torch (for its seeds) and describe the environment."""

@@ -215,6 +215,7 @@ def _setup(
     from localeval.evaluation import driver  # lm-eval is slow to import: only when running
     from localeval.tasks import local_tasks_dir
 
+    stack.enter_context(driver.quiet_progress())
     engine_args = engine_settings(
         recipe.engine.model_dump(mode="json") if recipe is not None else None, entry
     )
