@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -46,6 +47,21 @@ def _gen_kwargs(text: str | None) -> dict[str, Any] | None:
             f"--gen-kwargs {text!r}: {exc}",
             hint="pass key=value pairs separated by commas, e.g. temperature=0,max_gen_toks=64",
         ) from None
+
+
+def _endpoint(url: str, model: str | None) -> Endpoint:
+    """The endpoint at ``url``; ConfigError (exit 2) for a URL that is not http(s)."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number, or out of range
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ConfigError(
+            f"--endpoint {url!r}: not an http(s) URL",
+            hint="pass the server's address, e.g. http://127.0.0.1:8000/v1",
+        )
+    return Endpoint.from_url(url, model)
 
 
 class _ConsoleProgress:
@@ -252,14 +268,14 @@ def command(
             )
         # run_eval creates the run directory once the endpoint, tokenizer and tasks check out
         config = EvalConfig.build(output_dir=str(output) if output else None, **given)
-        result = run_eval(config, Endpoint.from_url(endpoint, model), progress=progress)
+        result = run_eval(config, _endpoint(endpoint, model), progress=progress)
     else:
         spec = load_recipe(recipe)
         if endpoint is not None:
             config = EvalConfig.from_recipe(
                 spec, output_dir=str(output) if output else None, **given
             )
-            target = Endpoint.from_url(endpoint, model or spec.served_model_name)
+            target = _endpoint(endpoint, model or spec.served_model_name)
             result = run_eval(config, target, recipe=spec, progress=progress)
         else:
             run_dir = output or new_run_dir(f"eval-{spec.name}")  # the server's log goes there

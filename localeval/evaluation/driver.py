@@ -241,9 +241,10 @@ class LoadedTask:
         return {str(t.OUTPUT_TYPE) for t in self.leaves.values()}
 
 
-# Every task name lm-eval knows, by include paths: a process that runs several evaluations
-# (the tests, a pipeline) answers an unknown name without indexing lm-eval's tasks again.
-_KNOWN_TASKS: dict[tuple[str, ...], tuple[str, ...]] = {}
+# Task names lm-eval's full index has held in this process: a process that runs several
+# evaluations (the tests, a pipeline) answers an unknown name without indexing lm-eval's
+# ~15,000 task files again (the names in the include paths come from the local index).
+_KNOWN_TASKS: set[str] = set()
 
 
 class TaskCatalog:
@@ -277,14 +278,15 @@ class TaskCatalog:
         local = self._manager(full=False)
         if name in local.all_tasks:
             return local
-        key = tuple(self.include_paths)
-        known = _KNOWN_TASKS.get(key)
         is_yaml = Path(name).suffix in (".yaml", ".yml")
-        if known is None or name in known or is_yaml:
+        if is_yaml and not Path(name).expanduser().is_file():
+            raise ConfigError(f"task file {name}: no such file")
+        if not _KNOWN_TASKS or name in _KNOWN_TASKS or is_yaml:
             full = self._manager(full=True)
-            known = _KNOWN_TASKS[key] = tuple(full.all_tasks)
-            if name in known or is_yaml:
+            _KNOWN_TASKS.update(full.all_tasks)
+            if name in full.all_tasks or is_yaml:
                 return full
+        known = sorted(_KNOWN_TASKS.union(local.all_tasks))
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(close)}?" if close else None
         raise ConfigError(

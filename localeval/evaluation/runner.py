@@ -12,6 +12,7 @@ status ``interrupted``; ``EvalResult.raise_for_status()`` turns that into
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import platform
 import socket
@@ -170,7 +171,7 @@ def _setup(
     run_dir_given = Path(config.output_dir).expanduser() if config.output_dir else None
     if run_dir_given is not None and run_dir_given.exists() and not run_dir_given.is_dir():
         raise ConfigError(f"{run_dir_given}: exists and is not a directory")
-    entry = endpoint.model_entry()
+    entry = _model_entry(endpoint)
     warnings: list[str] = []
     max_length = config.max_length or entry.get("max_model_len")
     if max_length is None and recipe is not None:
@@ -337,6 +338,24 @@ def _execute(run: _Run, started: float) -> EvalResult:
     run.result.timings["total_s"] = round(time.perf_counter() - started, 3)
     run.write()
     return run.result
+
+
+def _model_entry(endpoint: Endpoint) -> dict[str, Any]:
+    """The endpoint's ``/v1/models`` entry for its model. EndpointError when the server
+    cannot be reached; ConfigError, with the served names, when it does not serve the model."""
+    models = endpoint.list_models()
+    for entry in models:
+        if entry.get("id") == endpoint.model:
+            return entry
+    served = [str(m.get("id")) for m in models]
+    close = difflib.get_close_matches(endpoint.model, served, n=3, cutoff=0.5)
+    message = f"model {endpoint.model!r} is not served at {endpoint.v1}"
+    if close:
+        message += f"; did you mean {', '.join(repr(c) for c in close)}?"
+    raise ConfigError(
+        message,
+        hint=f"served models: {', '.join(served) or '(none)'}; pass one of them with --model",
+    )
 
 
 def _hub_id(recipe: Recipe | None, entry: Mapping[str, Any], endpoint: Endpoint) -> str:

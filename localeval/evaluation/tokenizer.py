@@ -75,7 +75,8 @@ def choose_tokenizer(
     if requested:
         if _looks_like_path(requested) and not Path(requested).expanduser().is_dir():
             raise ConfigError(
-                f"--tokenizer {requested}: no such folder",
+                f"--tokenizer {requested}: no such folder"
+                + (" (it is a file)" if Path(requested).expanduser().exists() else ""),
                 hint="pass the folder holding the model's tokenizer files "
                 "(tokenizer.json, tokenizer_config.json)",
             )
