@@ -504,3 +504,23 @@ def test_only_localeval_shows_progress(
     import tqdm
 
     assert tqdm.tqdm is tqdm.std.tqdm
+
+
+def test_failing_requests_print_no_tracebacks(tmp_path: Path) -> None:
+    """When a task's requests failed, asyncio printed a traceback for every abandoned
+    request ("Task exception was never retrieved") and lm-eval two lines per retry."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    with FakeCompletionsServer() as fake:
+        fake.fail_after = 1  # the preflight passes, then every request fails
+        argv = [
+            sys.executable, "-m", "localeval.cli", "eval", "--endpoint", fake.base_url,
+            "--tasks", f"{MC},{GEN}", "--limit", "3", "--tokenizer", "remote",
+            "--max-retries", "2", "--output", str(tmp_path / "run"),
+        ]  # fmt: skip
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 1, text
+    assert "Error: all 2 tasks failed" in text
+    assert "no task produced a result" in text and "other tasks" not in text
+    for noise in ("Traceback", "never retrieved", "Retrying...", "retrying."):
+        assert noise not in text, noise

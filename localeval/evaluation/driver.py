@@ -12,6 +12,7 @@ This module imports lm-eval (slow: about two seconds); import it only to run an 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import difflib
 import json
@@ -48,6 +49,16 @@ LM_EVAL_VERSION: str = getattr(lm_eval, "__version__", "unknown")
 
 
 # -- the API models ------------------------------------------------------------------------
+def _quiet_abandoned_requests(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """lm-eval gathers a task's requests; when one fails for good, the others are abandoned
+    and asyncio would print each one's traceback ("Task exception was never retrieved") as
+    it is collected, long after the task's error was recorded. Those go to the debug log."""
+    if str(context.get("message", "")).startswith("Task exception was never retrieved"):
+        logger.debug("an abandoned request failed: %r", context.get("exception"))
+        return
+    loop.default_exception_handler(context)
+
+
 class _Watched:
     """Mixin over lm-eval's TemplateAPI: limits and counting through ``self.watch``."""
 
@@ -55,6 +66,7 @@ class _Watched:
     timeout: int
 
     async def get_batched_requests(self, *args: Any, **kwargs: Any) -> Any:
+        asyncio.get_running_loop().set_exception_handler(_quiet_abandoned_requests)
         return await self.watch.guard(super().get_batched_requests(*args, **kwargs))  # type: ignore[misc]
 
     def model_call(self, *args: Any, **kwargs: Any) -> Any:
@@ -422,6 +434,16 @@ def _silent(cls: type) -> type:
 
 
 _QUIET_LOGGERS = ("lm_eval", "datasets")
+_API_LOGGER = "lm_eval.models.api_models"
+
+
+class _NoRetryChatter(logging.Filter):
+    """Drops lm-eval's two lines per failed attempt of a request ("API request failed!
+    ... Retrying...", "Exception:..., retrying.", the latter at error level even when a retry
+    follows): a request that fails for good fails its task, whose error says why."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().endswith(("Retrying...", "retrying."))
 
 
 @contextlib.contextmanager
@@ -450,6 +472,8 @@ def quiet_progress() -> Iterator[None]:
                 setattr(module, attr, silent[value])
     bars_were_on = not datasets.utils.are_progress_bars_disabled()
     datasets.utils.disable_progress_bars()
+    chatter = _NoRetryChatter()
+    logging.getLogger(_API_LOGGER).addFilter(chatter)
     levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
     for name in _QUIET_LOGGERS:
         logger_ = logging.getLogger(name)
@@ -464,6 +488,7 @@ def quiet_progress() -> Iterator[None]:
             datasets.utils.enable_progress_bars()
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+        logging.getLogger(_API_LOGGER).removeFilter(chatter)
 
 
 def prepare() -> None:
