@@ -385,12 +385,25 @@ def test_unknown_task_is_a_config_error_with_suggestions(monkeypatch: pytest.Mon
             )
 
     monkeypatch.setattr(driver, "TaskManager", StubManager)
+    monkeypatch.setattr(driver, "_KNOWN_TASKS", set())  # the stub's names stay in this test
     catalog = driver.TaskCatalog(["/nowhere"])
     assert catalog.manager_for("mine").all_tasks == ["mine"]
     assert "gsm8k" in catalog.manager_for("gsm8k").all_tasks
     with pytest.raises(ConfigError, match="unknown task 'arc_chalenge'") as info:
         catalog.manager_for("arc_chalenge")
     assert "arc_challenge" in str(info.value.hint)
+    # a later unknown name is answered from the names already indexed
+    built: list[bool] = []
+
+    def manager(self: object, full: bool) -> StubManager:
+        built.append(full)
+        return StubManager(include_defaults=full)
+
+    monkeypatch.setattr(driver.TaskCatalog, "_manager", manager)
+    with pytest.raises(ConfigError, match="unknown task 'gsm8kk'") as info:
+        driver.TaskCatalog(["/nowhere"]).manager_for("gsm8kk")
+    assert info.value.hint == "did you mean gsm8k?"
+    assert built == [False]  # the local index only
 
 
 # -- generation arguments -------------------------------------------------------------------
