@@ -524,3 +524,23 @@ def test_failing_requests_print_no_tracebacks(tmp_path: Path) -> None:
     assert "no task produced a result" in text and "other tasks" not in text
     for noise in ("Traceback", "never retrieved", "Retrying...", "retrying."):
         assert noise not in text, noise
+
+
+def test_an_unreachable_hub_means_local_files_only(
+    fake: FakeCompletionsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    import huggingface_hub.constants
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", closed)
+    before = huggingface_hub.constants.HF_HUB_OFFLINE
+    result = _run(fake, _config(tmp_path, limit=2))
+    assert result.tasks[MC].metrics["acc"] == 1.0
+    assert any(w.startswith(f"{closed} is unreachable") for w in result.warnings)
+    assert any("local files only (offline mode)" in w for w in result.warnings)
+    assert huggingface_hub.constants.HF_HUB_OFFLINE is before  # restored after the run

@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterator
 
 HUB_TIMEOUT_S = 3.0
+OFFLINE_SET = "HF_HUB_OFFLINE is set"
 
 
 def hub_unreachable_reason(timeout_s: float = HUB_TIMEOUT_S) -> str | None:
@@ -23,7 +24,7 @@ def hub_unreachable_reason(timeout_s: float = HUB_TIMEOUT_S) -> str | None:
         return None
     url = check.details.get("url", "the hub")
     if check.details.get("offline_mode"):
-        return "HF_HUB_OFFLINE is set"
+        return OFFLINE_SET
     return f"{url} is unreachable ({check.details.get('error', check.summary)})"
 
 

@@ -193,7 +193,7 @@ def _setup(
         recipe_gpu_count=recipe.gpu_count if recipe is not None else None,
     )
 
-    from localeval.evaluation.hub import hub_unreachable_reason, offline_mode
+    from localeval.evaluation.hub import OFFLINE_SET, hub_unreachable_reason, offline_mode
     from localeval.evaluation.tokenizer import choose_tokenizer, require_offline_tokenizer
 
     model_path = (engine_info or {}).get("model") or entry.get("root")
@@ -204,14 +204,13 @@ def _setup(
         model_id=_hub_id(recipe, entry, endpoint),
         endpoint=endpoint,
     )
-    hub_unreachable: str | None = None
-    if tokenizer.backend == "huggingface" and not Path(str(tokenizer.name)).expanduser().is_dir():
-        # The tokenizer comes from the hub or its cache: ask once whether the hub answers,
-        # and fail now (before lm-eval and transformers are imported) if it cannot be had.
-        hub_unreachable = hub_unreachable_reason()
-        if hub_unreachable is not None:
-            require_offline_tokenizer(tokenizer, endpoint, hub_unreachable, config.revision)
-            stack.enter_context(offline_mode())
+    # Ask once whether the hub answers. When it does not, a tokenizer that would come from
+    # it fails now (before lm-eval and transformers are imported), and the tokenizer and the
+    # datasets come from local files only instead of retrying each download for a minute.
+    hub_unreachable = hub_unreachable_reason()
+    if hub_unreachable is not None:
+        require_offline_tokenizer(tokenizer, endpoint, hub_unreachable, config.revision)
+        stack.enter_context(offline_mode())
 
     from localeval.evaluation import driver  # lm-eval is slow to import: only when running
     from localeval.tasks import local_tasks_dir
@@ -287,7 +286,7 @@ def _setup(
         config=config.model_dump(mode="json"),
         warnings=warnings,
     )
-    if hub_unreachable is not None:
+    if hub_unreachable is not None and hub_unreachable != OFFLINE_SET:  # not what was asked
         result.warnings.append(f"{hub_unreachable}: local files only (offline mode)")
     run = _Run(
         config=config,
