@@ -166,6 +166,23 @@ def test_cache_is_namespaced_by_model(tmp_path: Path) -> None:
         assert any("from the response cache" in w for w in again.warnings)
 
 
+def test_the_cache_is_namespaced_by_endpoint(tmp_path: Path) -> None:
+    """Two servers under the same name and model root: the second one's answers are its own
+    (it once reported 0 tokens in 0 s, every answer taken from the first one's cache)."""
+    shared = tmp_path / "cache"
+    with (
+        FakeCompletionsServer(root="/models/same") as a,
+        FakeCompletionsServer(root="/models/same") as b,
+    ):
+        _run(a, _config(tmp_path, output_dir=str(tmp_path / "a"), cache_dir=str(shared)))
+        second = _run(b, _config(tmp_path, output_dir=str(tmp_path / "b"), cache_dir=str(shared)))
+    assert len(_sent(b)) == 5 * 4
+    task = second.tasks[MC]
+    assert (task.requests, task.cached_requests) == (20, 0)
+    assert task.prompt_tokens == _mc_prompt_tokens(5) and task.wall_s > 0
+    assert second.provenance.cache and second.provenance.cache["key"]["endpoint"] == b.base_url
+
+
 def test_crash_and_resume_sends_only_the_missing_requests(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -392,3 +409,138 @@ def test_no_git_noise_outside_a_repository(
     assert result.tasks[MC].metrics["acc"] == 1.0
     assert "not a git repository" not in capfd.readouterr().err
     assert driver._GIT_HASH == [None]
+
+
+@pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE=1", "hub unreachable"])
+def test_offline_without_a_tokenizer_fails_at_once(tmp_path: Path, offline: str) -> None:
+    """Offline, a tokenizer that had to come from the hub sat through ~40 s of "Retrying in
+    8s" per task before failing, then suggested --tokenizer remote to a server without it."""
+    import socket
+
+    with socket.socket() as sock:  # a loopback port with nothing listening: refused at once
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_ENDPOINT")}
+    if offline == "HF_HUB_OFFLINE=1":
+        env["HF_HUB_OFFLINE"] = "1"
+    else:
+        env["HF_ENDPOINT"] = f"http://127.0.0.1:{closed_port}"
+    env["HF_HUB_CACHE"] = str(tmp_path / "hub-cache")  # an empty cache
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    out = tmp_path / "run"
+    with FakeCompletionsServer(model="org/some-model", root="org/some-model") as fake:
+        fake.tokenizer_endpoints = False
+        argv = [
+            sys.executable, "-m", "localeval.cli", "eval",
+            "--endpoint", fake.base_url, "--model", fake.model,
+            "--tasks", f"{MC},{GEN}", "--limit", "5", "--output", str(out),
+        ]  # fmt: skip
+        started = time.monotonic()
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        elapsed = time.monotonic() - started
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2, text
+    assert elapsed < 10, f"{elapsed:.1f} s: {text}"
+    assert "Retrying" not in text and "Traceback" not in text
+    errors = [line for line in text.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "no tokenizer for 'org/some-model'" in errors[0]
+    assert "--tokenizer DIR" in text
+    assert "offers no /tokenize, so --tokenizer remote would not work" in text
+    assert fake.counters.received == 0  # nothing was sent to the model
+    assert not out.exists()
+
+
+def test_the_hint_offers_remote_only_when_the_server_has_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    with FakeCompletionsServer(model="org/some-model", root="org/some-model") as fake:
+        args = [
+            "eval", "--endpoint", fake.base_url, "--tasks", MC, "--limit", "2",
+            "--tokenizer", "org/some-model", "--output", str(tmp_path / "run"),
+        ]  # fmt: skip
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 2, res.output
+        assert "or --tokenizer remote (the server at" in res.output
+        fake.tokenizer_endpoints = False
+        res = CliRunner().invoke(cli, [*args[:-4], "--tokenizer", "remote"])
+        assert res.exit_code == 2, res.output
+        assert "--tokenizer remote: the server at" in res.output
+        assert "offers no /tokenizer_info" in res.output
+    assert not (tmp_path / "run").exists()
+
+
+LM_EVAL_NOISE = (
+    "Requesting API",
+    "Checking cached requests",
+    "Generating test split",
+    "Tokenizing inputs",
+    "it/s]",
+)
+
+
+@pytest.mark.parametrize("no_progress", [False, True])
+def test_only_localeval_shows_progress(
+    fake: FakeCompletionsServer,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    no_progress: bool,
+) -> None:
+    """lm-eval's and datasets' tqdm bars interleaved with localeval's progress lines."""
+    args = [
+        "eval", "--endpoint", fake.base_url, "--model", fake.model, "--tasks", f"{MC},{GEN}",
+        "--limit", "3", "--tokenizer", "remote", "--output", str(tmp_path / "run"),
+        "--cache-dir", str(tmp_path / "cache"),
+    ]  # fmt: skip
+    res = CliRunner().invoke(cli, [*args, "--no-progress"] if no_progress else args)
+    captured = capfd.readouterr()
+    text = res.output + captured.out + captured.err
+    assert res.exit_code == 0, text
+    for noise in LM_EVAL_NOISE:
+        assert noise not in text, noise
+    assert ("task 1/2" in res.stderr) is not no_progress
+    assert "localeval_sums_mc" in res.stdout  # the summary table is always there
+    # the bars are lm-eval's again once the run is over
+    import tqdm
+
+    assert tqdm.tqdm is tqdm.std.tqdm
+
+
+def test_failing_requests_print_no_tracebacks(tmp_path: Path) -> None:
+    """When a task's requests failed, asyncio printed a traceback for every abandoned
+    request ("Task exception was never retrieved") and lm-eval two lines per retry."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    with FakeCompletionsServer() as fake:
+        fake.fail_after = 1  # the preflight passes, then every request fails
+        argv = [
+            sys.executable, "-m", "localeval.cli", "eval", "--endpoint", fake.base_url,
+            "--tasks", f"{MC},{GEN}", "--limit", "3", "--tokenizer", "remote",
+            "--max-retries", "2", "--output", str(tmp_path / "run"),
+        ]  # fmt: skip
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 1, text
+    assert "Error: all 2 tasks failed" in text
+    assert "no task produced a result" in text and "other tasks" not in text
+    for noise in ("Traceback", "never retrieved", "Retrying...", "retrying."):
+        assert noise not in text, noise
+
+
+def test_an_unreachable_hub_means_local_files_only(
+    fake: FakeCompletionsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    import huggingface_hub.constants
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", closed)
+    before = huggingface_hub.constants.HF_HUB_OFFLINE
+    result = _run(fake, _config(tmp_path, limit=2))
+    assert result.tasks[MC].metrics["acc"] == 1.0
+    assert any(w.startswith(f"{closed} is unreachable") for w in result.warnings)
+    assert any("local files only (offline mode)" in w for w in result.warnings)
+    assert huggingface_hub.constants.HF_HUB_OFFLINE is before  # restored after the run

@@ -26,7 +26,7 @@ from localeval.evaluation.cache import (
     cache_prefix,
     model_fingerprint,
 )
-from localeval.evaluation.config import EvalConfig
+from localeval.evaluation.config import EvalConfig, parse_gen_kwargs
 from localeval.evaluation.preflight import prompt_length, prompt_logprobs_problem
 from localeval.evaluation.result import EvalResult, TaskError, main_metric
 from localeval.evaluation.watch import ClientCounts, EvalAborted, RequestWatch
@@ -209,6 +209,12 @@ def test_namespace_separates_models_revisions_engines_and_versions(tmp_path: Pat
             model_path=str(a),
             localeval_version="999",
         ),
+        CacheIdentity(
+            model="builtin:tiny-sums",
+            served_model_name="tiny-sums",
+            model_path=str(a),
+            endpoint="http://127.0.0.1:8001",
+        ),
     ]
     spaces = {cache_namespace(i) for i in others}
     assert len(spaces) == len(others) and cache_namespace(base) not in spaces
@@ -361,8 +367,12 @@ def test_raise_for_status() -> None:
         errors={"t": TaskError(task="t", stage="load", error="no data")},
         **base,
     )
-    with pytest.raises(LocalevalError, match="t: no data"):
+    with pytest.raises(LocalevalError, match="t: no data") as info:
         failed.raise_for_status()
+    # no task ran: there are no "other tasks' results" to point to
+    assert info.value.hint is not None and "other tasks" not in info.value.hint
+    assert "no task produced a result" in info.value.hint
+    assert str(failed.path) in info.value.hint
 
 
 def test_unknown_task_is_a_config_error_with_suggestions(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -375,9 +385,70 @@ def test_unknown_task_is_a_config_error_with_suggestions(monkeypatch: pytest.Mon
             )
 
     monkeypatch.setattr(driver, "TaskManager", StubManager)
+    monkeypatch.setattr(driver, "_KNOWN_TASKS", set())  # the stub's names stay in this test
     catalog = driver.TaskCatalog(["/nowhere"])
     assert catalog.manager_for("mine").all_tasks == ["mine"]
     assert "gsm8k" in catalog.manager_for("gsm8k").all_tasks
     with pytest.raises(ConfigError, match="unknown task 'arc_chalenge'") as info:
         catalog.manager_for("arc_chalenge")
     assert "arc_challenge" in str(info.value.hint)
+    # a later unknown name is answered from the names already indexed
+    built: list[bool] = []
+
+    def manager(self: object, full: bool) -> StubManager:
+        built.append(full)
+        return StubManager(include_defaults=full)
+
+    monkeypatch.setattr(driver.TaskCatalog, "_manager", manager)
+    with pytest.raises(ConfigError, match="unknown task 'gsm8kk'") as info:
+        driver.TaskCatalog(["/nowhere"]).manager_for("gsm8kk")
+    assert info.value.hint == "did you mean gsm8k?"
+    assert built == [False]  # the local index only
+
+
+# -- generation arguments -------------------------------------------------------------------
+
+
+def test_gen_kwargs_are_typed_pairs() -> None:
+    parsed = parse_gen_kwargs("temperature=0, max_gen_toks=64,do_sample=false,until=Q:,foo=1e3")
+    assert parsed == {
+        "temperature": 0.0,
+        "max_gen_toks": 64,
+        "do_sample": False,
+        "until": "Q:",
+        "foo": 1000.0,
+    }
+    assert isinstance(parsed["temperature"], float) and isinstance(parsed["max_gen_toks"], int)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("temperature==,,", "temperature==: expected a number"),
+        ("temperature=hot", "expected a number"),
+        ("temperature=inf", "finite"),
+        ("top_k=1.5", "whole number"),
+        ("do_sample=yes", "true or false"),
+        ("max_gen_toks=", "no value"),
+        ("=3", "expected key=value"),
+        ("temperature", "expected key=value"),
+        ("a=1,,b=2", "empty pair"),
+        ("a=1,", "empty pair"),
+        ("a=1,a=2", "given twice"),
+        ("bad-key=1", "not a generation argument name"),
+        ("stop=a=b", "may not contain '='"),
+        ("", "empty"),
+    ],
+)
+def test_malformed_gen_kwargs_are_refused(text: str, needle: str) -> None:
+    with pytest.raises(ValueError, match=needle.replace("(", r"\(")):
+        parse_gen_kwargs(text)
+
+
+def test_the_config_checks_gen_kwargs_types() -> None:
+    with pytest.raises(ConfigError) as info:
+        EvalConfig.build(tasks=["x"], gen_kwargs={"temperature": "="})
+    assert "temperature: expected float" in str(info.value)
+    assert EvalConfig.build(tasks=["x"], gen_kwargs={"temperature": 0}).gen_kwargs == {
+        "temperature": 0
+    }

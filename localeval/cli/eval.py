@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -17,12 +18,14 @@ from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, Interrupted
 from localeval.evaluation import (
     EvalConfig,
+    EvalProgress,
     EvalResult,
     TaskError,
     TaskResult,
     run_eval,
     summary_dict,
 )
+from localeval.evaluation.config import parse_gen_kwargs
 from localeval.evaluation.result import main_metric
 from localeval.paths import new_run_dir
 from localeval.recipes import Recipe, load_recipe
@@ -37,18 +40,28 @@ def _names(text: str | None) -> list[str] | None:
 def _gen_kwargs(text: str | None) -> dict[str, Any] | None:
     if text is None:
         return None
-    out: dict[str, Any] = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise ConfigError(f"--gen-kwargs: expected key=value pairs, got {part!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except ValueError:
-            out[key.strip()] = value
-    return out
+    try:
+        return parse_gen_kwargs(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"--gen-kwargs {text!r}: {exc}",
+            hint="pass key=value pairs separated by commas, e.g. temperature=0,max_gen_toks=64",
+        ) from None
+
+
+def _endpoint(url: str, model: str | None) -> Endpoint:
+    """The endpoint at ``url``; ConfigError (exit 2) for a URL that is not http(s)."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number, or out of range
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ConfigError(
+            f"--endpoint {url!r}: not an http(s) URL",
+            hint="pass the server's address, e.g. http://127.0.0.1:8000/v1",
+        )
+    return Endpoint.from_url(url, model)
 
 
 class _ConsoleProgress:
@@ -185,6 +198,7 @@ def _print_summary(console: Console, result: EvalResult) -> None:
     "--output", type=click.Path(path_type=Path), help="Run directory (default: a new one)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--no-progress", is_flag=True, help="No progress lines while tasks run.")
 def command(
     recipe: str | None,
     endpoint: str | None,
@@ -211,6 +225,7 @@ def command(
     gpu_uuids: str | None,
     output: Path | None,
     as_json: bool,
+    no_progress: bool,
 ) -> None:
     """Evaluate an endpoint (--endpoint URL) or RECIPE's model (a server is started and
     stopped) with lm-evaluation-harness. Writes result.json, lm-eval's results and the sample
@@ -239,7 +254,7 @@ def command(
         "gpu_uuids": uuid_list(gpu_uuids),
     }
     console = Console(stderr=True)
-    progress = _ConsoleProgress(console)
+    progress = None if no_progress else _ConsoleProgress(console)
     if recipe is None and endpoint is None:
         raise ConfigError(
             "nothing to evaluate", hint="give a RECIPE, or --endpoint URL (and --model)"
@@ -251,17 +266,20 @@ def command(
             raise ConfigError(
                 "no tasks", hint="pass --tasks a,b (or give a recipe with eval.tasks)"
             )
-        run_dir = output or new_run_dir("eval")
-        config = EvalConfig.build(output_dir=str(run_dir), **given)
-        result = run_eval(config, Endpoint.from_url(endpoint, model), progress=progress)
+        # run_eval creates the run directory once the endpoint, tokenizer and tasks check out
+        config = EvalConfig.build(output_dir=str(output) if output else None, **given)
+        result = run_eval(config, _endpoint(endpoint, model), progress=progress)
     else:
         spec = load_recipe(recipe)
-        run_dir = output or new_run_dir(f"eval-{spec.name}")
-        config = EvalConfig.from_recipe(spec, output_dir=str(run_dir), **given)
         if endpoint is not None:
-            target = Endpoint.from_url(endpoint, model or spec.served_model_name)
+            config = EvalConfig.from_recipe(
+                spec, output_dir=str(output) if output else None, **given
+            )
+            target = _endpoint(endpoint, model or spec.served_model_name)
             result = run_eval(config, target, recipe=spec, progress=progress)
         else:
+            run_dir = output or new_run_dir(f"eval-{spec.name}")  # the server's log goes there
+            config = EvalConfig.from_recipe(spec, output_dir=str(run_dir), **given)
             result = _launch_and_run(spec, config, console, progress)
     if as_json:
         click.echo(json.dumps(summary_dict(result), indent=2))
@@ -272,7 +290,7 @@ def command(
 
 
 def _launch_and_run(
-    spec: Recipe, config: EvalConfig, console: Console, progress: _ConsoleProgress
+    spec: Recipe, config: EvalConfig, console: Console, progress: EvalProgress | None
 ) -> EvalResult:
     """Start vLLM for the recipe, evaluate it, and stop it whatever happens."""
     from localeval.cli._server import served

@@ -7,7 +7,10 @@ per-task accounting of requests, tokens, time, GPU-seconds and energy.
 only when an evaluation runs.
 
     config.py      settings, defaults from a recipe, how to choose the concurrency
-    driver.py      lm-eval's API models, task loading, one simple_evaluate per task
+    driver.py      lm-eval's API models, task loading, one simple_evaluate per task,
+                   lm-eval's own progress bars silenced
+    tokenizer.py   which tokenizer lm-eval uses, checked before lm-eval is imported
+    hub.py         whether the Hugging Face hub answers; offline mode when it does not
     preflight.py   the prompt-logprobs check before loglikelihood tasks
     watch.py       deadline, stall limit, responses and usage seen by the client
     accounting.py  pure functions: token counts, rates, GPU-seconds, cross-checks

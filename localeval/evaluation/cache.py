@@ -4,7 +4,8 @@ same model served the same way by the same localeval.
 lm-eval's ``CachingLM`` keys a response by the request alone (prompt and generation
 arguments), not by the model. The namespace therefore goes into the path: a SHA-256 over the
 model (id, served name, local path and a fingerprint of its files), the revision, the engine
-arguments and the localeval version. A rerun with the same namespace (after a crash, or
+arguments, the localeval version and, for a server localeval did not start, its base URL
+(another server under the same name may serve another model). A rerun with the same namespace (after a crash, or
 Ctrl-C) finds the answers already received and resends only the missing requests; another
 model, revision or engine configuration starts an empty cache.
 """
@@ -58,13 +59,16 @@ def model_fingerprint(model_path: str | Path | None) -> str | None:
 @dataclass(frozen=True)
 class CacheIdentity:
     """What a cached answer depends on. ``engine_args`` are the engine's settings (a recipe's
-    ``engine`` section, or what the endpoint reports such as its context length)."""
+    ``engine`` section, or what the endpoint reports such as its context length).
+    ``endpoint``: the base URL of a server given by address; None for one localeval started
+    from a recipe, whose address changes at every start while its recipe identifies it."""
 
     model: str
     served_model_name: str | None = None
     model_path: str | None = None
     revision: str | None = None
     engine_args: Mapping[str, Any] = field(default_factory=dict)
+    endpoint: str | None = None
     localeval_version: str = __version__
 
     def key_fields(self) -> dict[str, Any]:
@@ -77,6 +81,7 @@ class CacheIdentity:
             "model_fingerprint": model_fingerprint(self.model_path),
             "revision": self.revision,
             "engine_args": engine,
+            "endpoint": self.endpoint,
             "localeval_version": self.localeval_version,
         }
 

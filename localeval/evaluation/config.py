@@ -14,6 +14,8 @@ concurrency only adds queueing.
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +29,76 @@ GenApi = Literal["auto", "chat", "completions"]
 DEFAULT_NUM_CONCURRENT = 8
 DEFAULT_REQUEST_TIMEOUT_S = 300.0
 DEFAULT_MAX_RETRIES = 3
+
+# lm-eval's generation arguments and the type of each value; any other key takes a bool,
+# an int, a float or a plain word, as lm-eval's own ``key=value`` parser reads them.
+GEN_KWARG_TYPES: dict[str, type] = {
+    "temperature": float,
+    "top_p": float,
+    "min_p": float,
+    "repetition_penalty": float,
+    "presence_penalty": float,
+    "frequency_penalty": float,
+    "top_k": int,
+    "max_gen_toks": int,
+    "max_tokens": int,
+    "seed": int,
+    "do_sample": bool,
+    "until": str,
+}
+_GEN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TRUE_WORDS, _FALSE_WORDS = ("true",), ("false",)
+
+
+def _gen_value(key: str, text: str) -> Any:
+    """``text`` as the value of generation argument ``key``; ValueError when it is not one."""
+    kind = GEN_KWARG_TYPES.get(key)
+    lowered = text.lower()
+    if kind is bool or (kind is None and lowered in _TRUE_WORDS + _FALSE_WORDS):
+        if lowered not in _TRUE_WORDS + _FALSE_WORDS:
+            raise ValueError(f"{key}={text}: expected true or false")
+        return lowered in _TRUE_WORDS
+    if kind is int or (kind is None and re.fullmatch(r"[+-]?\d+", text)):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{key}={text}: expected a whole number") from None
+    if kind is float or kind is None:
+        try:
+            value = float(text)
+        except ValueError:
+            if kind is float:
+                raise ValueError(f"{key}={text}: expected a number") from None
+        else:
+            if not math.isfinite(value):
+                raise ValueError(f"{key}={text}: expected a finite number")
+            return value
+    if any(c in text for c in "=\"'"):
+        raise ValueError(f"{key}={text}: a value may not contain '=' or quotes")
+    return text
+
+
+def parse_gen_kwargs(text: str) -> dict[str, Any]:
+    """lm-eval generation arguments from ``key=value,key=value``: each key a name given
+    once, each value of its key's type (:data:`GEN_KWARG_TYPES`). Raises ValueError naming
+    the first malformed pair."""
+    if not text.strip():
+        raise ValueError("empty; expected key=value pairs such as temperature=0,max_gen_toks=64")
+    out: dict[str, Any] = {}
+    for part in text.split(","):
+        key, sep, value = (s.strip() for s in part.partition("="))
+        if not part.strip():
+            raise ValueError(f"empty pair in {text!r} (two commas in a row, or one at an end)")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {part.strip()!r}")
+        if not _GEN_KEY.fullmatch(key):
+            raise ValueError(f"{key!r} is not a generation argument name")
+        if not value:
+            raise ValueError(f"{key}: no value")
+        if key in out:
+            raise ValueError(f"{key} given twice")
+        out[key] = _gen_value(key, value)
+    return out
 
 
 class EvalConfig(BaseModel):
@@ -92,6 +164,22 @@ class EvalConfig(BaseModel):
         if not cleaned:
             raise ValueError("no task names")
         return cleaned
+
+    @field_validator("gen_kwargs")
+    @classmethod
+    def _check_gen_kwargs(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is None:
+            return v
+        for key, value in v.items():
+            kind = GEN_KWARG_TYPES.get(key)
+            if kind is None:
+                continue
+            ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+            if kind is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ok:
+                raise ValueError(f"{key}: expected {kind.__name__}, got {value!r}")
+        return v
 
     @property
     def effective_stall_s(self) -> float:

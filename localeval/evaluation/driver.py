@@ -12,6 +12,7 @@ This module imports lm-eval (slow: about two seconds); import it only to run an 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import difflib
 import json
@@ -36,6 +37,7 @@ from localeval.errors import ConfigError
 from localeval.evaluation.accounting import first_filter_rows
 from localeval.evaluation.config import EvalConfig
 from localeval.evaluation.preflight import PREFLIGHT_TEXT, check_prompt_logprobs, prompt_length
+from localeval.evaluation.tokenizer import TokenizerChoice, tokenizer_hint
 from localeval.evaluation.watch import RequestWatch
 from localeval.results.io import write_text_atomic
 
@@ -47,6 +49,16 @@ LM_EVAL_VERSION: str = getattr(lm_eval, "__version__", "unknown")
 
 
 # -- the API models ------------------------------------------------------------------------
+def _quiet_abandoned_requests(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """lm-eval gathers a task's requests; when one fails for good, the others are abandoned
+    and asyncio would print each one's traceback ("Task exception was never retrieved") as
+    it is collected, long after the task's error was recorded. Those go to the debug log."""
+    if str(context.get("message", "")).startswith("Task exception was never retrieved"):
+        logger.debug("an abandoned request failed: %r", context.get("exception"))
+        return
+    loop.default_exception_handler(context)
+
+
 class _Watched:
     """Mixin over lm-eval's TemplateAPI: limits and counting through ``self.watch``."""
 
@@ -54,6 +66,7 @@ class _Watched:
     timeout: int
 
     async def get_batched_requests(self, *args: Any, **kwargs: Any) -> Any:
+        asyncio.get_running_loop().set_exception_handler(_quiet_abandoned_requests)
         return await self.watch.guard(super().get_batched_requests(*args, **kwargs))  # type: ignore[misc]
 
     def model_call(self, *args: Any, **kwargs: Any) -> Any:
@@ -99,58 +112,6 @@ class WatchedChat(_Watched, LocalChatCompletion):  # type: ignore[misc]
     def __init__(self, watch: RequestWatch, **kwargs: Any) -> None:
         self.watch = watch
         super().__init__(**kwargs)
-
-
-@dataclass(frozen=True)
-class TokenizerChoice:
-    """Which tokenizer lm-eval uses: a Hugging Face folder or id, or the server's."""
-
-    backend: Literal["huggingface", "remote"]
-    name: str | None
-    source: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "name": self.name, "source": self.source}
-
-
-def server_has_remote_tokenizer(endpoint: Endpoint, timeout_s: float = 5.0) -> bool:
-    """True when the server answers ``/tokenizer_info`` and ``/tokenize`` (vLLM started
-    with ``--enable-tokenizer-info-endpoint``)."""
-    from lm_eval.utils import check_remote_tokenizer_support
-
-    try:
-        return bool(
-            check_remote_tokenizer_support(
-                f"{endpoint.v1}/completions",
-                timeout=int(max(1, timeout_s)),
-                auth_token=endpoint.api_key,
-                max_retries=1,
-            )
-        )
-    except Exception:  # any failure means: not supported
-        return False
-
-
-def choose_tokenizer(
-    requested: str | None,
-    *,
-    model_paths: Sequence[str | None],
-    model_id: str,
-    endpoint: Endpoint,
-) -> TokenizerChoice:
-    """The tokenizer for lm-eval: ``requested`` ('remote' or a folder/id), else the first
-    of ``model_paths`` that is a folder on this machine, else the server's (when it serves
-    one), else ``model_id`` as a Hugging Face id."""
-    if requested == "remote":
-        return TokenizerChoice("remote", None, "requested")
-    if requested:
-        return TokenizerChoice("huggingface", requested, "requested")
-    for candidate in model_paths:
-        if candidate and Path(candidate).expanduser().is_dir():
-            return TokenizerChoice("huggingface", str(Path(candidate).expanduser()), "model folder")
-    if server_has_remote_tokenizer(endpoint):
-        return TokenizerChoice("remote", None, "server /tokenize")
-    return TokenizerChoice("huggingface", model_id, "model id")
 
 
 class LmPool:
@@ -206,6 +167,27 @@ class LmPool:
             kwargs["tokenized_requests"] = False
             self._chat = WatchedChat(self.watch, **kwargs)
         return self._chat
+
+    def load_tokenizer(self) -> None:
+        """Build the completions model now, which loads its tokenizer, so that a tokenizer
+        that cannot be loaded fails once, before any task, with what to do. Raises
+        ConfigError."""
+        try:
+            self.completions()
+        except Exception as exc:
+            name = self.tokenizer.name or "remote"
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ConfigError(
+                f"cannot load the tokenizer {name!r} ({self.tokenizer.source}): "
+                f"{type(exc).__name__}{': ' + detail if detail else ''}",
+                hint=self.tokenizer_hint(),
+            ) from exc
+
+    def tokenizer_hint(self) -> str:
+        """What to pass instead of the tokenizer in use."""
+        if self.tokenizer.backend == "remote":
+            return "pass --tokenizer DIR, a folder with the model's tokenizer files"
+        return tokenizer_hint(self.endpoint)
 
     def has_chat_template(self) -> bool:
         """Whether the model's tokenizer carries a chat template."""
@@ -271,6 +253,12 @@ class LoadedTask:
         return {str(t.OUTPUT_TYPE) for t in self.leaves.values()}
 
 
+# Task names lm-eval's full index has held in this process: a process that runs several
+# evaluations (the tests, a pipeline) answers an unknown name without indexing lm-eval's
+# ~15,000 task files again (the names in the include paths come from the local index).
+_KNOWN_TASKS: set[str] = set()
+
+
 class TaskCatalog:
     """lm-eval's task index over the include paths, then over lm-eval's own tasks when a
     name is not among them (indexing lm-eval's ~15,000 task files takes ~20 s on a small
@@ -302,10 +290,16 @@ class TaskCatalog:
         local = self._manager(full=False)
         if name in local.all_tasks:
             return local
-        full = self._manager(full=True)
-        if name in full.all_tasks or Path(name).suffix in (".yaml", ".yml"):
-            return full
-        close = difflib.get_close_matches(name, full.all_tasks, n=3, cutoff=0.6)
+        is_yaml = Path(name).suffix in (".yaml", ".yml")
+        if is_yaml and not Path(name).expanduser().is_file():
+            raise ConfigError(f"task file {name}: no such file")
+        if not _KNOWN_TASKS or name in _KNOWN_TASKS or is_yaml:
+            full = self._manager(full=True)
+            _KNOWN_TASKS.update(full.all_tasks)
+            if name in full.all_tasks or is_yaml:
+                return full
+        known = sorted(_KNOWN_TASKS.union(local.all_tasks))
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
         hint = f"did you mean {', '.join(close)}?" if close else None
         raise ConfigError(
             f"unknown task {name!r}: not an lm-eval task, group or tag, nor in the include "
@@ -424,6 +418,77 @@ def _env_info_once() -> Iterator[None]:
         yield
     finally:
         lm_eval.evaluator.add_env_info, lm_eval.evaluator.get_git_commit_hash = saved
+
+
+# -- quiet: localeval shows the progress ---------------------------------------------------
+def _silent(cls: type) -> type:
+    """A subclass of tqdm class ``cls`` whose bars are always disabled."""
+
+    class Silent(cls):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    Silent.__name__ = Silent.__qualname__ = cls.__name__
+    return Silent
+
+
+_QUIET_LOGGERS = ("lm_eval", "datasets")
+_API_LOGGER = "lm_eval.models.api_models"
+
+
+class _NoRetryChatter(logging.Filter):
+    """Drops lm-eval's two lines per failed attempt of a request ("API request failed!
+    ... Retrying...", "Exception:..., retrying.", the latter at error level even when a retry
+    follows): a request that fails for good fails its task, whose error says why."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().endswith(("Retrying...", "retrying."))
+
+
+@contextlib.contextmanager
+def quiet_progress() -> Iterator[None]:
+    """Within the block, lm-eval's and datasets' progress bars ("Requesting API", "Checking
+    cached requests", "Generating test split", ...) are off and their loggers show warnings
+    and errors only: localeval reports the progress of a run itself."""
+    import sys
+
+    import datasets.utils
+    import tqdm
+    import tqdm.asyncio
+    import tqdm.auto
+    import tqdm.std
+
+    originals = {tqdm.std.tqdm, tqdm.asyncio.tqdm_asyncio, tqdm.auto.tqdm}
+    silent = {cls: _silent(cls) for cls in originals}
+    patched: list[tuple[Any, str, Any]] = []
+    holders: list[Any] = [tqdm, tqdm.auto]
+    holders += [m for n, m in list(sys.modules.items()) if n.startswith("lm_eval") and m]
+    for module in holders:
+        for attr in ("tqdm", "tqdm_asyncio"):
+            value = getattr(module, attr, None)
+            if isinstance(value, type) and value in silent:
+                patched.append((module, attr, value))
+                setattr(module, attr, silent[value])
+    bars_were_on = not datasets.utils.are_progress_bars_disabled()
+    datasets.utils.disable_progress_bars()
+    chatter = _NoRetryChatter()
+    logging.getLogger(_API_LOGGER).addFilter(chatter)
+    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    for name in _QUIET_LOGGERS:
+        logger_ = logging.getLogger(name)
+        if logger_.getEffectiveLevel() < logging.WARNING:
+            logger_.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for module, attr, value in reversed(patched):
+            setattr(module, attr, value)
+        if bars_were_on:
+            datasets.utils.enable_progress_bars()
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        logging.getLogger(_API_LOGGER).removeFilter(chatter)
 
 
 def prepare() -> None:

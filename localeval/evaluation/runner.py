@@ -12,6 +12,7 @@ status ``interrupted``; ``EvalResult.raise_for_status()`` turns that into
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import platform
 import socket
@@ -130,18 +131,47 @@ def run_eval(
     ``samples/``). ``engine_info`` describes a server localeval started
     (``VllmServer.engine_info()``); ``recipe`` the recipe it came from. A run with failed
     tasks or interrupted is returned with status ``failed``/``interrupted``; call
-    ``raise_for_status()`` to turn that into an error. Raises EndpointError before any task
-    when the endpoint cannot be reached or does not serve the model."""
+    ``raise_for_status()`` to turn that into an error.
+
+    Before any task, and before the run directory is created: raises EndpointError when the
+    endpoint cannot be reached or does not serve the model, and ConfigError when a setting
+    cannot work (a tokenizer that cannot be loaded, an unknown task, a folder that cannot
+    be created). When the Hugging Face hub is needed and unreachable, the run uses local
+    files only."""
     started = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        run = _setup(
+            config,
+            endpoint,
+            recipe=recipe,
+            engine_info=engine_info,
+            progress=progress,
+            stack=stack,
+            started=started,
+        )
+        return _execute(run, started)
+
+
+def _setup(
+    config: EvalConfig,
+    endpoint: Endpoint,
+    *,
+    recipe: Recipe | None,
+    engine_info: dict[str, Any] | None,
+    progress: EvalProgress | None,
+    stack: contextlib.ExitStack,
+    started: float,
+) -> _Run:
+    """Check the endpoint, the tokenizer and the tasks, then create the run directory and
+    write the first result file. Context managers for the whole run go on ``stack``."""
     watch = RequestWatch(deadline_s=config.timeout_s, stall_s=config.effective_stall_s)
     for folder in config.include_path:
         if not Path(folder).is_dir():
             raise ConfigError(f"--include-path {folder}: no such directory")
-    entry = endpoint.model_entry()
-    run_dir = Path(config.output_dir) if config.output_dir else paths.new_run_dir("eval")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"{run_dir}: exists and is not a directory")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir_given = Path(config.output_dir).expanduser() if config.output_dir else None
+    if run_dir_given is not None and run_dir_given.exists() and not run_dir_given.is_dir():
+        raise ConfigError(f"{run_dir_given}: exists and is not a directory")
+    entry = _model_entry(endpoint)
     warnings: list[str] = []
     max_length = config.max_length or entry.get("max_model_len")
     if max_length is None and recipe is not None:
@@ -163,17 +193,29 @@ def run_eval(
         recipe_gpu_count=recipe.gpu_count if recipe is not None else None,
     )
 
-    from localeval.evaluation import driver  # lm-eval is slow to import: only when running
-    from localeval.tasks import local_tasks_dir
+    from localeval.evaluation.hub import OFFLINE_SET, hub_unreachable_reason, offline_mode
+    from localeval.evaluation.tokenizer import choose_tokenizer, require_offline_tokenizer
 
     model_path = (engine_info or {}).get("model") or entry.get("root")
     model_id = recipe.model.id if recipe is not None else str(entry.get("root") or endpoint.model)
-    tokenizer = driver.choose_tokenizer(
+    tokenizer = choose_tokenizer(
         config.tokenizer,
         model_paths=[str(model_path) if model_path else None, entry.get("root")],
         model_id=_hub_id(recipe, entry, endpoint),
         endpoint=endpoint,
     )
+    # Ask once whether the hub answers. When it does not, a tokenizer that would come from
+    # it fails now (before lm-eval and transformers are imported), and the tokenizer and the
+    # datasets come from local files only instead of retrying each download for a minute.
+    hub_unreachable = hub_unreachable_reason()
+    if hub_unreachable is not None:
+        require_offline_tokenizer(tokenizer, endpoint, hub_unreachable, config.revision)
+        stack.enter_context(offline_mode())
+
+    from localeval.evaluation import driver  # lm-eval is slow to import: only when running
+    from localeval.tasks import local_tasks_dir
+
+    stack.enter_context(driver.quiet_progress())
     engine_args = engine_settings(
         recipe.engine.model_dump(mode="json") if recipe is not None else None, entry
     )
@@ -183,23 +225,37 @@ def run_eval(
         model_path=str(model_path) if model_path else None,
         revision=config.revision,
         engine_args=engine_args,
+        endpoint=endpoint.base_url if engine_info is None else None,
     )
-    prefix: Path | None = None
-    if config.use_cache:
-        root = Path(config.cache_dir) if config.cache_dir else None
-        prefix = cache_prefix(identity, root)
-        write_text_atomic(
-            prefix.parent / "identity.json",
-            json.dumps(identity.key_fields(), indent=2, sort_keys=True, default=str) + "\n",
-        )
     include = [*config.include_path, str(local_tasks_dir())]
     pool = driver.LmPool(
         endpoint, config, tokenizer=tokenizer, max_length=int(max_length), watch=watch
     )
+    pool.load_tokenizer()
     catalog = driver.TaskCatalog(
         include,
         metadata={"max_length": int(max_length), "tokenizer": tokenizer.name},
     )
+    for name in config.tasks:
+        catalog.manager_for(name)  # an unknown name: ConfigError, with close matches
+    prefix: Path | None = None
+    try:
+        if config.use_cache:
+            root = Path(config.cache_dir).expanduser() if config.cache_dir else None
+            prefix = cache_prefix(identity, root)
+            write_text_atomic(
+                prefix.parent / "identity.json",
+                json.dumps(identity.key_fields(), indent=2, sort_keys=True, default=str) + "\n",
+            )
+        if run_dir_given is not None:
+            run_dir = run_dir_given
+            run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            label = f"eval-{recipe.name}" if recipe is not None else "eval"
+            run_dir = paths.new_run_dir(label)
+    except OSError as exc:
+        where = exc.filename or config.output_dir or config.cache_dir
+        raise ConfigError(f"cannot create {where}: {exc.strerror or exc}") from exc
     result = EvalResult(
         created_at=now_iso(),
         run_dir=str(run_dir),
@@ -230,6 +286,8 @@ def run_eval(
         config=config.model_dump(mode="json"),
         warnings=warnings,
     )
+    if hub_unreachable is not None and hub_unreachable != OFFLINE_SET:  # not what was asked
+        result.warnings.append(f"{hub_unreachable}: local files only (offline mode)")
     run = _Run(
         config=config,
         endpoint=endpoint,
@@ -243,6 +301,14 @@ def run_eval(
         cache_prefix=prefix,
     )
     run.write()
+    return run
+
+
+def _execute(run: _Run, started: float) -> EvalResult:
+    """Run the tasks one at a time, writing the result file after each."""
+    from localeval.evaluation import driver
+
+    config = run.config
     run.result.timings["setup_s"] = round(time.perf_counter() - started, 3)
     driver.prepare()
     run.result.timings["prepare_s"] = round(
@@ -273,6 +339,24 @@ def run_eval(
     return run.result
 
 
+def _model_entry(endpoint: Endpoint) -> dict[str, Any]:
+    """The endpoint's ``/v1/models`` entry for its model. EndpointError when the server
+    cannot be reached; ConfigError, with the served names, when it does not serve the model."""
+    models = endpoint.list_models()
+    for entry in models:
+        if entry.get("id") == endpoint.model:
+            return entry
+    served = [str(m.get("id")) for m in models]
+    close = difflib.get_close_matches(endpoint.model, served, n=3, cutoff=0.5)
+    message = f"model {endpoint.model!r} is not served at {endpoint.v1}"
+    if close:
+        message += f"; did you mean {', '.join(repr(c) for c in close)}?"
+    raise ConfigError(
+        message,
+        hint=f"served models: {', '.join(served) or '(none)'}; pass one of them with --model",
+    )
+
+
 def _hub_id(recipe: Recipe | None, entry: Mapping[str, Any], endpoint: Endpoint) -> str:
     """The model's Hugging Face id, for its tokenizer when no folder is at hand: the recipe's
     tokenizer or model id, else the server's model root unless it is a path on the server,
@@ -294,7 +378,11 @@ def _finish(run: _Run, interrupted: bool) -> None:
         result.message = f"interrupted after {done} of {len(run.config.tasks)} tasks"
     elif result.errors:
         result.status = "failed"
-        result.message = f"{len(result.errors)} of {len(run.config.tasks)} tasks failed"
+        total = len(run.config.tasks)
+        if result.tasks:
+            result.message = f"{len(result.errors)} of {total} tasks failed"
+        else:
+            result.message = "the task failed" if total == 1 else f"all {total} tasks failed"
     else:
         result.status = "complete"
         result.message = None
@@ -396,8 +484,8 @@ def _run_task(run: _Run, name: str) -> tuple[TaskResult | None, TaskError | None
             name,
             "run",
             f"cannot set up lm-eval's API model (tokenizer {run.pool.tokenizer.name or 'remote'}"
-            f" from {run.pool.tokenizer.source}): {type(exc).__name__}: {exc}; pass --tokenizer "
-            "with the model's tokenizer folder or id, or 'remote'",
+            f" from {run.pool.tokenizer.source}): {type(exc).__name__}: {exc}; "
+            f"{run.pool.tokenizer_hint()}",
         )
     if output_types & driver.LOGLIKELIHOOD_TYPES:
         if not run.preflight_done:

@@ -148,7 +148,11 @@ class EvalResult(ResultModel):
             )
         if self.status == "failed":
             lines = [f"{name}: {err.error}" for name, err in self.errors.items()]
+            where = (
+                f"the other tasks' results are in {self.path}"
+                if self.tasks
+                else f"no task produced a result; the errors are recorded in {self.path}"
+            )
             raise LocalevalError(
-                (self.message or "the evaluation failed") + "\n" + "\n".join(lines),
-                hint=f"the other tasks' results are in {self.path}",
+                (self.message or "the evaluation failed") + "\n" + "\n".join(lines), hint=where
             )

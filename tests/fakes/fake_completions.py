@@ -4,7 +4,8 @@ the sums questions of :mod:`localeval.tasks` like an oracle (optionally off by a
 loglikelihood requests, serves a byte-level tokenizer over ``/tokenize``, ``/detokenize`` and
 ``/tokenizer_info`` (lm-eval's remote tokenizer), and a vLLM-style Prometheus ``/metrics``.
 
-Faults, settable while it runs: drop the prompt logprobs (as a server without echo support
+Faults, settable while it runs: no tokenizer endpoints (``tokenizer_endpoints``), drop
+the prompt logprobs (as a server without echo support
 would), stop answering (``hang``, or ``hang_after`` N completion requests: later ones hang
 until the fake is closed), or fail every completion with HTTP 500 after a number of
 successful ones (``fail_after``). It counts what it serves, so tests can
@@ -85,6 +86,7 @@ class FakeCompletionsServer:
         self.chat_template = chat_template
         self.delay_s = delay_s
         self.drop_prompt_logprobs = False
+        self.tokenizer_endpoints = True  # False: no /tokenizer_info, /tokenize, /detokenize
         self.hang = False
         self.hang_after: int | None = None
         self.fail_after: int | None = None
@@ -196,7 +198,9 @@ class FakeCompletionsServer:
 
     def _get(self, handler: BaseHTTPRequestHandler) -> None:
         path = handler.path
-        if path == "/health":
+        if path == "/tokenizer_info" and not self.tokenizer_endpoints:
+            self._send(handler, 404, {"error": "not found"})
+        elif path == "/health":
             self._send(handler, 200, {})
         elif path == "/v1/models":
             entry = {
@@ -240,6 +244,9 @@ class FakeCompletionsServer:
 
     def _post(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         path = handler.path
+        if path in ("/tokenize", "/detokenize") and not self.tokenizer_endpoints:
+            self._send(handler, 404, {"error": "not found"})
+            return
         if path == "/tokenize":
             self._send(handler, 200, {"tokens": encode(str(body.get("prompt", "")))})
             return
