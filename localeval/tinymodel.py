@@ -145,8 +145,15 @@ def _build(out_dir: Path, params: TinyModelParams) -> Path:
         pad_token_id=tokenizer.pad_token_id,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    # transformers draws a "Writing model shards" bar; the caller shows its own progress
+    bars_on = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        model.save_pretrained(out_dir)
+        tokenizer.save_pretrained(out_dir)
+    finally:
+        if bars_on:
+            transformers.utils.logging.enable_progress_bar()  # type: ignore[no-untyped-call]
     build_s = time.monotonic() - started
     marker = {
         "format": MARKER_FORMAT,

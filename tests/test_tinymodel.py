@@ -200,9 +200,11 @@ def _weights_digest(model_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def test_build_is_deterministic(tmp_path: Path) -> None:
+def test_build_is_deterministic(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     first = tinymodel.build_tiny_model(tmp_path / "a", seed=3, train_steps=4)
     second = tinymodel.build_tiny_model(tmp_path / "b", seed=3, train_steps=4)
+    # no progress bar of transformers' beside the caller's own progress
+    assert "Writing model shards" not in capfd.readouterr().err
     other = tinymodel.build_tiny_model(tmp_path / "c", seed=4, train_steps=4)
     assert _weights_digest(first) == _weights_digest(second)
     assert (first / "tokenizer.json").read_bytes() == (second / "tokenizer.json").read_bytes()
