@@ -50,12 +50,11 @@ class Hardware:
 
 
 @dataclass(frozen=True)
-class BenchRun:
-    """A bench result and the path it was read from."""
+class _ReadRun:
+    """A result and the path it was read from: what every run shares."""
 
     path: str
-    result: BenchResult
-    kind: str = field(default="bench", init=False)
+    result: BenchResult | EvalResult
 
     @property
     def provenance(self) -> Provenance:
@@ -68,6 +67,14 @@ class BenchRun:
     @property
     def hardware(self) -> Hardware:
         return Hardware.of(self.result.provenance)
+
+
+@dataclass(frozen=True)
+class BenchRun(_ReadRun):
+    """A bench result and the path it was read from."""
+
+    result: BenchResult
+    kind: str = field(default="bench", init=False)
 
     @property
     def points(self) -> list[PointResult]:
@@ -75,24 +82,11 @@ class BenchRun:
 
 
 @dataclass(frozen=True)
-class EvalRun:
+class EvalRun(_ReadRun):
     """An eval result and the path it was read from; ``tasks`` are those that ran."""
 
-    path: str
     result: EvalResult
     kind: str = field(default="eval", init=False)
-
-    @property
-    def provenance(self) -> Provenance:
-        return self.result.provenance
-
-    @property
-    def model(self) -> str:
-        return self.result.provenance.model
-
-    @property
-    def hardware(self) -> Hardware:
-        return Hardware.of(self.result.provenance)
 
     @property
     def tasks(self) -> list[TaskResult]:

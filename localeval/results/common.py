@@ -165,3 +165,11 @@ def to_json(record: Any) -> dict[str, Any]:
     and computed figures included."""
     data: dict[str, Any] = TypeAdapter(type(record)).dump_python(record, mode="json", by_alias=True)
     return data
+
+
+def without_computed(data: Any, *names: str) -> Any:
+    """``data`` without the figures a record computes (its computed fields), so that a file
+    it wrote reads back into the same record."""
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if k not in names}
+    return data

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, computed_field, model_validator
 from pydantic.dataclasses import dataclass
 
-from localeval.results.common import ResultModel, to_json
+from localeval.results.common import ResultModel, to_json, without_computed
 from localeval.results.versions import current_version
 
 _CONFIG = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True)
@@ -34,13 +34,6 @@ ROOFLINE_METHOD = (
 def option_label(option: str) -> str:
     """Human spelling of an option: ``on_demand`` -> ``on-demand``."""
     return option.replace("_", "-")
-
-
-def _without(data: Any, *names: str) -> Any:
-    """``data`` without the figures a record computes: a written file reads back."""
-    if isinstance(data, dict):
-        return {k: v for k, v in data.items() if k not in names}
-    return data
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -76,7 +69,7 @@ class PricedHour:
     @model_validator(mode="before")
     @classmethod
     def _computed(cls, data: Any) -> Any:
-        return _without(data, "formula")
+        return without_computed(data, "formula")
 
     @property
     def usd_per_gpu_second(self) -> float:
@@ -189,7 +182,7 @@ class ApiModelPrice:
     @model_validator(mode="before")
     @classmethod
     def _computed(cls, data: Any) -> Any:
-        return _without(data, "input_usd_per_m", "output_usd_per_m")
+        return without_computed(data, "input_usd_per_m", "output_usd_per_m")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -287,7 +280,7 @@ class FixedPerformance:
     @model_validator(mode="before")
     @classmethod
     def _computed(cls, data: Any) -> Any:
-        return _without(data, "cheapest")
+        return without_computed(data, "cheapest")
 
     @computed_field  # type: ignore[prop-decorator]
     @property

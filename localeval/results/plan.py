@@ -17,17 +17,11 @@ from typing import Any, Literal
 from pydantic import ConfigDict, computed_field, model_validator
 from pydantic.dataclasses import dataclass
 
+from localeval.results.common import without_computed
 from localeval.results.versions import current_version
 
 _CONFIG = ConfigDict(extra="forbid")
 PLAN_SCHEMA_VERSION = current_version("plan")
-
-
-def _without(data: Any, *names: str) -> Any:
-    """``data`` without the figures a record computes: a written file reads back."""
-    if isinstance(data, dict):
-        return {k: v for k, v in data.items() if k not in names}
-    return data
 
 
 WeightFormat = Literal["bf16", "fp16", "fp8", "int8", "int4"]
@@ -137,7 +131,7 @@ class MemoryPlan:
     @model_validator(mode="before")
     @classmethod
     def _computed(cls, data: Any) -> Any:
-        return _without(data, "formulas")
+        return without_computed(data, "formulas")
 
     @computed_field(alias="formulas")  # type: ignore[prop-decorator]
     @property
@@ -288,7 +282,7 @@ class FleetPlan:
     @model_validator(mode="before")
     @classmethod
     def _computed(cls, data: Any) -> Any:
-        return _without(data, "formulas", "hours_per_month")
+        return without_computed(data, "formulas", "hours_per_month")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -364,7 +358,7 @@ class RooflineSummary:
     @model_validator(mode="before")
     @classmethod
     def _computed(cls, data: Any) -> Any:
-        return _without(data, "formulas")
+        return without_computed(data, "formulas")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -384,7 +378,7 @@ class CompareSummary:
     @model_validator(mode="before")
     @classmethod
     def _computed(cls, data: Any) -> Any:
-        return _without(data, "formulas")
+        return without_computed(data, "formulas")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -434,7 +428,7 @@ class PlanReport:
     @model_validator(mode="before")
     @classmethod
     def _computed(cls, data: Any) -> Any:
-        return _without(data, "estimate", "basis", "fits", "gpus", "bytes_per_param")
+        return without_computed(data, "estimate", "basis", "fits", "gpus", "bytes_per_param")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
