@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from localeval.errors import ResultFileError
-from localeval.results import SCHEMA_VERSION, load_result, write_json_atomic
+from localeval.results import current_version, load_result, write_json_atomic
 
 
 def test_atomic_write_roundtrip_and_mode(tmp_path: Path) -> None:
     path = tmp_path / "out" / "result.json"
-    write_json_atomic(path, {"schema_version": SCHEMA_VERSION, "kind": "bench", "x": 1})
+    write_json_atomic(path, {"schema_version": current_version("bench"), "kind": "bench", "x": 1})
     assert load_result(path, "bench")["x"] == 1
     umask = os.umask(0)
     os.umask(umask)
@@ -25,14 +25,14 @@ def test_atomic_write_roundtrip_and_mode(tmp_path: Path) -> None:
 
 def test_failed_write_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "out" / "r.json"
-    write_json_atomic(path, {"schema_version": SCHEMA_VERSION, "kind": "eval"})
+    write_json_atomic(path, {"schema_version": current_version("eval"), "kind": "eval"})
 
     def broken_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError):
-        write_json_atomic(path, {"schema_version": SCHEMA_VERSION, "kind": "bench"})
+        write_json_atomic(path, {"schema_version": current_version("bench"), "kind": "bench"})
     assert json.loads(path.read_text())["kind"] == "eval"
     assert [p.name for p in path.parent.iterdir()] == ["r.json"]
     with pytest.raises(ValueError):  # NaN is not JSON: refused before anything is written
@@ -68,11 +68,13 @@ def test_load_result_model_names_bad_fields(tmp_path: Path) -> None:
 
     run = tmp_path / "run"
     write_json_atomic(
-        run / "result.json", {"schema_version": SCHEMA_VERSION, "kind": "bench", "points": [1]}
+        run / "result.json",
+        {"schema_version": current_version("bench"), "kind": "bench", "points": [1]},
     )
     assert load_result_model(run, "bench", Tiny, "result.json").points == [1]
     write_json_atomic(
-        run / "result.json", {"schema_version": SCHEMA_VERSION, "kind": "bench", "points": ["x"]}
+        run / "result.json",
+        {"schema_version": current_version("bench"), "kind": "bench", "points": ["x"]},
     )
     with pytest.raises(ResultFileError) as info:
         load_result_model(run, "bench", Tiny, "result.json")

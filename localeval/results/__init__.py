@@ -28,7 +28,7 @@ from localeval.results.io import (
 )
 from localeval.results.manifest import Manifest
 from localeval.results.resolve import FoundResult, find_results
-from localeval.results.versions import KINDS, SCHEMA_VERSION, current_version
+from localeval.results.versions import KINDS, current_version
 
 Measurement = BenchResult | EvalResult
 MEASUREMENT_KINDS = ("bench", "eval")
@@ -36,7 +36,6 @@ MEASUREMENT_KINDS = ("bench", "eval")
 __all__ = [
     "KINDS",
     "MEASUREMENT_KINDS",
-    "SCHEMA_VERSION",
     "BenchResult",
     "EvalResult",
     "FoundResult",

@@ -18,8 +18,6 @@ KINDS: dict[str, int] = {
     "report": 1,
 }
 
-SCHEMA_VERSION = KINDS["bench"]
-
 
 def current_version(kind: str) -> int:
     """The schema version this localeval writes for ``kind``."""
