@@ -11,8 +11,9 @@ from typing import Any
 from localeval import __version__
 from localeval.report.model import BenchRow, EvalRow, Report, RunSummary, TaskView
 from localeval.results.common import to_json
+from localeval.results.versions import current_version
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = current_version("report")
 
 
 def report_dict(report: Report) -> dict[str, Any]:

@@ -8,6 +8,9 @@ from __future__ import annotations
 #     provenance shape in bench and eval: ``engine`` is how the server was started,
 #     ``engine_args`` its settings, ``engine_version`` the vLLM version; ``device`` says
 #     gpu/cpu/unknown and a CPU server is 0 GPUs everywhere).
+#   run-cost 2: each group's cost report nested under ``report``, in the cost file's shapes.
+#   cost, plan 1: the first versioned ``cost --json`` and ``plan --json``.
+#   report 1: ``report --format json`` (a rendering, read by nobody in localeval).
 KINDS: dict[str, int] = {
     "bench": 2,
     "eval": 2,
