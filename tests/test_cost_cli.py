@@ -122,6 +122,12 @@ def test_tiny_cpu_run_prints_tables() -> None:
     assert "no GPU in the run" in out
 
 
+def test_a_run_directory_names_each_result_with_its_folder() -> None:
+    # two result.json files of one run directory must not both read "result.json"
+    out = invoke(str(DATA / "report" / "tiny_cpu_run"))
+    assert "bench/result.json" in out and "eval/result.json" in out
+
+
 def test_other_hardware_is_labelled_estimate() -> None:
     out = invoke(BENCH, "--profiles-dir", PROFILES, "--profile", "test-a100", "--compare", "o1")
     assert "ESTIMATE" in out and "roofline" in out

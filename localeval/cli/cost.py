@@ -16,6 +16,7 @@ from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze
 from localeval.cost.catalog import load_catalog
 from localeval.cost.pricing import option_label
 from localeval.cost.records import CostReport
+from localeval.report.load import display_name
 from localeval.results.common import to_json
 
 
@@ -134,7 +135,7 @@ def _runs(report: CostReport, notes: _Notes, console: Console) -> None:
     )
     for r in report.runs:
         runs.add_row(
-            Path(r.path).name,
+            display_name(r.path),
             r.kind,
             r.model,
             r.measured_on,
