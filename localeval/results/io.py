@@ -93,13 +93,10 @@ def envelope(data: Any) -> tuple[str, int] | None:
     return kind, version
 
 
-def load_result(path: Path, kind: str | None = None) -> dict[str, Any]:
-    """Load a result file, check its envelope and bring it to the current schema version.
-    Raises :class:`ResultFileError` when it is not JSON, not a localeval result, of another
-    ``kind`` or of a schema version newer than this localeval knows."""
-    from localeval.results.migrate import upgrade
-
-    path = Path(path)
+def read_envelope(path: Path) -> tuple[dict[str, Any], str, int]:
+    """A localeval file's JSON, ``kind`` and ``schema_version``, as they are on disk.
+    Raises :class:`ResultFileError` when it cannot be read, is not JSON, or has no
+    envelope."""
     data = read_json(path)
     found = envelope(data)
     if found is None:
@@ -107,7 +104,17 @@ def load_result(path: Path, kind: str | None = None) -> dict[str, Any]:
             f"{path}: not a localeval result file (no schema_version/kind)",
             hint="pass a result.json written by `localeval bench` or `localeval eval`",
         )
-    file_kind, version = found
+    return data, found[0], found[1]
+
+
+def load_result(path: Path, kind: str | None = None) -> dict[str, Any]:
+    """Load a result file, check its envelope and bring it to the current schema version.
+    Raises :class:`ResultFileError` when it is not JSON, not a localeval result, of another
+    ``kind`` or of a schema version newer than this localeval knows."""
+    from localeval.results.migrate import upgrade
+
+    path = Path(path)
+    data, file_kind, version = read_envelope(path)
     if kind is not None and file_kind != kind:
         raise ResultFileError(f"{path}: a {file_kind!r} result, expected a {kind!r} result")
     if file_kind in KINDS:

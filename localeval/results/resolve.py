@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localeval.errors import ResultFileError
-from localeval.results.io import envelope, read_json
+from localeval.results.io import envelope, read_envelope, read_json
 from localeval.results.manifest import MANIFEST_FILE
 
 # Folders under a run directory that never hold localeval result files.
@@ -54,19 +54,6 @@ def _classify(path: Path) -> tuple[str | None, ResultFileError | None]:
         return None, exc
     found = envelope(data)
     return (found[0] if found else None), None
-
-
-def _kind_of(path: Path) -> str:
-    """The kind of a file the user named; raises when it is not a readable localeval file."""
-    kind, error = _classify(path)
-    if error is not None:
-        raise error
-    if kind is None:
-        raise ResultFileError(
-            f"{path}: not a localeval result file (no schema_version/kind)",
-            hint="pass a result.json written by `localeval bench` or `localeval eval`",
-        )
-    return kind
 
 
 def _what(kinds: Sequence[str]) -> str:
@@ -110,7 +97,7 @@ def find_results(paths: Iterable[Path | str], kinds: Sequence[str]) -> list[Foun
         if path.is_dir():
             candidates = _from_directory(path, kinds)
         elif path.is_file():
-            kind = _kind_of(path)
+            _, kind, _ = read_envelope(path)
             if kind == "run-manifest" and "run-manifest" not in kinds:
                 candidates = _from_directory(path.parent, kinds)
             elif kind not in kinds:
