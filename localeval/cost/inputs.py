@@ -22,8 +22,6 @@ from localeval.results.bench import PointResult
 from localeval.results.common import Provenance
 from localeval.results.eval import TaskResult
 
-RESULT_KINDS = ("bench", "eval")
-
 
 @dataclass(frozen=True)
 class Hardware:
@@ -115,7 +113,7 @@ def read_runs(paths: Sequence[Path | str]) -> list[Run]:
     """Every bench and eval result that ``paths`` name: result files, run directories at any
     depth, manifests (see :func:`localeval.results.find_results`). Raises
     :class:`~localeval.errors.ResultFileError` naming the file for one that cannot be read."""
-    return [as_run(path, result) for path, result in read_measurements(paths, RESULT_KINDS)]
+    return [as_run(path, result) for path, result in read_measurements(paths)]
 
 
 def read_result(path: Path | str) -> Run:
