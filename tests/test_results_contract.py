@@ -880,3 +880,28 @@ def test_plan_json_is_the_plan_file_and_reads_back() -> None:
     assert back.fleet is not None and back.fleet.chosen is not None
     assert back.fleet.chosen.gpus == data["fleet"]["chosen"]["gpus"]
     assert errors(schema_of("plan"), {**data, "memory": {**data["memory"], "x_bytes": 1}}) != []
+
+
+# --- Version 2 -> 3 of the eval file ------------------------------------------------------
+
+GOLDEN_V2_EVAL = GOLDEN_ROOT / "v2" / "eval_result.json"
+
+
+def test_v2_eval_golden_loads_as_version_3_with_nothing_lost() -> None:
+    original = raw(GOLDEN_V2_EVAL)
+    assert (original["kind"], original["schema_version"]) == ("eval", 2)
+    model = read_measurement(GOLDEN_V2_EVAL)
+    assert isinstance(model, EvalResult)
+    assert model.schema_version == current_version("eval") == 3
+    assert_carried_over(original | {"schema_version": 3}, model.model_dump(mode="json"))
+    for name, task in model.tasks.items():
+        assert task.prompt_tokens == original["tasks"][name]["prompt_tokens"]
+        # version 2 said nothing of cached or reasoning tokens, nor of retries
+        assert (task.cached_prompt_tokens, task.reasoning_tokens, task.retries) == (None, None, 0)
+    assert model.overhead is None and model.provenance.api is None
+
+
+def test_an_api_provenance_has_no_gpus() -> None:
+    data = raw(GOLDEN_V2_EVAL)["provenance"] | {"device": "api", "gpu_count": 2}
+    with pytest.raises(ValueError, match="API server uses 0 GPUs"):
+        EvalResult.model_validate(raw(GOLDEN_V2_EVAL) | {"provenance": data, "schema_version": 3})

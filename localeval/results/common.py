@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 # The status of a measurement in every kind of file.
 Status = Literal["running", "complete", "failed", "interrupted"]
 # What served: NVIDIA GPUs, vLLM's CPU build, or a remote endpoint nobody said.
-Device = Literal["gpu", "cpu", "unknown"]
+Device = Literal["gpu", "cpu", "api", "unknown"]
 
 
 class ResultModel(BaseModel):
@@ -95,7 +95,8 @@ class Provenance(ResultModel):
     ``engine`` section, or what the server reports); ``engine_version`` the vLLM version
     that served. ``gpu_count`` is every GPU the server uses, on every node (0 for a CPU
     server, and 0 when a remote endpoint's count is unknown: ``gpu_count_source`` says which);
-    ``device`` what served; ``gpus`` this machine's GPUs that served, as NVML named them."""
+    ``device`` what served (``api``: a closed API, priced by the usage it billed, never by
+    GPU time); ``gpus`` this machine's GPUs that served, as NVML named them."""
 
     localeval_version: str
     python_version: str | None = None
@@ -123,15 +124,18 @@ class Provenance(ResultModel):
 
     @model_validator(mode="after")
     def _cpu_is_zero_gpus(self) -> Provenance:
-        if self.device == "cpu" and self.gpu_count != 0:
-            raise ValueError(f"a CPU server uses 0 GPUs, not {self.gpu_count} (device: cpu)")
+        if self.device in ("cpu", "api") and self.gpu_count != 0:
+            raise ValueError(
+                f"a {self.device.upper()} server uses 0 GPUs, not {self.gpu_count} "
+                f"(device: {self.device})"
+            )
         return self
 
     @property
     def hardware(self) -> str:
         """``1 x NVIDIA H100 80GB HBM3``, ``CPU`` or ``no GPU``: what the file says served."""
         if self.gpu_count <= 0:
-            return "CPU" if self.device == "cpu" else "no GPU"
+            return {"cpu": "CPU", "api": "closed API"}.get(self.device, "no GPU")
         names = sorted({g.name for g in self.gpus})
         return f"{self.gpu_count} x {', '.join(names) if names else 'GPU (name not recorded)'}"
 

@@ -35,6 +35,38 @@ KIND: Literal["eval"] = "eval"
 TokenSource = Literal["prometheus", "usage", "unavailable"]
 
 
+class ApiRunInfo(ResultModel):
+    """How a closed API was evaluated (``localeval eval --api``). ``price_as``: the catalog
+    model its usage is priced at; ``tier``: the price tier asked for (``standard`` or
+    ``batch``); ``key_env``: the environment variable the key was read from (the key itself
+    is never written); ``max_usd``, ``max_rps``, ``concurrency``: the limits the run kept;
+    ``chat_only``: the endpoint has no ``/v1/completions`` (so no prompt logprobs);
+    ``spent_usd``: the billed usage at the catalog prices, as the run counted it;
+    ``budget_stopped``: the ``--max-usd`` cap stopped the run before a request that could
+    pass it (what was measured before is kept)."""
+
+    price_as: str | None = None
+    tier: Literal["standard", "batch"] = "standard"
+    key_env: str | None = None
+    max_usd: float | None = Field(default=None, gt=0)
+    max_rps: float | None = Field(default=None, gt=0)
+    concurrency: int | None = Field(default=None, ge=1)
+    chat_only: bool | None = None
+    spent_usd: float | None = Field(default=None, ge=0)
+    budget_stopped: bool = False
+
+
+class RequestOverhead(ResultModel):
+    """Requests localeval sent that belong to no task (the preflight checks): with the
+    tasks' figures they add up to the server's counters over the run. ``purposes`` names
+    each kind of request (``preflight``, ...)."""
+
+    requests: int = Field(default=0, ge=0)
+    prompt_tokens: int = Field(default=0, ge=0)
+    generated_tokens: int = Field(default=0, ge=0)
+    purposes: list[str] = Field(default_factory=list)
+
+
 class EvalProvenance(Provenance):
     """Provenance of an evaluation: besides the shared fields, lm-eval's version, the
     tokenizer lm-eval used, its ``max_length`` (tokens), the task folders it searched, the
@@ -46,6 +78,7 @@ class EvalProvenance(Provenance):
     max_length: int | None = None
     include_path: list[str] = Field(default_factory=list)
     cache: dict[str, Any] | None = None
+    api: ApiRunInfo | None = None
     tasks: list[str] = Field(default_factory=list)
     carried_over: dict[str, Any] | None = None
 
@@ -71,7 +104,14 @@ class TokenCheck(ResultModel):
 class TaskResult(ResultModel):
     """One task (or group) that ran. Token and time figures cover this run's requests:
     ``wall_s`` is lm-eval's evaluation of the task (requests and scoring); ``load_s`` the
-    loading of the task and its data before it, ``total_s`` everything the task took."""
+    loading of the task and its data before it, ``total_s`` everything the task took.
+
+    ``generated_tokens`` is everything produced (billed as output), hidden reasoning
+    included; ``reasoning_tokens`` is that reasoning on its own
+    (``usage.completion_tokens_details.reasoning_tokens``) and ``cached_prompt_tokens`` the
+    part of ``prompt_tokens`` read from a prompt cache
+    (``usage.prompt_tokens_details.cached_tokens``); both None when the server did not say.
+    ``retries``: requests sent again after a rate limit (429) or a server error (5xx)."""
 
     task: str
     api: Literal["completions", "chat"]
@@ -85,6 +125,9 @@ class TaskResult(ResultModel):
     cached_requests: int
     prompt_tokens: int
     generated_tokens: int
+    cached_prompt_tokens: int | None = Field(default=None, ge=0)
+    reasoning_tokens: int | None = Field(default=None, ge=0)
+    retries: int = Field(default=0, ge=0)
     token_source: TokenSource
     wall_s: float
     gpu_count: int
@@ -134,6 +177,7 @@ class EvalResult(ResultModel):
     errors: dict[str, TaskError] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
+    overhead: RequestOverhead | None = None
 
     @property
     def path(self) -> Path:

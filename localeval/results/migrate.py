@@ -94,6 +94,12 @@ def _eval_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _eval_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    # Every field version 3 adds is optional: a version-2 eval said nothing of cached or
+    # reasoning tokens (None), retried nothing it recorded (0) and had no API side.
+    return data
+
+
 def _manifest_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     for entry in data.get("recipes") or []:
         if not isinstance(entry, dict):
@@ -181,6 +187,7 @@ def _run_cost_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 STEPS: dict[tuple[str, int], Step] = {
     ("bench", 1): _bench_1_to_2,
     ("eval", 1): _eval_1_to_2,
+    ("eval", 2): _eval_2_to_3,
     ("run-manifest", 1): _manifest_1_to_2,
     ("run-cost", 1): _run_cost_1_to_2,
 }

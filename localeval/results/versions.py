@@ -8,12 +8,15 @@ from __future__ import annotations
 #     provenance shape in bench and eval: ``engine`` is how the server was started,
 #     ``engine_args`` its settings, ``engine_version`` the vLLM version; ``device`` says
 #     gpu/cpu/unknown and a CPU server is 0 GPUs everywhere).
+#   eval 3: what a task's requests billed (``cached_prompt_tokens``, ``reasoning_tokens``,
+#     ``retries``), a closed API's run (``provenance.api``, ``device: api``) and the
+#     requests that belong to no task (``overhead``). Every new field is optional.
 #   run-cost 2: each group's cost report nested under ``report``, in the cost file's shapes.
 #   cost, plan 1: the first versioned ``cost --json`` and ``plan --json``.
 #   report 1: ``report --format json`` (a rendering, read by nobody in localeval).
 KINDS: dict[str, int] = {
     "bench": 2,
-    "eval": 2,
+    "eval": 3,
     "run-manifest": 2,
     "run-cost": 2,
     "cost": 1,
