@@ -200,3 +200,23 @@ def test_compare_reads_the_architecture_from_the_model_directory_that_served(
     (model_dir / "config.json").unlink()
     result = CliRunner().invoke(cli, ["plan", "--compare", str(tmp_path / "run")])
     assert result.exit_code == 2 and "my-renamed-llama" in result.output
+
+
+def test_plan_states_every_memory_size_in_gib() -> None:
+    """GPU memory is binary ("80GB" is 80 GiB), so the plan states every size in GiB: one
+    unit, never "80 GiB" beside "77.31 GB"."""
+    import re
+
+    from click.testing import CliRunner
+
+    from localeval.cli import cli
+
+    out = CliRunner().invoke(
+        cli, ["plan", "--model", "llama-3.1-70b", "--profile", "h100-sxm", "--tp", "1"]
+    ).output
+    assert "GiB" in out
+    # a size in decimal GB anywhere (bandwidth in GB/s or TB/s is another unit)
+    assert re.findall(r"\d GB(?!/s)\b", out) == [], out
+    # weights of a 70.55 B model in bf16: 2 bytes a parameter, in GiB
+    assert "131.42 GiB in bf16" in out
+    assert f"{70_553_706_496 * 2 / 2**30:,.2f}" == "131.42"

@@ -113,14 +113,14 @@ def plan_memory(
     max_seqs = math.floor(max(kv_budget, 0.0) / kv_seq) if kv_seq > 0 else 0
     if w_gpu + overhead > budget:
         problems.append(
-            f"weights ({w_gpu / 1e9:.2f} GB/GPU) and runtime overhead "
-            f"({overhead / 1e9:.2f} GB/GPU) exceed the {budget / 1e9:.2f} GB/GPU budget "
+            f"weights ({w_gpu / GIB:.2f} GiB/GPU) and runtime overhead "
+            f"({overhead / GIB:.2f} GiB/GPU) exceed the {budget / GIB:.2f} GiB/GPU budget "
             f"({gpu_memory_utilization:g} x {memory_gb:g} GiB)"
         )
     elif max_seqs < 1:
         problems.append(
-            f"KV cache room ({kv_budget / 1e9:.2f} GB/GPU) holds {capacity} tokens, fewer than "
-            f"one {context}-token sequence ({kv_seq / 1e9:.2f} GB/GPU)"
+            f"KV cache room ({kv_budget / GIB:.2f} GiB/GPU) holds {capacity} tokens, fewer than "
+            f"one {context}-token sequence ({kv_seq / GIB:.2f} GiB/GPU)"
         )
     return MemoryPlan(
         tensor_parallel=tensor_parallel,

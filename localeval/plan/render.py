@@ -10,8 +10,9 @@ from localeval.plan.compare import COMPARE_FORMULAS
 from localeval.plan.planner import ESTIMATE_LABEL, PlanReport
 
 
-def _gb(value: float) -> str:
-    return f"{value / 1e9:,.2f} GB"
+def _gib(value: float) -> str:
+    """Bytes in GiB: GPU memory is binary ("80GB" is 80 GiB), so every size is too."""
+    return f"{value / 2**30:,.2f} GiB"
 
 
 def _params(value: int) -> str:
@@ -42,9 +43,9 @@ def render_plan(report: PlanReport) -> str:
             f"({m.moe['experts_per_token']} of {m.moe['num_experts']} experts)"
         )
     lines.append(params)
-    by_format = ", ".join(f"{k} {_gb(v)}" for k, v in m.weight_bytes_by_format.items())
+    by_format = ", ".join(f"{k} {_gib(v)}" for k, v in m.weight_bytes_by_format.items())
     lines.append(
-        f"Weights     {_gb(m.weight_bytes)} in {m.weight_format} "
+        f"Weights     {_gib(m.weight_bytes)} in {m.weight_format} "
         f"(checkpoint: {m.checkpoint_format}; {by_format})"
     )
     kv_formula = (
@@ -66,8 +67,8 @@ def render_plan(report: PlanReport) -> str:
         f"{mem.context_tokens:,}-token context, gpu_memory_utilization {mem.gpu_memory_utilization:g}"
     )
     lines.append(
-        f"  per GPU: budget {_gb(mem.budget_bytes)}; weights {_gb(mem.weight_bytes)} + "
-        f"overhead {_gb(mem.overhead_bytes)} leave {_gb(mem.kv_budget_bytes)} for KV cache"
+        f"  per GPU: budget {_gib(mem.budget_bytes)}; weights {_gib(mem.weight_bytes)} + "
+        f"overhead {_gib(mem.overhead_bytes)} leave {_gib(mem.kv_budget_bytes)} for KV cache"
     )
     lines.append(
         f"  KV capacity {mem.kv_capacity_tokens:,} tokens = {mem.max_concurrent_sequences:,} "
