@@ -467,3 +467,21 @@ def test_bench_ends_with_the_html_report(fake: FakeOpenAIServer, tmp_path: Path)
     assert data["points"][1]["concurrency"] == 2
     _, _ = bench(fake, tmp_path / "again", "--concurrency", "1", "--num-requests", "2")
     assert not (tmp_path / "again" / "run" / "report.html").exists()
+
+
+def test_one_slo_attainment_default_for_bench_cost_and_report() -> None:
+    """bench's search, the cost's capacity and the report's verdicts use one default."""
+    from click.testing import CliRunner
+
+    from localeval.bench import BenchConfig
+    from localeval.cli import cli
+    from localeval.cost.options import CostOptions
+    from localeval.results.bench import DEFAULT_SLO_ATTAINMENT
+
+    assert DEFAULT_SLO_ATTAINMENT == 0.99
+    assert BenchConfig(concurrency=[1]).slo_attainment_target == DEFAULT_SLO_ATTAINMENT
+    assert CostOptions().slo_attainment == DEFAULT_SLO_ATTAINMENT
+    bench_help = CliRunner().invoke(cli, ["bench", "--help"], terminal_width=200).output
+    cost_help = CliRunner().invoke(cli, ["cost", "--help"], terminal_width=200).output
+    assert "(default 0.99)" in bench_help
+    assert "[default: 0.99]" in cost_help

@@ -211,9 +211,11 @@ def test_plan_states_every_memory_size_in_gib() -> None:
 
     from localeval.cli import cli
 
-    out = CliRunner().invoke(
-        cli, ["plan", "--model", "llama-3.1-70b", "--profile", "h100-sxm", "--tp", "1"]
-    ).output
+    out = (
+        CliRunner()
+        .invoke(cli, ["plan", "--model", "llama-3.1-70b", "--profile", "h100-sxm", "--tp", "1"])
+        .output
+    )
     assert "GiB" in out
     # a size in decimal GB anywhere (bandwidth in GB/s or TB/s is another unit)
     assert re.findall(r"\d GB(?!/s)\b", out) == [], out

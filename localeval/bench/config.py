@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from localeval.bench.metrics import Slo
 from localeval.errors import ConfigError
+from localeval.results.bench import DEFAULT_SLO_ATTAINMENT
 
 if TYPE_CHECKING:
     from localeval.recipes import Recipe
@@ -108,7 +109,7 @@ class BenchConfig(BaseModel):
     search: Literal["concurrency", "rate"] | None = None
     search_start: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     search_max: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    slo_attainment_target: float = Field(default=0.9, gt=0, le=1)
+    slo_attainment_target: float = Field(default=DEFAULT_SLO_ATTAINMENT, gt=0, le=1)
     num_requests: int | None = Field(default=200, gt=0)
     duration_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     warmup_requests: int = Field(default=4, ge=0)

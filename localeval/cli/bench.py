@@ -27,6 +27,7 @@ from localeval.cli._gpus import GPU_UUIDS_HELP, GPUS_HELP, GpuCount, uuid_list
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, Interrupted
 from localeval.recipes import Recipe, load_recipe
+from localeval.results.bench import DEFAULT_SLO_ATTAINMENT
 from localeval.rundir import run_directory
 
 NOTHING_MEASURED = "interrupted before any point was measured; nothing was saved"
@@ -233,7 +234,7 @@ def _print_summary(console: Console, result: BenchResult) -> None:
 @click.option(
     "--slo-attainment",
     type=float,
-    help="Share of requests that must meet --slo for a point to pass (default 0.9).",
+    help=f"Share of requests that must meet --slo for a point to pass (default {DEFAULT_SLO_ATTAINMENT:g}).",
 )
 @click.option("--seed", type=int, help="Seed for prompts and arrivals.")
 @click.option("--request-timeout", type=float, help="Seconds before a request is failed.")

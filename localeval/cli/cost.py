@@ -17,6 +17,7 @@ from localeval.cost.catalog import load_catalog
 from localeval.cost.pricing import option_label
 from localeval.cost.records import CostReport
 from localeval.report.load import display_name
+from localeval.results.bench import DEFAULT_SLO_ATTAINMENT
 from localeval.results.common import to_json
 
 
@@ -419,7 +420,7 @@ def _print_models(as_json: bool, prices_file: Path | None, overrides: Path | Non
 @click.option(
     "--slo-attainment",
     type=float,
-    default=0.99,
+    default=DEFAULT_SLO_ATTAINMENT,
     show_default=True,
     help="A load point meets the SLO when this share of its requests did.",
 )

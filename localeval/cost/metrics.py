@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from localeval.results.bench import DEFAULT_SLO_ATTAINMENT as DEFAULT_SLO_ATTAINMENT
 from localeval.results.bench import PointResult
 
 METRIC_PREFERENCE = ("acc", "exact_match", "acc_norm")
-# A load point "meets the SLO" when this share of its requests did (the p99 convention).
-DEFAULT_SLO_ATTAINMENT = 0.99
 
 
 def pick_metric(

@@ -25,6 +25,9 @@ from localeval.results.versions import current_version
 
 RESULT_FILE = "result.json"
 REQUESTS_FILE = "requests.jsonl"
+# A load point "meets the SLO" when this share of its requests did (the p99 convention):
+# the one default of bench's search, the report's verdicts and the cost's capacity.
+DEFAULT_SLO_ATTAINMENT = 0.99
 KIND: Literal["bench"] = "bench"
 _TELEMETRY_CONFIG = ConfigDict(extra="forbid")
 
