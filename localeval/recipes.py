@@ -11,13 +11,14 @@ from __future__ import annotations
 import importlib.resources
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from localeval import paths
 from localeval.errors import ConfigError, UnknownNameError
 from localeval.hardware import PricingOption
+from localeval.results.bench import RateRps, length_bounds, rate_pattern_problem
 from localeval.yamlio import load_yaml, validate_model
 
 Dtype = Literal["auto", "float32", "float16", "bfloat16", "half", "float"]
@@ -110,8 +111,19 @@ class BenchScenario(_Strict):
     api: Literal["completions", "chat"] = "completions"
     input_tokens: int = Field(default=128, gt=0)
     output_tokens: int = Field(default=128, gt=0)
+    input_tokens_stdev: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="spread of synthetic prompt lengths"
+    )
+    output_tokens_stdev: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="spread of output lengths"
+    )
     concurrency: list[int] | None = None
-    request_rates_rps: list[Annotated[float, Field(allow_inf_nan=False)]] | None = None
+    request_rates_rps: list[RateRps] | None = Field(
+        default=None, description='requests per second; "inf" sends a point\'s requests at once'
+    )
+    max_concurrency: int | None = Field(
+        default=None, ge=1, description="with request_rates_rps: the cap on requests in flight"
+    )
     arrival: Literal["poisson", "constant"] = "poisson"
     num_requests: int | None = Field(default=200, gt=0)
     duration_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
@@ -135,8 +147,8 @@ class BenchScenario(_Strict):
 
     @field_validator("request_rates_rps")
     @classmethod
-    def _positive_rates(cls, v: list[float] | None) -> list[float] | None:
-        if v is not None and (not v or any(r <= 0 for r in v)):
+    def _positive_rates(cls, v: list[float | str] | None) -> list[float | str] | None:
+        if v is not None and not v:
             raise ValueError("request_rates_rps must be a non-empty list of positive numbers")
         return v
 
@@ -153,6 +165,11 @@ class BenchScenario(_Strict):
                     f"concurrency {over[0]} is more than num_requests {self.num_requests}: a "
                     "point cannot keep more requests in flight than it sends"
                 )
+        problem = rate_pattern_problem(
+            self.request_rates_rps, self.num_requests, self.max_concurrency
+        )
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -202,6 +219,15 @@ class Recipe(_Strict):
                 f"bench.input_tokens {self.bench.input_tokens} + bench.output_tokens "
                 f"{self.bench.output_tokens} = {needed} tokens per request exceed "
                 f"engine.max_model_len {limit}: every bench request would fail"
+            )
+        longest = (
+            length_bounds(self.bench.input_tokens, self.bench.input_tokens_stdev)[1]
+            + length_bounds(self.bench.output_tokens, self.bench.output_tokens_stdev)[1]
+        )
+        if longest > limit:
+            raise ValueError(
+                f"the longest bench requests of the spread ({longest} tokens: each mean + 3 "
+                f"standard deviations) exceed engine.max_model_len {limit}: they would fail"
             )
         return self
 

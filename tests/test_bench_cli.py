@@ -65,7 +65,7 @@ def test_concurrency_sweep_writes_a_complete_result(fake: FakeOpenAIServer, tmp_
     summary = json.loads(result.stdout)
     assert summary["status"] == "complete"
     assert [p["concurrency"] for p in summary["points"]] == [1, 4]
-    assert data["schema_version"] == 2 and data["kind"] == "bench" and data["status"] == "complete"
+    assert data["schema_version"] == 3 and data["kind"] == "bench" and data["status"] == "complete"
     prov = data["provenance"]
     for key in ("localeval_version", "python_version", "model", "gpus", "gpu_count", "seed"):
         assert key in prov
@@ -485,3 +485,42 @@ def test_one_slo_attainment_default_for_bench_cost_and_report() -> None:
     cost_help = CliRunner().invoke(cli, ["cost", "--help"], terminal_width=200).output
     assert "(default 0.99)" in bench_help
     assert "[default: 0.99]" in cost_help
+
+
+def test_burst_capped_and_spread_lengths_end_to_end(fake: FakeOpenAIServer, tmp_path: Path) -> None:
+    """--rate inf sends a point's requests at once; --max-concurrency caps them; the lengths
+    spread per request, and the server counts each request as asked."""
+    result, data = bench(
+        fake,
+        tmp_path,
+        "--rate",
+        "inf,50",
+        "--max-concurrency",
+        "3",
+        "--num-requests",
+        "8",
+        "--input-tokens-stdev",
+        "4",
+        "--output-tokens-stdev",
+        "2",
+    )
+    burst, rate = data["points"]
+    assert (burst["mode"], burst["rate_rps"], burst["arrival"]) == ("rate", None, "burst")
+    assert burst["max_concurrency"] == 3 and burst["capped_waits"] == 5
+    assert (rate["rate_rps"], rate["arrival"], rate["max_concurrency"]) == (50.0, "poisson", 3)
+    assert "burst (c<=3)" in result.output and "50 req/s (c<=3)" in result.output
+    assert data["config"]["request_rates_rps"] == ["inf", 50.0]
+    work = data["workload"]
+    assert (work["input_tokens_stdev"], work["output_tokens_stdev"]) == (4.0, 2.0)
+    assert work["length_distribution"].startswith("normal")
+    records = [json.loads(line) for line in (tmp_path / "run" / "requests.jsonl").open()]
+    assert len(records) == 16
+    outs = {r["expected_output_tokens"] for r in records}
+    ins = {r["expected_prompt_tokens"] for r in records}
+    assert len(outs) > 1 and len(ins) > 1 and all(2 <= o <= 14 for o in outs)
+    for r in records:  # the server produced and counted exactly what each request asked
+        assert (r["output_tokens"], r["prompt_tokens"]) == (
+            r["expected_output_tokens"],
+            r["expected_prompt_tokens"],
+        )
+    assert burst["prompt_tokens_mismatch"] == burst["output_tokens_mismatch"] == 0

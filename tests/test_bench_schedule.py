@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import statistics
 import time
 
@@ -215,3 +216,76 @@ def test_search_respects_max_points() -> None:
     search = SloSearch(1, 1 << 20, integer=True, max_points=5)
     _search(search, 1 << 19)
     assert len(search.tried) == 5
+
+
+# --- bursts (--rate inf) and a rate's concurrency cap (--max-concurrency) -------------------
+
+
+def test_a_burst_has_every_request_due_at_once() -> None:
+    it = arrival_offsets(math.inf, "burst", seed=0)
+    assert [next(it) for _ in range(4)] == [0.0, 0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="infinite rate"):
+        next(arrival_offsets(5.0, "burst", seed=0))
+    send = FakeSend(0.05)
+    run = asyncio.run(
+        run_rate(send, math.inf, arrival="burst", seed=0, num_requests=8, duration_s=None)
+    )
+    assert len(run.records) == 8 and send.max_in_flight == 8
+    assert {r.scheduled_t for r in run.records} == {run.start_t}
+    assert run.capped_waits == 0
+
+
+def test_a_burst_needs_a_request_count() -> None:
+    with pytest.raises(ValueError, match="a burst needs num_requests"):
+        asyncio.run(
+            run_rate(
+                FakeSend(0.0), math.inf, arrival="burst", seed=0, num_requests=None, duration_s=1.0
+            )
+        )
+
+
+def test_the_cap_holds_requests_in_flight_and_times_each_from_its_slot() -> None:
+    # 8 requests at once, at most 3 in flight, 50 ms each: three waves; a request that
+    # waited for a slot is timed from the slot, so its schedule lag stays small.
+    send = FakeSend(0.05)
+    run = asyncio.run(
+        run_rate(
+            send,
+            math.inf,
+            arrival="burst",
+            seed=0,
+            num_requests=8,
+            duration_s=None,
+            max_concurrency=3,
+        )
+    )
+    assert len(run.records) == 8
+    assert send.max_in_flight == 3
+    assert run.capped_waits == 5
+    offsets = sorted(r.scheduled_t - run.start_t for r in run.records)
+    assert offsets[:3] == [0.0, 0.0, 0.0]
+    assert all(o >= 0.05 for o in offsets[3:])  # after the first wave ended
+    # each request that waited is due when an earlier one ended (it took that one's slot)
+    ends = [r.scheduled_t + (r.e2e_s or 0.0) for r in run.records]
+    waited = [r for r in run.records if r.scheduled_t > run.start_t]
+    assert len(waited) == 5
+    for r in waited:
+        assert any(r.scheduled_t >= end for end in ends)
+
+
+def test_a_cap_above_the_load_changes_nothing() -> None:
+    send = FakeSend(0.01)
+    run = asyncio.run(
+        run_rate(
+            send,
+            20.0,
+            arrival="constant",
+            seed=0,
+            num_requests=4,
+            duration_s=None,
+            max_concurrency=10,
+        )
+    )
+    assert run.capped_waits == 0
+    scheduled = [r.scheduled_t - run.start_t for r in run.records]
+    assert scheduled == pytest.approx([i * 0.05 for i in range(4)], abs=1e-9)

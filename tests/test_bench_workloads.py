@@ -16,10 +16,13 @@ from localeval.bench.workloads import (
     dataset_prompts,
     exact_length_prompt,
     load_prompt_file,
+    spread_lengths,
     synthetic_prompts,
+    with_output_lengths,
 )
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError
+from localeval.results.bench import length_bounds
 from localeval.testing.fake_server import FakeBehavior, FakeOpenAIServer
 
 
@@ -81,6 +84,40 @@ def test_synthetic_prompts_are_seeded_distinct_and_separate_per_stream() -> None
     assert len({i.prompt for i in a}) == 5
     assert not {i.prompt for i in a} & {i.prompt for i in c}
     assert [i.prompt for i in a] != [i.prompt for i in d]
+
+
+def test_spread_lengths_are_seeded_and_clipped_to_three_deviations() -> None:
+    assert spread_lengths(100, 0.0, 4, random.Random(0)) == [100] * 4
+    assert length_bounds(100, 10.0) == (70, 130)
+    assert length_bounds(10, 10.0) == (1, 40)  # never below one token
+    assert length_bounds(10, 10.0, floor=5) == (5, 40)
+    draws = spread_lengths(100, 10.0, 2000, random.Random(7))
+    assert draws == spread_lengths(100, 10.0, 2000, random.Random(7))
+    assert min(draws) >= 70 and max(draws) <= 130
+    assert len(set(draws)) > 20  # spread, not one length
+    wide = spread_lengths(10, 10.0, 2000, random.Random(7))
+    assert min(wide) == 1  # the clip is reached, and holds
+
+
+def test_synthetic_prompts_spread_their_exact_lengths() -> None:
+    counter = SplitWordCounter()
+    items = synthetic_prompts(counter, 30, 40, seed=3, input_tokens_stdev=8.0)
+    lengths = [i.expected_prompt_tokens for i in items]
+    assert lengths == [counter.count(i.prompt) for i in items]  # each one exact
+    assert all(n is not None and 16 <= n <= 64 for n in lengths)
+    assert len(set(lengths)) > 5
+    same = synthetic_prompts(SplitWordCounter(), 30, 40, seed=3, input_tokens_stdev=8.0)
+    assert [i.expected_prompt_tokens for i in same] == lengths
+
+
+def test_output_lengths_spread_per_request() -> None:
+    items = synthetic_prompts(SplitWordCounter(), 20, 10, seed=1)
+    assert with_output_lengths(items, 32, 0.0, seed=1) == items
+    spread = with_output_lengths(items, 32, 4.0, seed=1)
+    outs = [i.output_tokens for i in spread]
+    assert all(o is not None and 20 <= o <= 44 for o in outs) and len(set(outs)) > 3
+    assert [i.prompt for i in spread] == [i.prompt for i in items]
+    assert outs != [i.output_tokens for i in with_output_lengths(items, 32, 4.0, seed=1, stream=1)]
 
 
 @pytest.fixture(scope="module")

@@ -178,7 +178,7 @@ def test_list_models() -> None:
         ([str(DATA / "wrong_kind.json")], "a 'plan' file; expected a 'bench' or 'eval' result"),
         (
             [str(DATA / "wrong_version.json")],
-            "schema_version 99 of a 'bench' file is newer than this localeval reads (2)",
+            "schema_version 99 of a 'bench' file is newer than this localeval reads (3)",
         ),
         ([str(DATA / "bench_missing_field.json")], "output_tok_per_s"),
         ([str(DATA / "nope.json")], "nope.json: no such run directory or result file"),

@@ -71,6 +71,10 @@ def assert_carried_over(before: Any, after: Any, where: str = "") -> None:
         for key, value in before.items():
             assert key in after, f"{where}.{key} lost"
             assert_carried_over(value, after[key], f"{where}.{key}")
+    elif isinstance(before, list):
+        assert isinstance(after, list) and len(after) == len(before), where
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            assert_carried_over(b, a, f"{where}[{i}]")
     else:
         assert after == before, where
 
@@ -905,3 +909,20 @@ def test_an_api_provenance_has_no_gpus() -> None:
     data = raw(GOLDEN_V2_EVAL)["provenance"] | {"device": "api", "gpu_count": 2}
     with pytest.raises(ValueError, match="API server uses 0 GPUs"):
         EvalResult.model_validate(raw(GOLDEN_V2_EVAL) | {"provenance": data, "schema_version": 3})
+
+
+GOLDEN_V2_BENCH = GOLDEN_ROOT / "v2" / "bench_rate.json"
+
+
+def test_v2_bench_golden_loads_as_version_3_with_nothing_lost() -> None:
+    original = raw(GOLDEN_V2_BENCH)
+    assert (original["kind"], original["schema_version"]) == ("bench", 2)
+    model = read_measurement(GOLDEN_V2_BENCH)
+    assert isinstance(model, BenchResult)
+    assert model.schema_version == current_version("bench") == 3
+    assert_carried_over(original | {"schema_version": 3}, model.model_dump(mode="json"))
+    point = model.points[0]
+    assert (point.rate_rps, point.arrival) == (original["points"][0]["rate_rps"], "poisson")
+    assert point.label == f"{original['points'][0]['rate_rps']:g} req/s"
+    # version 2 had no bursts and no concurrency cap
+    assert (point.max_concurrency, point.capped_waits) == (None, None)

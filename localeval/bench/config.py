@@ -3,16 +3,23 @@ from options or from a recipe's ``bench`` section, and the ``--slo`` parser."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from localeval.bench.metrics import Slo
 from localeval.errors import ConfigError
-from localeval.results.bench import DEFAULT_SLO_ATTAINMENT
+from localeval.results.bench import (
+    BURST,
+    DEFAULT_SLO_ATTAINMENT,
+    Arrival,
+    RateRps,
+    rate_pattern_problem,
+)
 
 if TYPE_CHECKING:
     from localeval.recipes import Recipe
@@ -28,11 +35,14 @@ FLAGS: dict[str, str] = {
     "tokenizer": "--tokenizer",
     "concurrency": "--concurrency",
     "request_rates_rps": "--rate",
+    "max_concurrency": "--max-concurrency",
     "arrival": "--arrival",
     "search": "--search",
     "search_max": "--search-max",
     "input_tokens": "--input-tokens",
     "output_tokens": "--output-tokens",
+    "input_tokens_stdev": "--input-tokens-stdev",
+    "output_tokens_stdev": "--output-tokens-stdev",
     "num_requests": "--num-requests",
     "duration_s": "--duration",
     "warmup_requests": "--warmup",
@@ -46,8 +56,6 @@ FLAGS: dict[str, str] = {
     "gpu_uuids": "--gpu-uuids",
     "output_dir": "--output",
 }
-
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class SloConfig(BaseModel):
@@ -103,8 +111,11 @@ class BenchConfig(BaseModel):
     api: Literal["completions", "chat"] = "completions"
     input_tokens: int = Field(default=128, gt=0)
     output_tokens: int = Field(default=128, gt=0)
+    input_tokens_stdev: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    output_tokens_stdev: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     concurrency: list[int] | None = None
-    request_rates_rps: list[FiniteFloat] | None = None
+    request_rates_rps: list[RateRps] | None = None
+    max_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
     arrival: Literal["poisson", "constant"] = "poisson"
     search: Literal["concurrency", "rate"] | None = None
     search_start: float | None = Field(default=None, gt=0, allow_inf_nan=False)
@@ -149,14 +160,11 @@ class BenchConfig(BaseModel):
 
     @field_validator("request_rates_rps")
     @classmethod
-    def _positive_rates(cls, v: list[float] | None) -> list[float] | None:
+    def _positive_rates(cls, v: list[float | str] | None) -> list[float | str] | None:
         if v is None:
             return v
         if not v:
             raise ValueError("give at least one request rate")
-        for r in v:
-            if not r > 0:
-                raise ValueError(f"each must be a positive number of req/s, not {r:g}")
         return v
 
     @model_validator(mode="after")
@@ -194,7 +202,30 @@ class BenchConfig(BaseModel):
             )
         if self.search is not None and (self.slo is None or self.slo.to_slo().empty):
             raise ValueError("search needs an slo (e.g. --slo ttft_ms=500,tpot_ms=50)")
+        if self.dataset is not None and self.input_tokens_stdev:
+            raise ValueError(
+                "input_tokens_stdev spreads synthetic prompts; a dataset's prompts have "
+                "their own lengths"
+            )
+        problem = rate_pattern_problem(
+            self.request_rates_rps, self.num_requests, self.max_concurrency, self.search == "rate"
+        )
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+    @property
+    def loads(self) -> list[tuple[str, float]]:
+        """The points to run, as (mode, value); a burst is the rate ``math.inf``."""
+        if self.concurrency is not None:
+            return [("concurrency", float(c)) for c in self.concurrency]
+        if self.request_rates_rps is not None:
+            return [("rate", math.inf if r == BURST else float(r)) for r in self.request_rates_rps]
+        return []
+
+    def arrival_at(self, rate_rps: float) -> Arrival:
+        """How a rate point's requests arrive: ``burst`` for an infinite rate."""
+        return "burst" if math.isinf(rate_rps) else self.arrival
 
     @property
     def slo_bounds(self) -> Slo | None:
@@ -231,8 +262,11 @@ class BenchConfig(BaseModel):
             "api": bench.api,
             "input_tokens": bench.input_tokens,
             "output_tokens": bench.output_tokens,
+            "input_tokens_stdev": bench.input_tokens_stdev,
+            "output_tokens_stdev": bench.output_tokens_stdev,
             "concurrency": bench.concurrency,
             "request_rates_rps": bench.request_rates_rps,
+            "max_concurrency": bench.max_concurrency,
             "arrival": bench.arrival,
             "num_requests": bench.num_requests,
             "duration_s": bench.duration_s,

@@ -42,6 +42,7 @@ from localeval.bench.workloads import (
     dataset_prompts,
     load_prompt_file,
     synthetic_prompts,
+    with_output_lengths,
 )
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, EndpointError, LocalevalError
@@ -53,7 +54,7 @@ from localeval.provenance import (
     now_iso,
     plan_gpus,
 )
-from localeval.results.bench import BenchProvenance
+from localeval.results.bench import SPREAD_CLIP_SD, BenchProvenance, length_bounds
 from localeval.results.io import write_json_atomic
 from localeval.rundir import make_run_dir
 from localeval.telemetry.nvml_sampler import GpuTelemetry, NvmlSampler
@@ -169,6 +170,13 @@ class _Run:
         write_json_atomic(self.run_dir / RESULT_FILE, self.result.model_dump(mode="json"))
 
     def prompts(self, n: int, stream: int) -> list[PromptItem]:
+        """``n`` prompts of point ``stream``, each with its output length."""
+        cfg = self.config
+        return with_output_lengths(
+            self._prompts(n, stream), cfg.output_tokens, cfg.output_tokens_stdev, cfg.seed, stream
+        )
+
+    def _prompts(self, n: int, stream: int) -> list[PromptItem]:
         cfg = self.config
         if self.file_prompts is not None:
             try:
@@ -180,7 +188,9 @@ class _Run:
                 if warning not in self.result.warnings:
                     self.result.warnings.append(warning)
                 return dataset_prompts(self.file_prompts, n, cfg.seed, None, cfg.api, stream)
-        return synthetic_prompts(self.counter, n, cfg.input_tokens, cfg.seed, stream)
+        return synthetic_prompts(
+            self.counter, n, cfg.input_tokens, cfg.seed, stream, cfg.input_tokens_stdev
+        )
 
 
 def _recipe_gpu_count(recipe: Mapping[str, Any] | None) -> int | None:
@@ -251,6 +261,9 @@ def run_bench(
             "source": config.dataset or "synthetic",
             "input_tokens": None if config.dataset else config.input_tokens,
             "output_tokens": config.output_tokens,
+            "input_tokens_stdev": None if config.dataset else config.input_tokens_stdev,
+            "output_tokens_stdev": config.output_tokens_stdev,
+            "length_distribution": _length_distribution(config),
             "ignore_eos": config.ignore_eos,
             "token_counter": f"tokenizer {config.tokenizer}"
             if config.tokenizer
@@ -313,6 +326,15 @@ def check_context_length(config: BenchConfig, model_entry: Mapping[str, Any]) ->
             hint=f"keep --input-tokens + --output-tokens (a recipe's bench.input_tokens + "
             f"bench.output_tokens) at or below {max_len}",
         )
+    longest_in = length_bounds(config.input_tokens, config.input_tokens_stdev)[1]
+    longest_out = length_bounds(config.output_tokens, config.output_tokens_stdev)[1]
+    if longest_in + longest_out > max_len:
+        raise ConfigError(
+            f"the longest requests of the spread ({longest_in} input + {longest_out} output "
+            f"tokens: the means + 3 standard deviations) do not fit the served model's "
+            f"context (max_model_len {max_len}): they would fail",
+            hint="lower --input-tokens-stdev / --output-tokens-stdev (or the means)",
+        )
 
 
 async def _main(run: _Run, handle_sigint: bool) -> None:
@@ -344,11 +366,7 @@ async def _main(run: _Run, handle_sigint: bool) -> None:
             request_timeout_s=cfg.request_timeout_s,
             ignore_eos=cfg.ignore_eos,
         ) as client:
-            loads: Sequence[tuple[str, float]] = []
-            if cfg.concurrency is not None:
-                loads = [("concurrency", c) for c in cfg.concurrency]
-            elif cfg.request_rates_rps is not None:
-                loads = [("rate", r) for r in cfg.request_rates_rps]
+            loads: Sequence[tuple[str, float]] = cfg.loads
             # every point's prompts first: no tokenizer traffic between points
             if loads:
                 run.progress.note(f"preparing the prompts of {len(loads)} point(s)")
@@ -384,11 +402,15 @@ def _should_stop(run: _Run, point: PointResult) -> bool:
 def _value(point: PointResult) -> float:
     if point.mode == "concurrency":
         return float(point.concurrency or 0)
+    if point.arrival == "burst":
+        return math.inf
     return float(point.rate_rps or 0.0)
 
 
 def _label(mode: str, value: float) -> str:
-    return f"concurrency {int(value)}" if mode == "concurrency" else f"rate {value:g} req/s"
+    if mode == "concurrency":
+        return f"concurrency {int(value)}"
+    return "burst (every request at once)" if math.isinf(value) else f"rate {value:g} req/s"
 
 
 def _error_summary(point: PointResult) -> str:
@@ -406,7 +428,7 @@ async def _warmup(run: _Run, client: StreamingClient) -> bool:
     if n == 0:
         return True
     items = run.prompts(n, stream=-1)
-    bodies = [client.body(it.prompt, run.config.output_tokens) for it in items]
+    bodies = [client.body(it.prompt, _output_tokens(run.config, it)) for it in items]
     run.progress.point_started("warmup", n, None)
 
     async def send(i: int, t: float) -> RequestRecord:
@@ -467,10 +489,24 @@ async def _search(run: _Run, client: StreamingClient) -> None:
             break
 
 
+def _length_distribution(config: BenchConfig) -> str:
+    """The lengths the workload draws, in words (recorded with the workload)."""
+    if not (config.input_tokens_stdev or config.output_tokens_stdev):
+        return "fixed"
+    return (
+        f"normal around each mean with the given standard deviation, rounded, clipped to "
+        f"{SPREAD_CLIP_SD:g} standard deviations (at least 1 token)"
+    )
+
+
+def _output_tokens(cfg: BenchConfig, item: PromptItem) -> int:
+    return item.output_tokens if item.output_tokens is not None else cfg.output_tokens
+
+
 def _prompts_needed(cfg: BenchConfig, mode: str, value: float) -> int:
     if cfg.num_requests is not None:
         return cfg.num_requests
-    if mode == "rate":
+    if mode == "rate" and math.isfinite(value):
         return max(1, math.ceil(value * (cfg.duration_s or 0)) + 1)
     return DURATION_PROMPT_POOL
 
@@ -484,7 +520,7 @@ async def _point(
     index = len(run.result.points)
     n_prompts = _prompts_needed(cfg, mode, value)
     items = run.prepared.pop(index, None) or run.prompts(n_prompts, stream=index)
-    bodies = [client.body(it.prompt, cfg.output_tokens) for it in items]
+    bodies = [client.body(it.prompt, _output_tokens(cfg, it)) for it in items]
     if run.stop.is_set():
         return None
     n = len(items)
@@ -496,7 +532,7 @@ async def _point(
             bodies[k],
             scheduled_t=t,
             expected_prompt_tokens=items[k].expected_prompt_tokens,
-            expected_output_tokens=cfg.output_tokens,
+            expected_output_tokens=_output_tokens(cfg, items[k]),
         )
 
     def on_record(record: RequestRecord) -> None:
@@ -531,12 +567,13 @@ async def _point(
             pattern = await run_rate(
                 send,
                 float(value),
-                arrival=cfg.arrival,
+                arrival=cfg.arrival_at(value),
                 seed=cfg.seed + index,
                 num_requests=cfg.num_requests,
                 duration_s=cfg.duration_s,
                 stop=run.stop,
                 on_record=on_record,
+                max_concurrency=cfg.max_concurrency,
             )
     gpu = (
         gpu_sampler.summary()
@@ -594,8 +631,12 @@ def _point_result(
             "index": index,
             "mode": mode,
             "concurrency": int(value) if mode == "concurrency" else None,
-            "rate_rps": float(value) if mode == "rate" else None,
-            "arrival": cfg.arrival if mode == "rate" else None,
+            "rate_rps": float(value) if mode == "rate" and math.isfinite(value) else None,
+            "arrival": cfg.arrival_at(value) if mode == "rate" else None,
+            "max_concurrency": cfg.max_concurrency if mode == "rate" else None,
+            "capped_waits": pattern.capped_waits
+            if mode == "rate" and cfg.max_concurrency is not None
+            else None,
             "search": search,
             "started_at": started_at,
             "interrupted": pattern.stopped,

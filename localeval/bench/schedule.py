@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
 
 from localeval.bench.records import RequestRecord
+from localeval.results.bench import Arrival
 
 SendFn = Callable[[int, float], Awaitable[RequestRecord]]
 RecordHook = Callable[[RequestRecord], None]
-Arrival = Literal["poisson", "constant"]
 
 LOOP_PROBE_INTERVAL_S = 0.01
 
@@ -42,11 +42,18 @@ class PatternRun:
     cpu_s: float
     cancelled: int
     stopped: bool
+    capped_waits: int = 0
 
 
 def arrival_offsets(rate_rps: float, arrival: Arrival, seed: int) -> Iterator[float]:
     """Seconds from the start at which successive requests are due: the first at 0, then
-    exponential gaps of mean ``1/rate_rps`` (Poisson) or exact gaps of ``1/rate_rps``."""
+    exponential gaps of mean ``1/rate_rps`` (Poisson) or exact gaps of ``1/rate_rps``; a
+    burst has every request due at 0 (its rate is infinite)."""
+    if arrival == "burst":
+        if rate_rps != math.inf:
+            raise ValueError(f"a burst has an infinite rate, not {rate_rps}")
+        yield from itertools.repeat(0.0)
+        return
     if rate_rps <= 0 or not math.isfinite(rate_rps):
         raise ValueError(f"request rate must be a positive finite number, not {rate_rps}")
     rng = random.Random(seed)
@@ -190,17 +197,34 @@ async def run_rate(
     duration_s: float | None,
     stop: asyncio.Event | None = None,
     on_record: RecordHook | None = None,
+    max_concurrency: int | None = None,
 ) -> PatternRun:
-    """Open loop: requests due at ``arrival_offsets`` (no cap on requests in flight),
-    until ``num_requests`` were due or the next would be due after ``duration_s``."""
+    """Open loop: requests due at ``arrival_offsets``, until ``num_requests`` were due or
+    the next would be due after ``duration_s``. With ``max_concurrency``, at most that many
+    are in flight: a request due while the cap is reached waits for a free slot and is
+    timed from then (vLLM's client does the same); the run counts those waits."""
     if num_requests is None and duration_s is None:
         raise ValueError("bound the point by num_requests and/or duration_s")
+    if arrival == "burst" and num_requests is None:
+        raise ValueError("a burst needs num_requests: every request is due at once")
+    if max_concurrency is not None and max_concurrency < 1:
+        raise ValueError("max_concurrency must be at least 1")
     stop = stop or asyncio.Event()
     m = _Measure(on_record)
     tasks: set[asyncio.Task[None]] = set()
+    slots = asyncio.Semaphore(max_concurrency) if max_concurrency is not None else None
+    waits = 0
 
     async def one(i: int, due: float) -> None:
-        m.add(await send(i, due))
+        nonlocal waits
+        if slots is None:
+            m.add(await send(i, due))
+            return
+        waited = slots.locked()
+        waits += waited
+        async with slots:
+            # a request that waited for a slot is due when it gets one
+            m.add(await send(i, max(due, time.perf_counter()) if waited else due))
 
     m.start()
     stopped = False
@@ -217,7 +241,8 @@ async def run_rate(
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     await _drain(tasks, stop, m)
-    return await m.finish(stopped or stop.is_set())
+    run = await m.finish(stopped or stop.is_set())
+    return dataclasses.replace(run, capped_waits=waits)
 
 
 class SloSearch:

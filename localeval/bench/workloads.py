@@ -7,7 +7,10 @@ the length wanted, decoded, and checked by counting the way the server will (its
 adjusting until the count matches. Prompt files: ShareGPT JSON (the first human turn of
 each conversation) or JSONL (``{"prompt": ...}``, ``{"text": ...}``, ``{"messages":
 [...]}`` or a bare JSON string per line). The output length is fixed and asked for with
-``ignore_eos``. Every random choice comes from the seed.
+``ignore_eos``. Lengths can spread: each prompt's input length (synthetic prompts) and
+each request's output length drawn from a normal distribution around the mean, clipped
+to three standard deviations (:func:`spread_lengths`). Every random choice comes from the
+seed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -24,6 +27,7 @@ import httpx
 from localeval.bench.client import Prompt
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, EndpointError
+from localeval.results.bench import length_bounds
 
 Api = Literal["completions", "chat"]
 
@@ -45,10 +49,23 @@ _WORDS = tuple(_WORD_TEXT.split())
 
 @dataclass(frozen=True)
 class PromptItem:
-    """One prompt and the prompt tokens the server should count for it (None: unknown)."""
+    """One prompt and the prompt tokens the server should count for it (None: unknown);
+    ``output_tokens``: the output length asked for with it (None: the run's own)."""
 
     prompt: Prompt
     expected_prompt_tokens: int | None
+    output_tokens: int | None = None
+
+
+def spread_lengths(
+    mean: int, stdev: float, n: int, rng: random.Random, floor: int = 1
+) -> list[int]:
+    """``n`` lengths (tokens) around ``mean``: all ``mean`` when ``stdev`` is 0, else
+    rounded draws of a normal distribution clipped to :func:`length_bounds`."""
+    low, high = length_bounds(mean, stdev, floor)
+    if low == high:
+        return [low] * n
+    return [min(high, max(low, round(rng.gauss(mean, stdev)))) for _ in range(n)]
 
 
 class TokenCounter(Protocol):
@@ -207,14 +224,35 @@ def exact_length_prompt(
 
 
 def synthetic_prompts(
-    counter: TokenCounter, n: int, input_tokens: int, seed: int, stream: int = 0
+    counter: TokenCounter,
+    n: int,
+    input_tokens: int,
+    seed: int,
+    stream: int = 0,
+    input_tokens_stdev: float = 0.0,
 ) -> list[PromptItem]:
-    """``n`` distinct prompts of ``input_tokens`` tokens each. ``stream`` separates the
-    prompts of different points (and of the warmup) made from one seed, so that no point
-    reuses another's prompts and profits from the server's prefix cache."""
+    """``n`` distinct prompts of ``input_tokens`` tokens each (or lengths spread around it,
+    see :func:`spread_lengths`). ``stream`` separates the prompts of different points (and
+    of the warmup) made from one seed, so that no point reuses another's prompts and
+    profits from the server's prefix cache."""
     rng = random.Random(f"{seed}:{stream}")
     overhead = counter.count("")
-    return [exact_length_prompt(counter, input_tokens, rng, overhead=overhead) for _ in range(n)]
+    lengths = spread_lengths(
+        input_tokens, input_tokens_stdev, n, random.Random(f"{seed}:{stream}:in"), overhead + 1
+    )
+    return [exact_length_prompt(counter, k, rng, overhead=overhead) for k in lengths]
+
+
+def with_output_lengths(
+    items: Sequence[PromptItem], output_tokens: int, stdev: float, seed: int, stream: int = 0
+) -> list[PromptItem]:
+    """``items`` each with its output length: ``output_tokens``, or spread around it."""
+    if stdev <= 0:
+        return list(items)
+    lengths = spread_lengths(
+        output_tokens, stdev, len(items), random.Random(f"{seed}:{stream}:out")
+    )
+    return [replace(it, output_tokens=k) for it, k in zip(items, lengths, strict=True)]
 
 
 def _first_human_turn(entry: dict[str, Any]) -> str | None:

@@ -27,7 +27,7 @@ from localeval.cli._gpus import GPU_UUIDS_HELP, GPUS_HELP, GpuCount, uuid_list
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, Interrupted
 from localeval.recipes import Recipe, load_recipe
-from localeval.results.bench import DEFAULT_SLO_ATTAINMENT
+from localeval.results.bench import BURST, DEFAULT_SLO_ATTAINMENT
 from localeval.rundir import run_directory
 
 NOTHING_MEASURED = "interrupted before any point was measured; nothing was saved"
@@ -53,13 +53,12 @@ def _int_list(option: str, text: str | None) -> list[int] | None:
         raise ConfigError(f"{option}: expected integers separated by commas, got {text!r}") from exc
 
 
-def _rate_list(text: str | None, num_requests: int | None) -> list[float] | None:
-    """``--rate``: positive, finite request rates. ``inf`` (vLLM's "all at once") is
-    refused with the closed-loop equivalent: a point's rate is a finite number in the
-    result file."""
+def _rate_list(text: str | None, num_requests: int | None) -> list[float | str] | None:
+    """``--rate``: positive, finite request rates, or ``inf`` (vLLM's "all at once"): a
+    burst of every request of the point, which needs ``--num-requests``."""
     if text is None:
         return None
-    values = []
+    values: list[float | str] = []
     for item in _items("--rate", text, "request rates in req/s"):
         try:
             value = float(item)
@@ -68,13 +67,13 @@ def _rate_list(text: str | None, num_requests: int | None) -> list[float] | None
                 f"--rate: expected numbers separated by commas, got {text!r}"
             ) from exc
         if math.isinf(value) and value > 0:
-            n = num_requests or "N"
-            raise ConfigError(
-                "--rate inf (every request at once) is not supported: a point's rate is "
-                "recorded as a finite number",
-                hint=f"to send all {n} requests at once, use --concurrency {n}"
-                + ("" if num_requests else " with --num-requests N"),
-            )
+            if num_requests is None:
+                raise ConfigError(
+                    "--rate inf sends every request of a point at once: it needs --num-requests N",
+                    hint="e.g. --rate inf --num-requests 64",
+                )
+            values.append(BURST)
+            continue
         if math.isnan(value):
             raise ConfigError(f"--rate: {item!r} is not a number of requests per second")
         if value <= 0:
@@ -204,8 +203,14 @@ def _print_summary(console: Console, result: BenchResult) -> None:
 )
 @click.option(
     "--rate",
-    help="Open-loop sweep: request rates in req/s, e.g. 2,4,8 (finite: to send every "
-    "request at once, use --concurrency N with N = --num-requests).",
+    help="Open-loop sweep: request rates in req/s, e.g. 2,4,8; inf sends every request "
+    "of the point at once (needs --num-requests).",
+)
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    help="With --rate: at most N requests in flight; a request due while N are waits "
+    "for a slot and is timed from then.",
 )
 @click.option("--arrival", type=click.Choice(["poisson", "constant"]), help="Open-loop arrivals.")
 @click.option(
@@ -216,6 +221,17 @@ def _print_summary(console: Console, result: BenchResult) -> None:
 @click.option("--search-max", type=float, help="Upper bound of the search.")
 @click.option("--input-tokens", type=int, help="Prompt length in tokens (synthetic prompts).")
 @click.option("--output-tokens", type=int, help="Output length in tokens (ignore_eos).")
+@click.option(
+    "--input-tokens-stdev",
+    type=float,
+    help="Spread of synthetic prompt lengths: a normal distribution around --input-tokens "
+    "with this standard deviation, clipped to +-3 of it (default 0: every prompt the same).",
+)
+@click.option(
+    "--output-tokens-stdev",
+    type=float,
+    help="Spread of output lengths around --output-tokens, as --input-tokens-stdev.",
+)
 @click.option("--num-requests", type=int, help="Requests per point.")
 @click.option("--duration", type=float, help="Seconds per point (with or without --num-requests).")
 @click.option("--warmup", type=int, help="Warmup requests before the first point (not measured).")
@@ -259,11 +275,14 @@ def command(
     api: str | None,
     concurrency: str | None,
     rate: str | None,
+    max_concurrency: int | None,
     arrival: str | None,
     search: str | None,
     search_max: float | None,
     input_tokens: int | None,
     output_tokens: int | None,
+    input_tokens_stdev: float | None,
+    output_tokens_stdev: float | None,
     num_requests: int | None,
     duration: float | None,
     warmup: int | None,
@@ -288,11 +307,14 @@ def command(
         "tokenizer": tokenizer,
         "concurrency": _int_list("--concurrency", concurrency),
         "request_rates_rps": _rate_list(rate, num_requests),
+        "max_concurrency": max_concurrency,
         "arrival": arrival,
         "search": search,
         "search_max": search_max,
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
+        "input_tokens_stdev": input_tokens_stdev,
+        "output_tokens_stdev": output_tokens_stdev,
         "num_requests": num_requests,
         "duration_s": duration,
         "warmup_requests": warmup,

@@ -11,12 +11,13 @@ records of every point are in ``requests.jsonl`` beside it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, computed_field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, computed_field, model_validator
 from pydantic.dataclasses import dataclass
 
 from localeval.errors import EndpointError, Interrupted
@@ -28,6 +29,50 @@ REQUESTS_FILE = "requests.jsonl"
 # A load point "meets the SLO" when this share of its requests did (the p99 convention):
 # the one default of bench's search, the report's verdicts and the cost's capacity.
 DEFAULT_SLO_ATTAINMENT = 0.99
+# A point's offered load in a configuration: requests per second, or "inf" for a burst
+# (every request of the point at once, vLLM's ``--request-rate inf``).
+BURST = "inf"
+RateRps = Annotated[
+    Annotated[float, Field(gt=0, allow_inf_nan=False)] | Literal["inf"],
+    BeforeValidator(lambda v: BURST if isinstance(v, float) and v == math.inf else v),
+]
+Arrival = Literal["poisson", "constant", "burst"]
+
+
+# A spread length is clipped to this many standard deviations around its mean.
+SPREAD_CLIP_SD = 3.0
+
+
+def length_bounds(mean: int, stdev: float, floor: int = 1) -> tuple[int, int]:
+    """The lowest and highest length :func:`localeval.bench.workloads.spread_lengths` can draw (tokens)."""
+    if stdev <= 0:
+        return mean, mean
+    low = max(floor, math.ceil(mean - SPREAD_CLIP_SD * stdev))
+    high = max(low, math.floor(mean + SPREAD_CLIP_SD * stdev))
+    return low, high
+
+
+def rate_pattern_problem(
+    rates: Sequence[float | str] | None,
+    num_requests: int | None,
+    max_concurrency: int | None,
+    rate_search: bool = False,
+) -> str | None:
+    """What is wrong with a bench's bursts and concurrency cap (None: nothing): a burst
+    is bounded by its count, and the cap belongs to rate points."""
+    if BURST in (rates or []) and num_requests is None:
+        return (
+            "a rate of inf (every request at once) needs num_requests: a burst is bounded "
+            "by its count, not by a duration"
+        )
+    if max_concurrency is not None and rates is None and not rate_search:
+        return (
+            "max_concurrency caps the requests in flight of rate points; a concurrency "
+            "point is already that cap"
+        )
+    return None
+
+
 KIND: Literal["bench"] = "bench"
 _TELEMETRY_CONFIG = ConfigDict(extra="forbid")
 
@@ -161,13 +206,19 @@ class PointMetrics(ResultModel):
 class PointResult(PointMetrics):
     """One load point: its load, what its requests measured (:class:`PointMetrics`), the
     client self-check, GPU telemetry and the engine's Prometheus figures. ``meets_slo``:
-    whether the SLO attainment reached the bench's target."""
+    whether the SLO attainment reached the bench's target.
+
+    A rate point has ``rate_rps`` and ``arrival``; a burst (``--rate inf``) has ``arrival:
+    "burst"`` and no rate: every request was due at once. ``max_concurrency``: the cap on
+    a rate point's requests in flight (``--max-concurrency``); a request due while the cap
+    was reached waited for a free slot and is timed from then, as vLLM's client does;
+    ``capped_waits`` counts those requests."""
 
     index: int
     mode: Literal["concurrency", "rate"]
     concurrency: int | None = None
     rate_rps: float | None = None
-    arrival: Literal["poisson", "constant"] | None = None
+    arrival: Arrival | None = None
     search: bool = False
     started_at: str
     interrupted: bool = False
@@ -178,14 +229,20 @@ class PointResult(PointMetrics):
     gpu_unavailable_reason: str | None = None
     energy_per_output_token_j: float | None = None  # J: energy_j / total_output_tokens
     server_metrics: dict[str, Any]
+    max_concurrency: int | None = Field(default=None, ge=1)
+    capped_waits: int | None = Field(default=None, ge=0)
 
     @property
     def label(self) -> str:
-        """``c=16``, ``2.5 req/s``: the point's load, as every table names it."""
+        """``c=16``, ``2.5 req/s``, ``burst``: the point's load, as every table names it
+        (``<= c`` added when a concurrency cap held the rate's requests)."""
+        cap = f" (c<={self.max_concurrency})" if self.max_concurrency is not None else ""
         if self.concurrency is not None:
             return f"c={self.concurrency}"
+        if self.arrival == "burst":
+            return f"burst{cap}"
         if self.rate_rps is not None:
-            return f"{self.rate_rps:g} req/s"
+            return f"{self.rate_rps:g} req/s{cap}"
         return f"point {self.index + 1}"
 
     @property

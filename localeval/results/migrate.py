@@ -94,6 +94,12 @@ def _eval_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _bench_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    # Version 3 only adds: bursts, a rate's concurrency cap and the lengths' spread; a
+    # version-2 point had none of them.
+    return data
+
+
 def _eval_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
     # Every field version 3 adds is optional: a version-2 eval said nothing of cached or
     # reasoning tokens (None), retried nothing it recorded (0) and had no API side.
@@ -186,6 +192,7 @@ def _run_cost_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
 
 STEPS: dict[tuple[str, int], Step] = {
     ("bench", 1): _bench_1_to_2,
+    ("bench", 2): _bench_2_to_3,
     ("eval", 1): _eval_1_to_2,
     ("eval", 2): _eval_2_to_3,
     ("run-manifest", 1): _manifest_1_to_2,

@@ -8,6 +8,8 @@ from __future__ import annotations
 #     provenance shape in bench and eval: ``engine`` is how the server was started,
 #     ``engine_args`` its settings, ``engine_version`` the vLLM version; ``device`` says
 #     gpu/cpu/unknown and a CPU server is 0 GPUs everywhere).
+#   bench 3: bursts (``arrival: "burst"``, ``--rate inf``) and a rate's concurrency cap
+#     (``max_concurrency``, ``capped_waits``); the workload's length spread. Optional fields.
 #   eval 3: what a task's requests billed (``cached_prompt_tokens``, ``reasoning_tokens``,
 #     ``retries``), a closed API's run (``provenance.api``, ``device: api``) and the
 #     requests that belong to no task (``overhead``). Every new field is optional.
@@ -15,7 +17,7 @@ from __future__ import annotations
 #   cost, plan 1: the first versioned ``cost --json`` and ``plan --json``.
 #   report 1: ``report --format json`` (a rendering, read by nobody in localeval).
 KINDS: dict[str, int] = {
-    "bench": 2,
+    "bench": 3,
     "eval": 3,
     "run-manifest": 2,
     "run-cost": 2,
