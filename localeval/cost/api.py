@@ -13,6 +13,7 @@ import math
 from localeval.errors import ConfigError
 from localeval.results.cost import ApiCost as ApiCost
 from localeval.results.cost import ApiModelPrice as ApiModelPrice
+from localeval.results.cost import ApiTier as ApiTier
 from localeval.results.cost import TokenCount as TokenCount
 
 COUNT_AS_MEASURED = "as measured (the open model's tokenizer; API tokenizer not applied)"
@@ -67,4 +68,57 @@ def api_cost(price: ApiModelPrice, tokens: TokenCount) -> ApiCost:
         tokens=tokens,
         price=price,
         assumptions=tuple(notes),
+    )
+
+
+def tier_prices(price: ApiModelPrice, tier: ApiTier) -> tuple[float, float, float]:
+    """USD per token of (uncached input, cached input, output) in ``tier``.
+
+    Cached input is billed at the tier's cache-read price where the catalog lists one, and
+    at the tier's input price otherwise (no discount is assumed). A batch tier the catalog
+    does not list raises ConfigError: its price is never inferred from the standard one."""
+    if tier == "standard":
+        cached = price.cache_read_usd_per_token
+        return (
+            price.input_usd_per_token,
+            price.input_usd_per_token if cached is None else cached,
+            price.output_usd_per_token,
+        )
+    if price.input_usd_per_token_batch is None or price.output_usd_per_token_batch is None:
+        raise ConfigError(
+            f"the price catalog has no batch-tier price for {price.name}",
+            hint="use the standard tier, or give batch_input_usd_per_m and "
+            "batch_output_usd_per_m for it in a --price-overrides file (with their source)",
+        )
+    cached_batch = price.cache_read_usd_per_token_batch
+    return (
+        price.input_usd_per_token_batch,
+        price.input_usd_per_token_batch if cached_batch is None else cached_batch,
+        price.output_usd_per_token_batch,
+    )
+
+
+def usage_cost_usd(
+    price: ApiModelPrice,
+    *,
+    prompt_tokens: float,
+    cached_prompt_tokens: float,
+    generated_tokens: float,
+    tier: ApiTier = "standard",
+) -> float:
+    """USD an API bills for this usage in ``tier``: uncached prompt tokens at the input
+    price, cached ones at the cache-read price, and every generated token (hidden reasoning
+    included: APIs bill it as output) at the output price."""
+    if min(prompt_tokens, cached_prompt_tokens, generated_tokens) < 0:
+        raise ConfigError("token counts must be >= 0")
+    if cached_prompt_tokens > prompt_tokens:
+        raise ConfigError(
+            f"cached prompt tokens ({cached_prompt_tokens:g}) exceed prompt tokens "
+            f"({prompt_tokens:g})"
+        )
+    input_usd, cached_usd, output_usd = tier_prices(price, tier)
+    return (
+        (prompt_tokens - cached_prompt_tokens) * input_usd
+        + cached_prompt_tokens * cached_usd
+        + generated_tokens * output_usd
     )

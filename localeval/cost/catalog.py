@@ -95,6 +95,11 @@ def _price_from_entry(
         source=source,
         as_of=as_of,
         cache_read_usd_per_token=_optional_price(key, entry, "cache_read_input_token_cost"),
+        input_usd_per_token_batch=_optional_price(key, entry, "input_cost_per_token_batches"),
+        output_usd_per_token_batch=_optional_price(key, entry, "output_cost_per_token_batches"),
+        cache_read_usd_per_token_batch=_optional_price(
+            key, entry, "cache_read_input_token_cost_batches"
+        ),
         output_usd_per_reasoning_token=_optional_price(
             key, entry, "output_cost_per_reasoning_token"
         ),
@@ -157,6 +162,9 @@ class _Override(BaseModel):
     input_usd_per_m: float = Field(ge=0, le=10_000)
     output_usd_per_m: float = Field(ge=0, le=10_000)
     cache_read_usd_per_m: float | None = Field(default=None, ge=0, le=10_000)
+    batch_input_usd_per_m: float | None = Field(default=None, ge=0, le=10_000)
+    batch_output_usd_per_m: float | None = Field(default=None, ge=0, le=10_000)
+    batch_cache_read_usd_per_m: float | None = Field(default=None, ge=0, le=10_000)
     provider: str | None = None
     source: str = Field(min_length=1)
     as_of: dt.date
@@ -259,6 +267,10 @@ def _read_prices_file(path: Path) -> tuple[dict[str, ApiModelPrice], dict[str, s
     return prices, problems, source, as_of
 
 
+def _per_token(usd_per_m: float | None) -> float | None:
+    return None if usd_per_m is None else usd_per_m / 1e6
+
+
 def _apply_overrides(catalog: Catalog, path: Path) -> None:
     overrides = validate_model(_Overrides, load_yaml(path), str(path), "price overrides file")
     for name, ov in overrides.models.items():
@@ -274,9 +286,10 @@ def _apply_overrides(catalog: Catalog, path: Path) -> None:
             output_usd_per_token=ov.output_usd_per_m / 1e6,
             source=f"{ov.source} (override in {path})",
             as_of=ov.as_of.isoformat(),
-            cache_read_usd_per_token=(
-                None if ov.cache_read_usd_per_m is None else ov.cache_read_usd_per_m / 1e6
-            ),
+            cache_read_usd_per_token=_per_token(ov.cache_read_usd_per_m),
+            input_usd_per_token_batch=_per_token(ov.batch_input_usd_per_m),
+            output_usd_per_token_batch=_per_token(ov.batch_output_usd_per_m),
+            cache_read_usd_per_token_batch=_per_token(ov.batch_cache_read_usd_per_m),
             max_input_tokens=base.max_input_tokens if base else None,
             supports_reasoning=base.supports_reasoning if base else False,
             origin="override",

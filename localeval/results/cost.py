@@ -155,6 +155,12 @@ class EnergyFigures:
     co2_kg: float | None
 
 
+ApiTier = Literal["standard", "batch"]
+"""An API's price tier: "standard" (list prices, answered now) or "batch" (the provider's
+asynchronous batch interface, answered within a day at its batch prices)."""
+API_TIERS: tuple[ApiTier, ...] = ("standard", "batch")
+
+
 @dataclass(frozen=True, config=_CONFIG)
 class ApiModelPrice:
     """List prices of one API model, in USD per token, with their source and date.
@@ -172,6 +178,9 @@ class ApiModelPrice:
     source: str
     as_of: str | None
     cache_read_usd_per_token: float | None = None
+    input_usd_per_token_batch: float | None = None
+    output_usd_per_token_batch: float | None = None
+    cache_read_usd_per_token_batch: float | None = None
     output_usd_per_reasoning_token: float | None = None
     input_usd_per_token_above_200k: float | None = None
     output_usd_per_token_above_200k: float | None = None
@@ -200,6 +209,13 @@ class ApiModelPrice:
     def blended_usd_per_m(self) -> float:
         """(3 x input + output) / 4, USD per million tokens."""
         return (3.0 * self.input_usd_per_m + self.output_usd_per_m) / 4.0
+
+    @property
+    def has_batch_tier(self) -> bool:
+        """Whether the catalog lists this model's batch-tier input and output prices."""
+        return self.input_usd_per_token_batch is not None and (
+            self.output_usd_per_token_batch is not None
+        )
 
     @property
     def is_openai(self) -> bool:
