@@ -20,10 +20,13 @@ def test_snapshot_keeps_batch_and_cache_read_prices() -> None:
     assert gpt5.cache_read_usd_per_token_batch == pytest.approx(6.25e-8)
 
 
-def test_deepseek_v32_carries_its_cited_output_price() -> None:
-    price = load_catalog().get("deepseek-v3.2")
-    assert price.output_usd_per_m == pytest.approx(0.40)
-    assert price.input_usd_per_m == pytest.approx(0.28)
+def test_deepseek_v32_carries_the_price_its_source_states() -> None:
+    catalog = load_catalog()
+    price = catalog.get("deepseek-v3.2")
+    assert (price.input_usd_per_m, price.output_usd_per_m) == pytest.approx((0.28, 0.42))
+    assert price.cache_read_usd_per_token == pytest.approx(0.028e-6)
+    # the figure is the first-party page's, and the source says so in those words
+    assert "$0.42/M output" in price.source and "api-docs.deepseek.com" in price.source
 
 
 def test_usage_cost_prices_cached_input_at_the_cache_read_price() -> None:
