@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -96,6 +97,24 @@ def test_frames_split_across_writes(fake: FakeOpenAIServer, api: str) -> None:
     for r in records:
         assert r.ok, r.error
         assert r.chunks == 6 and r.output_tokens == 6
+
+
+def test_split_frames_stay_in_order_when_the_server_loop_runs_late(
+    fake: FakeOpenAIServer,
+) -> None:
+    # The server's loop is held up mid-stream, as on a loaded machine: the next ticks are
+    # overdue when it resumes, and a split write's tail must still go out before them.
+    fake.set_behavior(split_frames=True, itl_ms=10.0, ttft_ms=5.0)
+    loop = fake._loop
+    assert loop is not None
+    stall = threading.Timer(0.04, lambda: loop.call_soon_threadsafe(time.sleep, 0.08))
+    stall.start()
+    try:
+        (r,) = send(fake, "completions", max_tokens=12)
+    finally:
+        stall.cancel()
+    assert r.ok, r.error
+    assert r.chunks == 12 and r.output_tokens == 12
 
 
 def test_several_events_per_write(fake: FakeOpenAIServer) -> None:

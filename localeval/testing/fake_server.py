@@ -277,6 +277,7 @@ class _Conn(asyncio.Protocol):
         self.buf = b""
         self.busy = False
         self.keep_alive = True
+        self.split_tail: bytes | None = None
         self.stream: _Stream | None = None
         self.headers: dict[str, str] = {}  # of the request being answered
 
@@ -343,25 +344,36 @@ class _Conn(asyncio.Protocol):
         )
 
     def write_chunks(self, frames: list[bytes]) -> None:
+        # A split write's tail still to come goes out first: on a loaded machine the next
+        # tick can fire before the tail's own timer, and the stream must stay in order.
+        self._flush_tail()
         if frames:
             data = b"".join(frames)
             self._write(b"%x\r\n%s\r\n" % (len(data), data))
 
+    def _flush_tail(self) -> None:
+        tail, self.split_tail = self.split_tail, None
+        if tail:
+            self._write(b"%x\r\n%s\r\n" % (len(tail), tail))
+
     def write_split(self, frames: list[bytes], delay_s: float) -> None:
-        """Write the events in two HTTP chunks, the second ``delay_s`` later, cutting
-        inside ``data:`` for even events and inside the JSON for odd ones."""
+        """Write the events in two HTTP chunks, the second ``delay_s`` later (or before any
+        later write, whichever comes first), cutting inside ``data:`` for even events and
+        inside the JSON for odd ones."""
         data = b"".join(frames)
         if not data:
             return
         cut = 3 if self.server.next_id() % 2 == 0 else len(data) // 2
         self.write_chunks([data[:cut]])
-        self.server.loop.call_later(delay_s, self.write_chunks, [data[cut:]])
+        self.split_tail = data[cut:]
+        self.server.loop.call_later(delay_s, self._flush_tail)
 
     def end_chunked(self) -> None:
         # Scheduled after any pending split write so that the terminator comes last.
         self.server.loop.call_later(0.004 if self.server.behavior.split_frames else 0, self._end)
 
     def _end(self) -> None:
+        self._flush_tail()
         self._write(b"0\r\n\r\n")
         self._done()
 
