@@ -102,6 +102,10 @@ def test_seed_reference_points_ship_with_sources() -> None:
     for p in points.values():
         assert p.score_at_least == 0.83
         assert p.source and p.as_of
+        # cited by the public essay and its table, not by a name only this project knows
+        assert "Open Source LLMs Are Eating the World" in p.source
+        assert "https://www.chrishayduk.com/p/open-source-llms-are-eating-the-world" in p.source
+        assert "seed" not in p.source
     assert load_reference_points("no_such_task") == []
 
 

@@ -168,17 +168,44 @@ def test_prices_quoted_in_the_reference_table() -> None:
     assert price("a100-80gb", "spot").usd_per_gpu_hour == 1.19  # RunPod spot
     assert price("a100-40gb", "spot").usd_per_gpu_hour == 0.40  # Vast interruptible
     assert price("rtx-4090", "spot").usd_per_gpu_hour == 0.31  # Vast interruptible
-    assert price("l40s", "on_demand").as_of == dt.date(2025, 12, 1)
+    assert price("l40s", "on_demand").usd_per_gpu_hour == 1.40  # RunPod, named provider
+    assert "RunPod" in price("l40s", "on_demand").source
     assert owned("rtx-4090").purchase_usd == 1599
     assert owned("rtx-pro-6000").purchase_usd == 8565
 
 
 def test_no_spot_or_reserved_price_is_invented() -> None:
-    # The reference gives spot only for A100 80GB/40GB and RTX 4090, reserved only for B200.
+    # Spot quotes: the reference table (A100 80GB/40GB, RTX 4090) and RunPod's Mar 2026 table
+    # (H200, B200, L40S); reserved only for B200.
     with_spot = {p.name for p in list_profiles() if p.pricing.spot is not None}
     with_reserved = {p.name for p in list_profiles() if p.pricing.reserved is not None}
-    assert with_spot == {"a100-80gb", "a100-40gb", "rtx-4090"}
+    assert with_spot == {"a100-80gb", "a100-40gb", "rtx-4090", "h200", "b200", "l40s"}
     assert with_reserved == {"b200"}
+
+
+@pytest.mark.parametrize(
+    ("name", "spot", "on_demand"),
+    [("h200", 3.59, 6.35), ("b200", 5.98, 10.57), ("l40s", 0.79, 1.40)],
+)
+def test_runpod_spot_quotes_are_not_priced_as_on_demand(
+    name: str, spot: float, on_demand: float
+) -> None:
+    # RunPod's table lists these as spot, with on-demand beside them.
+    assert price(name, "spot").usd_per_gpu_hour == spot
+    assert price(name, "on_demand").usd_per_gpu_hour == on_demand
+    assert price(name, "spot").usd_per_gpu_hour < price(name, "on_demand").usd_per_gpu_hour
+
+
+def test_every_owned_price_is_the_gpu_alone() -> None:
+    # One rule for every profile: the purchase is the GPU alone; the host's share of the
+    # server is left out (workstations add the host's power draw, not its price).
+    for p in list_profiles():
+        own = p.pricing.owned
+        if own is None:
+            continue
+        text = f"{own.purchase_source} {own.notes or ''}".lower()
+        assert "includ" not in text.replace("not included", ""), p.name
+    assert owned("h200").purchase_usd == 35000
 
 
 def test_owned_figures_by_setting() -> None:
