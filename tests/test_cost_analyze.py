@@ -89,13 +89,67 @@ def test_task_cost_as_run_and_at_saturation() -> None:
     assert (task(report, "gsm8k").metric, task(report, "gsm8k").score) == ("exact_match", 0.7)
 
 
+def std(report: CostReport) -> dict[tuple[str, str], Any]:
+    return {(a.task, a.cost.model): a.cost for a in report.api if a.cost.tier == "standard"}
+
+
 def test_api_cost_of_the_same_work() -> None:
-    report = run([BENCH, EVAL])
-    rows = {(a.task, a.cost.model): a.cost for a in report.api}
+    # o1 reasons on every request: estimating it needs an explicit output multiplier
+    report = run([BENCH, EVAL], api_output_multiplier=1.0)
+    rows = std(report)
     assert rows[("mmlu_pro", "o1")].cost_usd == pytest.approx(45.00)
     assert rows[("mmlu_pro", "claude-sonnet-4-5")].cost_usd == pytest.approx(3 + 7.5)
     assert rows[("gsm8k", "o1")].cost_usd == pytest.approx(0.2 * 15 + 0.1 * 60)
     assert "as measured" in rows[("mmlu_pro", "o1")].tokens.method
+    assert all(a.cost.estimate for a in report.api)
+
+
+def test_a_reasoning_model_is_never_estimated_from_the_open_models_output() -> None:
+    report = run([BENCH, EVAL])
+    assert not [a for a in report.api if a.cost.model == "o1"]
+    refused = [u for u in report.api_unpriced if u.model == "o1"]
+    assert {(u.task, u.tier) for u in refused} == {
+        (t, tier) for t in ("mmlu_pro", "gsm8k") for tier in ("standard", "batch")
+    }
+    assert all("--api-output-multiplier" in u.reason for u in refused)
+    # with a multiplier the output (reasoning included) is scaled, and said so
+    report = run([BENCH, EVAL], api_output_multiplier=8.0)
+    o1 = std(report)[("mmlu_pro", "o1")]
+    assert o1.tokens.output_tokens == pytest.approx(8 * 500_000)
+    assert o1.cost_usd == pytest.approx(15 + 8 * 0.5 * 60)
+    assert "x 8" in o1.tokens.method
+
+
+def test_each_tier_is_paired_with_its_self_hosted_figure() -> None:
+    report = run([BENCH, EVAL], api_output_multiplier=1.0)
+    o1 = {a.cost.tier: a for a in report.api if a.task == "mmlu_pro" and a.cost.model == "o1"}
+    assert o1["standard"].pairs_with == "self-hosted at the SLO point"
+    assert o1["batch"].pairs_with == "self-hosted at saturation"
+    # o1's batch prices in LiteLLM's file: 7.5 / 30 $/M
+    assert o1["batch"].cost.cost_usd == pytest.approx(7.5 + 0.5 * 30)
+    only_standard = run([BENCH, EVAL], api_output_multiplier=1.0, api_tiers=("standard",))
+    assert {a.cost.tier for a in only_standard.api} == {"standard"}
+
+
+def test_a_loglikelihood_task_is_not_priced_on_a_chat_only_api(tmp_path: Path) -> None:
+    data = json.loads(EVAL.read_text())
+    data["tasks"]["mmlu_pro"]["output_types"] = ["multiple_choice"]
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(data))
+    report = run([BENCH, path], compare=("claude-sonnet-4-5",))
+    assert {a.task for a in report.api} == {"gsm8k"}
+    (refused,) = [u for u in report.api_unpriced if u.task == "mmlu_pro" and u.tier == "standard"]
+    assert "prompt logprobs" in refused.reason and "multiple_choice" in refused.reason
+
+
+def test_cost_per_correct_answer() -> None:
+    report = run([BENCH, EVAL])
+    mmlu = task(report, "mmlu_pro")
+    assert mmlu.documents == 12032
+    assert mmlu.correct_answers == pytest.approx(0.85 * 12032)
+    od = option(mmlu.by_option, "on_demand")
+    assert od.as_run_usd_per_correct == pytest.approx(1.495 / (0.85 * 12032))
+    assert od.saturation_usd_per_correct == pytest.approx(od.saturation_usd / (0.85 * 12032))
 
 
 def test_break_even_against_each_api() -> None:
@@ -229,8 +283,12 @@ def test_recount_openai_tokens_with_tiktoken(monkeypatch: pytest.MonkeyPatch) ->
             return list(range(len(text.split())))
 
     monkeypatch.setattr(recount_mod, "_load_encoding", lambda name: WordEncoding())
-    report = run([BENCH, EVAL], samples={"mmlu_pro": DATA / "samples_mmlu_pro.jsonl"})
-    rows = {(a.task, a.cost.model): a.cost for a in report.api}
+    report = run(
+        [BENCH, EVAL],
+        samples={"mmlu_pro": DATA / "samples_mmlu_pro.jsonl"},
+        api_output_multiplier=1.0,
+    )
+    rows = std(report)
     o1 = rows[("mmlu_pro", "o1")]
     # prompts: 5 + 3 words; completions: 4 + 1 words
     assert (o1.tokens.input_tokens, o1.tokens.output_tokens) == (8, 5)
@@ -248,7 +306,12 @@ def test_recount_falls_back_to_the_ratio_when_tiktoken_cannot_load(
         raise OSError("Name or service not known")
 
     monkeypatch.setattr(recount_mod, "_load_encoding", offline)
-    report = run([BENCH, EVAL], samples={"": DATA / "samples_mmlu_pro.jsonl"}, token_ratio=1.1)
+    report = run(
+        [BENCH, EVAL],
+        samples={"": DATA / "samples_mmlu_pro.jsonl"},
+        token_ratio=1.1,
+        api_output_multiplier=1.0,
+    )
     o1 = next(a.cost for a in report.api if a.task == "mmlu_pro" and a.cost.model == "o1")
     assert (o1.tokens.input_tokens, o1.tokens.output_tokens) == pytest.approx((1_100_000, 550_000))
     assert "x 1.1" in o1.tokens.method and "recount unavailable" in o1.tokens.method
@@ -263,6 +326,7 @@ def test_what_if_inputs() -> None:
             output_tokens=500_000,
             usd_per_hour=2.99,
             compare=("o1",),
+            api_output_multiplier=1.0,
         ),
     )
     wi = report.tasks[0]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,13 @@ from typing import Any
 import pytest
 
 from localeval.cost import recount as recount_mod
-from localeval.cost.api import api_cost, api_cost_usd, counts_by_ratio
+from localeval.cost.api import (
+    api_cost,
+    api_cost_usd,
+    api_refusal,
+    counts_by_ratio,
+    with_output_multiplier,
+)
 from localeval.cost.catalog import load_catalog, parse_litellm
 from localeval.cost.recount import RecountUnavailable, encoding_name_for, load_encoding, recount
 from localeval.errors import ConfigError, UnknownNameError
@@ -215,10 +222,38 @@ def test_api_cost_record_flags_reasoning_and_tiers() -> None:
     catalog = load_catalog()
     cost = api_cost(catalog.get("gemini-2.5-pro"), counts_by_ratio(2_000_000, 1_000_000, None))
     assert cost.cost_usd == pytest.approx(2 * 1.25 + 1 * 10)
-    assert any("reasoning" in a for a in cost.assumptions)
+    assert cost.estimate and cost.tier == "standard"
     assert any("200k" in a for a in cost.assumptions)
+    # a model that reasons only when asked carries a note; one that always reasons is
+    # refused upstream (api_refusal) unless given a multiplier
+    sonnet = api_cost(catalog.get("claude-sonnet-4-5"), counts_by_ratio(1, 1, None))
+    assert any("reason" in a for a in sonnet.assumptions)
+    assert catalog.get("gemini-2.5-pro").reasoning_model
+    assert not catalog.get("claude-sonnet-4-5").reasoning_model
     plain = api_cost(catalog.get("gpt-4o"), counts_by_ratio(1, 1, None))
     assert plain.assumptions == ()
+    batch = api_cost(catalog.get("gpt-4o"), counts_by_ratio(1_000_000, 1_000_000, None), "batch")
+    assert batch.tier == "batch"
+    assert batch.cost_usd == pytest.approx(
+        (catalog.get("gpt-4o").input_usd_per_token_batch or 0) * 1e6
+        + (catalog.get("gpt-4o").output_usd_per_token_batch or 0) * 1e6
+    )
+    assert batch.cost_usd == pytest.approx(plain.cost_usd * 1e6 / 2)
+
+
+def test_api_refusal_rules() -> None:
+    catalog = load_catalog()
+    assert api_refusal(catalog.get("gpt-4o"), ("generate_until",), None) is None
+    reason = api_refusal(catalog.get("gpt-4o"), ("multiple_choice",), None)
+    assert reason is not None and "chat-only" in reason
+    reason = api_refusal(catalog.get("o3"), ("generate_until",), None)
+    assert reason is not None and "--api-output-multiplier" in reason
+    assert api_refusal(catalog.get("o3"), ("generate_until",), 5.0) is None
+    # a provider marked as returning prompt logprobs can run loglikelihood tasks
+    marked = dataclasses.replace(catalog.get("gpt-4o"), supports_prompt_logprobs=True)
+    assert api_refusal(marked, ("loglikelihood",), None) is None
+    with pytest.raises(ConfigError, match="multiplier"):
+        with_output_multiplier(counts_by_ratio(1, 1, None), 0.5)
 
 
 def test_negative_tokens_refused() -> None:

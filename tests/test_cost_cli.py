@@ -27,7 +27,16 @@ def invoke(*args: str) -> str:
 
 
 def test_tables_self_hosted_against_api() -> None:
-    out = invoke(BENCH, EVAL, "--profiles-dir", PROFILES, "--compare", "o1,gpt-4o")
+    out = invoke(
+        BENCH,
+        EVAL,
+        "--profiles-dir",
+        PROFILES,
+        "--compare",
+        "o1,gpt-4o",
+        "--api-output-multiplier",
+        "1",
+    )
     for title in (
         "GPU price per hour of use",
         "Self-hosted $ per million tokens",
@@ -41,6 +50,34 @@ def test_tables_self_hosted_against_api() -> None:
     assert "$7.500" in out  # mmlu_pro on gpt-4o: 2.5 + 5
     assert "test fixture: Lambda on-demand H100 SXM" in out and "2026-03-01" in out
     assert "2,392,000" in out  # on-demand vs o1 break-even tokens/day
+    assert "ESTIMATES" in out and "batch" in out and "standard" in out
+    assert "beside self-hosted at saturation" in out
+    assert "cost per correct answer" in out
+
+
+def test_reasoning_and_chat_only_refusals_are_listed() -> None:
+    out = invoke(BENCH, EVAL, "--profiles-dir", PROFILES, "--compare", "o1,gpt-4o")
+    assert "Not priced on an API" in out
+    assert "--api-output-multiplier" in " ".join(out.split())
+    assert "$45.00" not in out  # o1 is never estimated from the open model's output
+    data = json.loads(invoke(BENCH, EVAL, "--profiles-dir", PROFILES, "--compare", "o1", "--json"))
+    assert data["api"] == []
+    assert {u["tier"] for u in data["api_unpriced"]} == {"standard", "batch"}
+    one_tier = json.loads(
+        invoke(
+            BENCH,
+            EVAL,
+            "--profiles-dir",
+            PROFILES,
+            "--compare",
+            "gpt-4o",
+            "--api-tier",
+            "batch",
+            "--json",
+        )
+    )
+    assert {a["cost"]["tier"] for a in one_tier["api"]} == {"batch"}
+    assert all(a["cost"]["estimate"] for a in one_tier["api"])
 
 
 def test_json_output_carries_inputs() -> None:
@@ -53,6 +90,8 @@ def test_json_output_carries_inputs() -> None:
         "on-demand",
         "--compare",
         "o1",
+        "--api-output-multiplier",
+        "1",
         "--json",
     )
     data = json.loads(out)
@@ -77,6 +116,8 @@ def test_what_if_inputs_without_result_file() -> None:
         "2.99",
         "--compare",
         "o1",
+        "--api-output-multiplier",
+        "1",
         "--json",
     )
     data = json.loads(out)
@@ -137,7 +178,16 @@ def test_other_hardware_is_labelled_estimate() -> None:
     ("args", "figures"),
     [
         (
-            (BENCH, EVAL, "--profiles-dir", PROFILES, "--compare", "o1,gpt-4o"),
+            (
+                BENCH,
+                EVAL,
+                "--profiles-dir",
+                PROFILES,
+                "--compare",
+                "o1,gpt-4o",
+                "--api-output-multiplier",
+                "1",
+            ),
             ("$45.00", "2,392,000"),
         ),
         (("--list-models",), ("anthropic",)),
@@ -218,7 +268,17 @@ def test_samples_option_recounts_openai_tokens(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(recount_mod, "_load_encoding", lambda name: WordEncoding())
     samples = f"mmlu_pro={DATA / 'samples_mmlu_pro.jsonl'}"
     out = invoke(
-        BENCH, EVAL, "--profiles-dir", PROFILES, "--compare", "o1", "--samples", samples, "--json"
+        BENCH,
+        EVAL,
+        "--profiles-dir",
+        PROFILES,
+        "--compare",
+        "o1",
+        "--api-output-multiplier",
+        "1",
+        "--samples",
+        samples,
+        "--json",
     )
     api = next(a["cost"] for a in json.loads(out)["api"] if a["task"] == "mmlu_pro")
     assert (api["tokens"]["input_tokens"], api["tokens"]["output_tokens"]) == (8, 5)

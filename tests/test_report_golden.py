@@ -85,14 +85,19 @@ def test_markdown_golden(in_data: None, tmp_path: Path, monkeypatch: pytest.Monk
         f"| {H100} | c=16 | met | 100 / 0 | 1 | 2,000 | 200 | 400 | 20 | 40 | "
         f"{60_000 / 200_000:.4g} | {kwh:.4g} |"
     ) in golden
-    # The eval row: acc 0.85 +- 0.003, on-demand as run = 1,800 GPU-s x $2.99/h; o1 API
-    # = 1M x $15/M + 0.5M x $60/M.
+    # The eval row: acc 0.85 +- 0.003, on-demand as run = 1,800 GPU-s x $2.99/h; gpt-4o API
+    # = 1M x $2.5/M + 0.5M x $10/M standard, half that in the batch tier; o1 (a reasoning
+    # model) not estimated.
     as_run = 1800 * ON_DEMAND_PER_S
     assert (
         f"| {H100} | mmlu_pro | acc 0.85 ± 0.003 | 12,032 | 1,000,000 / 500,000 | 1,800 | ${as_run:,.2f} |"
         in golden
     )
-    assert f"| ${1e6 * 15e-6 + 5e5 * 60e-6:,.2f} |" in golden
+    assert (
+        f"| ${1e6 * 2.5e-6 + 5e5 * 10e-6:,.2f} / ${(1e6 * 2.5e-6 + 5e5 * 10e-6) / 2:,.2f} |"
+        in golden
+    )
+    assert "| n/a / n/a |" in golden
     assert (
         "Cheapest to reach 83%: Qwen2.5-7B-Instruct on test-h100, owned (at saturation)" in golden
     )
@@ -131,10 +136,18 @@ def test_csv_golden(in_data: None) -> None:
     assert num("eval", H100, "mmlu_pro", "on_demand", "as_run_usd") == pytest.approx(
         1800 * ON_DEMAND_PER_S
     )
-    assert num("eval", H100, "mmlu_pro", "API o1", "cost_usd") == pytest.approx(45.0)
-    assert num("eval", H100, "gsm8k", "API deepseek-v3.2", "cost_usd") == pytest.approx(
-        200_000 * 0.28e-6 + 100_000 * 0.42e-6
+    assert num("eval", H100, "mmlu_pro", "API gpt-4o batch ESTIMATE", "cost_usd") == pytest.approx(
+        3.75
     )
+    assert (
+        "--api-output-multiplier" in v[("eval", H100, "mmlu_pro", "API o1 standard", "not_priced")]
+    )
+    assert num("eval", H100, "mmlu_pro", "on_demand", "as_run_usd_per_correct") == pytest.approx(
+        1800 * ON_DEMAND_PER_S / (0.85 * 12032)
+    )
+    assert num(
+        "eval", H100, "gsm8k", "API deepseek-v3.2 standard ESTIMATE", "cost_usd"
+    ) == pytest.approx(200_000 * 0.28e-6 + 100_000 * 0.42e-6)
     assert num("eval", CPU, "arc_easy", "on_demand", "as_run_usd") == pytest.approx(90 * CPU_PER_S)
     assert num("price", "", "test-h100", "owned", "usd_per_gpu_hour") == pytest.approx(OWNED_PER_H)
     api = 2 / 3 * 15e-6 + 1 / 3 * 60e-6

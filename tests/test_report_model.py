@@ -73,7 +73,7 @@ def test_bench_rows_carry_latencies_prices_and_energy() -> None:
 
 
 def test_eval_rows_set_self_hosted_and_api_costs_side_by_side() -> None:
-    r = report(compare=("o1", "gpt-4o"))
+    r = report(compare=("o1", "gpt-4o"), api_output_multiplier=1.0)
     mmlu = next(e for e in r.eval if e.name == "mmlu_pro")
     assert (mmlu.metric, mmlu.score, mmlu.stderr) == ("acc", 0.85, 0.003)
     on_demand = mmlu.cost("on_demand")
@@ -91,6 +91,31 @@ def test_eval_rows_set_self_hosted_and_api_costs_side_by_side() -> None:
     assert arc.run == CPU
     # gpu_seconds 0 in the file: wall time x one device.
     assert arc.cost("on_demand").as_run_usd == pytest.approx(90 * CPU_PER_S)  # type: ignore[union-attr]
+
+
+def test_api_tiers_and_refusals_reach_the_eval_rows() -> None:
+    r = report(compare=("o1", "gpt-4o"))
+    mmlu = next(e for e in r.eval if e.name == "mmlu_pro")
+    # o1 reasons on every request: not estimated without a multiplier, and the row says why
+    assert mmlu.api_cost("o1") is None
+    reason = mmlu.api_refusal("o1", "batch")
+    assert reason is not None and "--api-output-multiplier" in reason
+    assert any("o1 API (standard) not priced" in r.notes[n - 1] for n in mmlu.notes)
+    std, batch = mmlu.api_cost("gpt-4o"), mmlu.api_cost("gpt-4o", "batch")
+    assert std is not None and batch is not None and std.estimate and batch.estimate
+    assert batch.cost_usd == pytest.approx(std.cost_usd / 2)
+    # cost per correct answer: as run / (accuracy x documents)
+    on_demand = mmlu.cost("on_demand")
+    assert on_demand is not None and mmlu.task.n_samples
+    assert on_demand.as_run_usd_per_correct == pytest.approx(
+        on_demand.as_run_usd / (0.85 * mmlu.task.n_samples)
+    )
+
+
+def test_min_accuracy_sets_the_threshold_of_the_cost_views() -> None:
+    view = next(v for v in report(min_accuracy=90).fixed_performance if v.task == "mmlu_pro")
+    assert view.threshold == 0.90
+    assert not any(p.meets_threshold for p in view.points if p.kind == "self-hosted")
 
 
 def test_pareto_frontier() -> None:
@@ -206,7 +231,10 @@ def test_labels_tell_apart_runs_of_the_same_model_and_hardware(tmp_path: Path) -
 
 def test_the_bench_module_result_shape_is_priced() -> None:
     """A run directory as `localeval bench` writes it (result.json) with an eval beside it."""
-    r = load_report([DATA / "report" / "tiny_cpu_run"], ReportOptions(compare=("o1",)))
+    r = load_report(
+        [DATA / "report" / "tiny_cpu_run"],
+        ReportOptions(compare=("o1",), api_output_multiplier=1.0),
+    )
     # The eval's failed task is reported; everything else is priced.
     assert r.warnings == (
         "eval/result.json: task localeval_missing failed: no task named localeval_missing "

@@ -25,7 +25,10 @@ ON_DEMAND_PER_S = 2.99 / 3600
 
 @pytest.fixture
 def report() -> Report:
-    return load_report(ALL, ReportOptions(profiles_dir=PROFILES, compare=("o1", "gpt-4o")))
+    return load_report(
+        ALL,
+        ReportOptions(profiles_dir=PROFILES, compare=("o1", "gpt-4o"), api_output_multiplier=1.0),
+    )
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner, Result
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from localeval.cli import cli
 from localeval.errors import ResultFileError
@@ -36,6 +36,7 @@ from localeval.results import (
     read_measurements,
     validate,
 )
+from localeval.results.cost import CostReport, RunCostFile
 from localeval.results.manifest import load_manifest
 from localeval.results.migrate import upgrade
 from localeval.results.schema import MODELS
@@ -926,3 +927,27 @@ def test_v2_bench_golden_loads_as_version_3_with_nothing_lost() -> None:
     assert point.label == f"{original['points'][0]['rate_rps']:g} req/s"
     # version 2 had no bursts and no concurrency cap
     assert (point.max_concurrency, point.capped_waits) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        (GOLDEN / "cost" / "cost.json", "cost"),
+        (GOLDEN_ROOT / "v2" / "run_cost" / "cost.json", "run-cost"),
+    ],
+    ids=["cost-v1", "run-cost-v2"],
+)
+def test_older_cost_files_read_as_the_current_models(path: Path, kind: str) -> None:
+    """A cost file of the version before the API tiers reads as today's model: its API rows
+    are standard-tier estimates and nothing was left unpriced."""
+    data = load_result(path, kind)
+    assert data["schema_version"] == current_version(kind)
+    if kind == "cost":
+        report = TypeAdapter(CostReport).validate_python(data)
+    else:
+        run_cost = RunCostFile.model_validate(data)
+        assert run_cost.groups[0].report is not None
+        report = run_cost.groups[0].report
+    assert report.api and all(a.cost.tier == "standard" and a.cost.estimate for a in report.api)
+    assert report.api_unpriced == []
+    assert raw(path)["schema_version"] == current_version(kind) - 1

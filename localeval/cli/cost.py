@@ -13,12 +13,15 @@ from rich.console import Console
 from rich.table import Table
 
 from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze
+from localeval.cost.api import tier_prices
 from localeval.cost.catalog import load_catalog
+from localeval.cost.compare import paired_self_hosted_usd
 from localeval.cost.pricing import option_label
 from localeval.cost.records import CostReport
 from localeval.report.load import display_name
 from localeval.results.bench import DEFAULT_SLO_ATTAINMENT
 from localeval.results.common import to_json
+from localeval.results.cost import API_PAIRS, API_TIERS
 
 
 def _usd(value: float | None) -> str:
@@ -224,38 +227,60 @@ def _tasks(report: CostReport, notes: _Notes, console: Console) -> None:
             )
         console.print(table)
         console.print(used)
+        if any(t.correct_answers for t in report.tasks):
+            cols = ("as run", "at\nsaturation")
+            per = _table(
+                "Self-hosted cost per correct answer ($ / (accuracy x documents))",
+                ("task", "correct / documents", "option", *cols),
+                numeric=cols,
+            )
+            for t in report.tasks:
+                if not t.correct_answers:
+                    continue
+                for o in t.by_option:
+                    per.add_row(
+                        t.task,
+                        f"{t.correct_answers:,.0f} / {t.documents:,}",
+                        option_label(o.option),
+                        _usd(o.as_run_usd_per_correct),
+                        _usd(o.saturation_usd_per_correct),
+                    )
+            console.print(per)
 
 
 def _api(report: CostReport, notes: _Notes, console: Console) -> None:
     if report.api:
         table = _table(
-            "API cost of the same work",
+            "API cost of the same work: ESTIMATES (the open model's tokens at API prices)",
             (
                 "task",
                 "API model",
+                "tier",
                 "$/M\nin / out",
                 "tokens\nin / out",
                 "cost",
-                "x cheapest\nself-hosted",
+                "x paired\nself-hosted",
                 "notes",
             ),
-            numeric=("cost", "x cheapest\nself-hosted"),
+            numeric=("cost", "x paired\nself-hosted"),
         )
         for a in report.api:
             c = a.cost
+            input_usd, _, output_usd = tier_prices(c.price, c.tier)
             own = [
                 usd
                 for t in report.tasks
-                if t.task == a.task
+                if t.task == a.task and (not a.path or t.path == a.path)
                 for o in t.by_option
-                for usd in (o.saturation_usd, o.as_run_usd)
+                for usd in (paired_self_hosted_usd(o, c.tier),)
                 if usd is not None and usd > 0
             ]
             ratio = f"{c.cost_usd / min(own):.3g}x" if own else "-"
             table.add_row(
                 a.task,
                 c.model,
-                f"{c.price.input_usd_per_m:g} / {c.price.output_usd_per_m:g}",
+                c.tier,
+                f"{input_usd * 1e6:g} / {output_usd * 1e6:g}",
                 f"{c.tokens.input_tokens:,.0f} / {c.tokens.output_tokens:,.0f}",
                 _usd(c.cost_usd),
                 ratio,
@@ -269,8 +294,15 @@ def _api(report: CostReport, notes: _Notes, console: Console) -> None:
             )
         console.print(table)
         console.print(
-            "x cheapest self-hosted: API cost / the task's cheapest self-hosted figure above"
+            "pairs: "
+            + "; ".join(f"API {tier} tier beside {what}" for tier, what in API_PAIRS.items())
+            + ". x paired self-hosted: API cost / the cheapest self-hosted figure of its pair"
         )
+    if report.api_unpriced:
+        left = _table("Not priced on an API", ("task", "API model", "tier", "why"))
+        for u in report.api_unpriced:
+            left.add_row(u.task, u.model, u.tier, u.reason)
+        console.print(left)
 
 
 def _breakeven(report: CostReport, notes: _Notes, console: Console) -> None:
@@ -406,6 +438,20 @@ def _print_models(as_json: bool, prices_file: Path | None, overrides: Path | Non
     help="API-model tokens per open-model token (default: 1, as measured).",
 )
 @click.option(
+    "--api-tier",
+    type=click.Choice(["standard", "batch", "both"]),
+    default="both",
+    show_default=True,
+    help="API price tier: standard (set beside self-hosted at the SLO point), batch (beside "
+    "self-hosted at saturation), or both.",
+)
+@click.option(
+    "--api-output-multiplier",
+    type=float,
+    help="Reasoning API models: billed output tokens (hidden reasoning included) per output "
+    "token of the open model. Without it, a reasoning model is not estimated.",
+)
+@click.option(
     "--samples",
     multiple=True,
     help="[TASK=]FILE of logged prompts/completions for tiktoken re-counts.",
@@ -457,6 +503,8 @@ def command(
     prices_file: Path | None,
     price_overrides: Path | None,
     token_ratio: float | None,
+    api_tier: str,
+    api_output_multiplier: float | None,
     samples: tuple[str, ...],
     gke_ratio: float,
     slo_attainment: float,
@@ -490,6 +538,8 @@ def command(
         prices_file=prices_file,
         overrides_file=price_overrides,
         token_ratio=token_ratio,
+        api_tiers=API_TIERS if api_tier == "both" else (api_tier,),  # type: ignore[arg-type]
+        api_output_multiplier=api_output_multiplier,
         samples=_samples(samples),
         gke_ratio=gke_ratio,
         slo_attainment=slo_attainment,

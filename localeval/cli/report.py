@@ -19,6 +19,7 @@ from localeval.report.write import (
     render,
     write_rendered,
 )
+from localeval.results.cost import API_TIERS
 
 
 def _split_list(values: Iterable[str]) -> tuple[str, ...]:
@@ -58,6 +59,26 @@ def _split_list(values: Iterable[str]) -> tuple[str, ...]:
     multiple=True,
     help=f"API models to set beside the runs (comma-separated; default: {','.join(DEFAULT_COMPARE)}).",
 )
+@click.option(
+    "--api-tier",
+    type=click.Choice(["standard", "batch", "both"]),
+    default="both",
+    show_default=True,
+    help="API price tiers shown: standard (beside self-hosted at the SLO point), batch "
+    "(beside self-hosted at saturation), or both.",
+)
+@click.option(
+    "--api-output-multiplier",
+    type=float,
+    help="Reasoning API models: billed output tokens per output token of the open model "
+    "(without it, a reasoning model is not estimated).",
+)
+@click.option(
+    "--min-accuracy",
+    type=float,
+    help="Threshold of the cost-to-reach-accuracy views (0.83 or 83; default: the published "
+    "points' threshold).",
+)
 @click.option("--no-plots", is_flag=True, help="Leave the figures out (html, md).")
 def command(
     runs: tuple[Path, ...],
@@ -67,6 +88,9 @@ def command(
     profiles_dir: Path | None,
     pricing: tuple[str, ...],
     compare: tuple[str, ...],
+    api_tier: str,
+    api_output_multiplier: float | None,
+    min_accuracy: float | None,
     no_plots: bool,
 ) -> None:
     """Report on RUNS: result files, or directories at any level of what localeval writes
@@ -87,6 +111,9 @@ def command(
         pricing=_split_list(pricing) or None,
         compare=_split_list(compare) or DEFAULT_COMPARE,
         plots=not no_plots,
+        api_tiers=API_TIERS if api_tier == "both" else (api_tier,),  # type: ignore[arg-type]
+        api_output_multiplier=api_output_multiplier,
+        min_accuracy=min_accuracy,
     )
     report = load_report(runs, options)
     for warning in report.warnings:

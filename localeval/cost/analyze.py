@@ -150,12 +150,14 @@ def _report(
     tasks: list[TaskCost],
     breakeven: list[BreakEvenRow],
 ) -> CostReport:
+    api, api_unpriced = api_rows(ctx, tasks)
     return CostReport(
         runs=runs,
         prices=ctx.prices,
         points=points,
         tasks=tasks,
-        api=api_rows(ctx, tasks),
+        api=api,
+        api_unpriced=api_unpriced,
         breakeven=breakeven,
         fixed_performance=price_fixed_performance(ctx, tasks),
         catalog_source=ctx.catalog.source,

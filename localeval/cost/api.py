@@ -42,32 +42,89 @@ def counts_by_ratio(input_tokens: float, output_tokens: float, ratio: float | No
     )
 
 
-def api_cost_usd(price: ApiModelPrice, input_tokens: float, output_tokens: float) -> float:
-    """USD to send ``input_tokens`` and receive ``output_tokens`` at ``price``'s list prices
-    (no cache discount, no long-context tier)."""
+LOGLIKELIHOOD_TYPES = frozenset({"loglikelihood", "multiple_choice", "loglikelihood_rolling"})
+"""lm-eval output types scored from prompt logprobs (``/v1/completions`` with ``echo``)."""
+
+
+def check_output_multiplier(multiplier: float) -> float:
+    """``multiplier`` if it is a plausible ratio of an API's billed output tokens (hidden
+    reasoning included) to the open model's output tokens (1 to 1000); raises ConfigError."""
+    if not math.isfinite(multiplier) or not 1.0 <= multiplier <= 1000.0:
+        raise ConfigError(
+            f"API output multiplier must be between 1 and 1000, got {multiplier!r}",
+            hint="it is the API's billed output tokens (reasoning included) per output token "
+            "of the open model, e.g. 8 for a model that thinks 7 tokens per answer token",
+        )
+    return float(multiplier)
+
+
+def api_refusal(
+    price: ApiModelPrice, output_types: tuple[str, ...], output_multiplier: float | None
+) -> str | None:
+    """Why a task with ``output_types`` cannot be estimated on ``price``'s API from the open
+    model's counts, or None. A loglikelihood task needs prompt logprobs, which a chat-only
+    API does not return (and its counts repeat the context once per option); a reasoning
+    model bills hidden reasoning that the open model's output counts do not hold, so it
+    needs a measured API run or an explicit output multiplier."""
+    scored = sorted(LOGLIKELIHOOD_TYPES.intersection(output_types))
+    if scored and not price.supports_prompt_logprobs:
+        return (
+            f"a {'/'.join(scored)} task: {price.name}'s API is chat-only and returns no prompt "
+            "logprobs, so it cannot run this task"
+        )
+    if price.reasoning_model and output_multiplier is None:
+        return (
+            f"{price.name} is a reasoning model: the hidden reasoning it bills is not in the "
+            "open model's output counts; measure it (localeval eval --api) or give "
+            "--api-output-multiplier"
+        )
+    return None
+
+
+def with_output_multiplier(tokens: TokenCount, multiplier: float | None) -> TokenCount:
+    """``tokens`` with the output scaled by the user's reasoning ``multiplier`` (None: as is)."""
+    if multiplier is None:
+        return tokens
+    check_output_multiplier(multiplier)
+    return TokenCount(
+        tokens.input_tokens,
+        tokens.output_tokens * multiplier,
+        f"{tokens.method}; output x {multiplier:g} (user reasoning multiplier)",
+    )
+
+
+def api_cost_usd(
+    price: ApiModelPrice, input_tokens: float, output_tokens: float, tier: ApiTier = "standard"
+) -> float:
+    """USD to send ``input_tokens`` and receive ``output_tokens`` at ``price``'s prices in
+    ``tier`` (no cache discount: the counts say nothing of cache hits; no long-context tier)."""
     if input_tokens < 0 or output_tokens < 0:
         raise ConfigError(
             f"token counts must be >= 0, got {input_tokens!r} input, {output_tokens!r} output"
         )
-    return input_tokens * price.input_usd_per_token + output_tokens * price.output_usd_per_token
+    input_usd, _, output_usd = tier_prices(price, tier)
+    return input_tokens * input_usd + output_tokens * output_usd
 
 
-def api_cost(price: ApiModelPrice, tokens: TokenCount) -> ApiCost:
-    """:func:`api_cost_usd` as a record that says which prices and counts were used."""
+def api_cost(price: ApiModelPrice, tokens: TokenCount, tier: ApiTier = "standard") -> ApiCost:
+    """:func:`api_cost_usd` as a record that says which prices, tier and counts were used:
+    an estimate (the open model's counts, not what the API billed)."""
     notes = []
-    if price.supports_reasoning:
+    if price.supports_reasoning and not price.reasoning_model:
         notes.append(
-            f"{price.name} is a reasoning model: with reasoning on it also bills hidden "
+            f"{price.name} can also reason when asked; with reasoning on it bills hidden "
             "reasoning tokens, not counted here"
         )
     if price.input_usd_per_token_above_200k is not None:
         notes.append("prices above 200k prompt tokens not applied (per-request sizes unknown)")
     return ApiCost(
         model=price.name,
-        cost_usd=api_cost_usd(price, tokens.input_tokens, tokens.output_tokens),
+        cost_usd=api_cost_usd(price, tokens.input_tokens, tokens.output_tokens, tier),
         tokens=tokens,
         price=price,
         assumptions=tuple(notes),
+        tier=tier,
+        estimate=True,
     )
 
 

@@ -17,6 +17,7 @@ User overrides (``--price-overrides FILE``)::
         input_usd_per_m: 0.5
         output_usd_per_m: 0.5
         provider: together_ai
+        supports_prompt_logprobs: true   # its /v1/completions returns prompt logprobs
         source: "provider quote"
         as_of: 2026-10-01
     aliases:
@@ -111,6 +112,7 @@ def _price_from_entry(
         ),
         max_input_tokens=max_input if isinstance(max_input, int) else None,
         supports_reasoning=bool(entry.get("supports_reasoning", False)),
+        supports_prompt_logprobs=bool(entry.get("supports_prompt_logprobs", False)),
         origin=origin,
     )
 
@@ -166,6 +168,9 @@ class _Override(BaseModel):
     batch_output_usd_per_m: float | None = Field(default=None, ge=0, le=10_000)
     batch_cache_read_usd_per_m: float | None = Field(default=None, ge=0, le=10_000)
     provider: str | None = None
+    supports_reasoning: bool | None = None
+    reasoning_model: bool | None = None
+    supports_prompt_logprobs: bool | None = None
     source: str = Field(min_length=1)
     as_of: dt.date
 
@@ -239,6 +244,15 @@ def _snapshot() -> tuple[dict[str, ApiModelPrice], dict[str, str], str, str | No
         origin="snapshot",
         entry_meta=meta.get("entries", {}),
     )
+    reasoning = set(meta.get("reasoning_models", {}).get("keys", []))
+    logprobs = set(meta.get("prompt_logprobs", {}).get("keys", []))
+    for key in reasoning | logprobs:
+        if key in prices:
+            prices[key] = replace(
+                prices[key],
+                reasoning_model=key in reasoning,
+                supports_prompt_logprobs=key in logprobs,
+            )
     return prices, problems, source, meta["snapshot_date"]
 
 
@@ -291,7 +305,21 @@ def _apply_overrides(catalog: Catalog, path: Path) -> None:
             output_usd_per_token_batch=_per_token(ov.batch_output_usd_per_m),
             cache_read_usd_per_token_batch=_per_token(ov.batch_cache_read_usd_per_m),
             max_input_tokens=base.max_input_tokens if base else None,
-            supports_reasoning=base.supports_reasoning if base else False,
+            supports_reasoning=(
+                ov.supports_reasoning
+                if ov.supports_reasoning is not None
+                else (base.supports_reasoning if base else False)
+            ),
+            reasoning_model=(
+                ov.reasoning_model
+                if ov.reasoning_model is not None
+                else (base.reasoning_model if base else False)
+            ),
+            supports_prompt_logprobs=(
+                ov.supports_prompt_logprobs
+                if ov.supports_prompt_logprobs is not None
+                else (base.supports_prompt_logprobs if base else False)
+            ),
             origin="override",
         )
     for alias, target in overrides.aliases.items():
@@ -317,8 +345,15 @@ def load_catalog(
     if prices_file is not None:
         path = Path(prices_file)
         new_prices, new_problems, new_source, new_as_of = _read_prices_file(path)
-        for key in new_prices:
+        for key, new in new_prices.items():
             catalog.problems.pop(key, None)
+            old = catalog.prices.get(key)
+            if old is not None:  # what localeval knows of the model, not in LiteLLM's schema
+                new_prices[key] = replace(
+                    new,
+                    reasoning_model=old.reasoning_model,
+                    supports_prompt_logprobs=old.supports_prompt_logprobs,
+                )
         catalog.prices.update(new_prices)
         catalog.problems.update(new_problems)
         catalog.source = f"{new_source}; models it lacks from {source}"

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from localeval.cost.api import ApiModelPrice, TokenCount, api_cost
+from localeval.cost.api import (
+    ApiModelPrice,
+    TokenCount,
+    api_cost,
+    api_refusal,
+    with_output_multiplier,
+)
 from localeval.cost.api import counts_by_ratio as _counts_by_ratio
 from localeval.cost.context import Context
 from localeval.cost.fixed_performance import (
@@ -18,9 +24,10 @@ from localeval.cost.fixed_performance import (
 )
 from localeval.cost.inputs import Samples, read_samples
 from localeval.cost.pricing import option_label
-from localeval.cost.records import ApiTaskCost, TaskCost
+from localeval.cost.records import ApiTaskCost, ApiUnpriced, TaskCost, TaskOptionCost
 from localeval.cost.recount import RecountUnavailable, encoding_name_for, load_encoding, recount
 from localeval.cost.reference import load_reference_points
+from localeval.results.cost import API_PAIRS, ApiTier
 
 
 def api_token_count(
@@ -54,14 +61,55 @@ def api_token_count(
     return _counts_by_ratio(prompt_tokens, generated_tokens, opts.token_ratio)
 
 
-def api_rows(ctx: Context, tasks: Sequence[TaskCost]) -> list[ApiTaskCost]:
-    """Each task's cost on each compared API model."""
-    rows = []
+def paired_self_hosted_usd(cost: TaskOptionCost, tier: ApiTier) -> float | None:
+    """The self-hosted figure an API tier is set beside (see ``API_PAIRS``): the task's
+    tokens at the best throughput measured within the SLO, for either tier until the
+    saturation point and the SLO point are told apart."""
+    return cost.saturation_usd
+
+
+def api_rows(
+    ctx: Context, tasks: Sequence[TaskCost]
+) -> tuple[list[ApiTaskCost], list[ApiUnpriced]]:
+    """Each task's estimated cost on each compared API model in each asked-for tier, set
+    beside the self-hosted figure of that tier's pair; and the (task, model, tier) left
+    unpriced, with why (see :func:`localeval.cost.api.api_refusal`; a batch tier the catalog
+    does not list)."""
+    opts = ctx.opts
+    rows: list[ApiTaskCost] = []
+    unpriced: list[ApiUnpriced] = []
     for t in tasks:
         for price in ctx.compare:
+            reason = api_refusal(price, t.output_types, opts.api_output_multiplier)
+            if reason is not None:
+                unpriced += [
+                    ApiUnpriced(t.path, t.task, price.name, tier, reason) for tier in opts.api_tiers
+                ]
+                continue
             counts = api_token_count(ctx, price, t.task, t.prompt_tokens, t.generated_tokens)
-            rows.append(ApiTaskCost(t.task, api_cost(price, counts)))
-    return rows
+            if price.reasoning_model:
+                counts = with_output_multiplier(counts, opts.api_output_multiplier)
+            for tier in opts.api_tiers:
+                if tier == "batch" and not price.has_batch_tier:
+                    unpriced.append(
+                        ApiUnpriced(
+                            t.path,
+                            t.task,
+                            price.name,
+                            tier,
+                            f"the price catalog lists no batch tier for {price.name}",
+                        )
+                    )
+                    continue
+                rows.append(
+                    ApiTaskCost(
+                        t.task,
+                        api_cost(price, counts, tier),
+                        path=t.path,
+                        pairs_with=API_PAIRS[tier],
+                    )
+                )
+    return rows, unpriced
 
 
 def price_fixed_performance(ctx: Context, tasks: Sequence[TaskCost]) -> FixedPerformance | None:

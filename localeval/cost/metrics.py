@@ -55,3 +55,19 @@ def saturation_point(
         return best, f"{best.label}: highest output throughput; NO point met the SLO"
     best = max(served, key=lambda p: p.output_tok_per_s)
     return best, f"{best.label}: highest output throughput (no SLO recorded)"
+
+
+def correct_answers(score: float | None, documents: int | None) -> float | None:
+    """How many answers of a task were right: accuracy (0..1) x documents scored; None
+    when either is unknown or the score is not a fraction."""
+    if score is None or documents is None or not 0.0 <= score <= 1.0:
+        return None
+    return score * documents
+
+
+def usd_per_correct(cost_usd: float | None, correct: float | None) -> float | None:
+    """Cost per correct answer (USD): ``cost_usd`` / correct answers; None when there is no
+    cost or no correct answer (a task that got nothing right has no such figure)."""
+    if cost_usd is None or correct is None or correct <= 0:
+        return None
+    return cost_usd / correct

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from localeval.cost.api import check_token_ratio
+from localeval.cost.api import check_output_multiplier, check_token_ratio
 from localeval.cost.energy import check_electricity
 from localeval.cost.fixed_performance import normalize_threshold
 from localeval.cost.metrics import DEFAULT_SLO_ATTAINMENT
@@ -21,6 +21,7 @@ from localeval.cost.pricing import (
 from localeval.cost.tokens import GKE_DEFAULT_RATIO
 from localeval.errors import ConfigError
 from localeval.hardware import HardwareProfile, get_profile, load_profile_file
+from localeval.results.cost import API_TIERS, ApiTier
 
 DEFAULT_COMPARE = ("o1", "gpt-4o", "claude-sonnet-4-5", "deepseek-v3.2")
 
@@ -40,6 +41,8 @@ class CostOptions:
     prices_file: Path | None = None
     overrides_file: Path | None = None
     token_ratio: float | None = None
+    api_tiers: tuple[ApiTier, ...] = API_TIERS
+    api_output_multiplier: float | None = None
     samples: Mapping[str, Path] = field(default_factory=dict)
     gke_ratio: float = GKE_DEFAULT_RATIO
     slo_attainment: float = DEFAULT_SLO_ATTAINMENT
@@ -68,6 +71,12 @@ class CostOptions:
             check_overhead_w(self.host_overhead_w)
         if self.token_ratio is not None:
             check_token_ratio(self.token_ratio)
+        if self.api_output_multiplier is not None:
+            check_output_multiplier(self.api_output_multiplier)
+        if not self.api_tiers or any(t not in API_TIERS for t in self.api_tiers):
+            raise ConfigError(
+                f"API tiers must be among {', '.join(API_TIERS)}, got {self.api_tiers!r}"
+            )
         if not 0 < self.gke_ratio <= 100:
             raise ConfigError(f"GKE ratio must be above 0 and at most 100, got {self.gke_ratio!r}")
         check_electricity(self.usd_per_kwh, self.pue, self.grid_gco2_per_kwh)

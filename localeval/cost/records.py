@@ -3,6 +3,7 @@
 
 from localeval.results.cost import (
     ApiTaskCost,
+    ApiUnpriced,
     BreakEvenRow,
     CostReport,
     OptionTokenPrices,
@@ -14,6 +15,7 @@ from localeval.results.cost import (
 
 __all__ = [
     "ApiTaskCost",
+    "ApiUnpriced",
     "BreakEvenRow",
     "CostReport",
     "OptionTokenPrices",

@@ -11,7 +11,12 @@ from localeval.cost.basis import Electricity, same_hardware
 from localeval.cost.context import Context
 from localeval.cost.energy import energy_figures
 from localeval.cost.inputs import BenchRun, EvalRun
-from localeval.cost.metrics import metric_stderr, pick_metric
+from localeval.cost.metrics import (
+    correct_answers,
+    metric_stderr,
+    pick_metric,
+    usd_per_correct,
+)
 from localeval.cost.points import Saturation
 from localeval.cost.records import RunBasis, TaskCost, TaskOptionCost
 from localeval.cost.tokens import tokens_cost_usd
@@ -45,6 +50,8 @@ def task_cost(
             share = 0.0
             notes.append("scaled as decode-bound (no bench run to split prefill/decode time)")
         gpu_s = scaling.scale_seconds(gpu_s, share, basis.scale)
+    metric = pick_metric(task.numeric_metrics, ctx.opts.metric)
+    correct = correct_answers(metric[1] if metric else None, task.n_samples)
     by_option = []
     for price in ctx.prices:
         as_run = gpu_s * price.usd_per_gpu_second
@@ -55,7 +62,16 @@ def task_cost(
             if tp is not None:
                 sat_usd = tokens_cost_usd(task.prompt_tokens, task.generated_tokens, tp)
                 sat_basis = f"{sat.basis_text}; {tp.method}"
-        by_option.append(TaskOptionCost(price.option, as_run, sat_usd, sat_basis))
+        by_option.append(
+            TaskOptionCost(
+                price.option,
+                as_run,
+                sat_usd,
+                sat_basis,
+                as_run_usd_per_correct=usd_per_correct(as_run, correct),
+                saturation_usd_per_correct=usd_per_correct(sat_usd, correct),
+            )
+        )
     energy = None
     if task.energy_j is not None and basis.exact:
         energy = energy_figures(
@@ -68,7 +84,6 @@ def task_cost(
         notes.extend(elec.assumptions)
     elif task.energy_j is not None:
         notes.append("measured energy not carried over to other hardware")
-    metric = pick_metric(task.numeric_metrics, ctx.opts.metric)
     return TaskCost(
         path=run.path,
         model=run.model,
@@ -83,6 +98,9 @@ def task_cost(
         by_option=tuple(by_option),
         energy=energy,
         assumptions=basis.assumptions + tuple(notes),
+        documents=task.n_samples,
+        correct_answers=correct,
+        output_types=tuple(task.output_types),
     )
 
 

@@ -18,6 +18,7 @@ from localeval.cost.analyze import (
     pick_metric,
 )
 from localeval.cost.catalog import load_catalog
+from localeval.cost.fixed_performance import normalize_threshold
 from localeval.cost.pricing import option_label, parse_option
 from localeval.cost.records import CostReport, PointCost
 from localeval.cost.reference import load_reference_points
@@ -105,6 +106,8 @@ class _Builder:
             profiles_dir=self.options.profiles_dir,
             pricing=self.options.pricing,
             compare=self.options.compare,
+            api_tiers=self.options.api_tiers,
+            api_output_multiplier=self.options.api_output_multiplier,
         )
         for members in groups.values():
             try:
@@ -223,12 +226,13 @@ class _Builder:
 
     def eval_rows(self) -> list[EvalRow]:
         rows = []
-        by_task: dict[tuple[str, str], tuple[Any, list[Any]]] = {}
+        by_task: dict[tuple[str, str], tuple[Any, list[Any], list[Any]]] = {}
         for _, report in self.costs:
-            size = len(self.options.compare)
-            for i, tc in enumerate(report.tasks):
-                api = [a for a in report.api[i * size : (i + 1) * size] if a.task == tc.task]
-                by_task[(tc.path, tc.task)] = (tc, api)
+            for tc in report.tasks:
+                key = (tc.path, tc.task)
+                api = [a for a in report.api if (a.path, a.task) == key]
+                unpriced = [u for u in report.api_unpriced if (u.path, u.task) == key]
+                by_task[key] = (tc, api, unpriced)
         for run in self.runs:
             if not isinstance(run, EvalRun):
                 continue
@@ -257,8 +261,9 @@ class _Builder:
                         )
                     )
                     continue
-                tc, api = found
+                tc, api, unpriced = found
                 texts = [*tc.assumptions, *_task_notes(task)]
+                texts += [f"{u.model} API ({u.tier}) not priced: {u.reason}" for u in unpriced]
                 texts += [f"at saturation: {o.saturation_basis}" for o in tc.by_option]
                 for a in api:
                     c = a.cost
@@ -280,6 +285,7 @@ class _Builder:
                         kwh=tc.energy.kwh if tc.energy is not None else None,
                         estimate=tc.estimate,
                         notes=self.notes.refs(texts),
+                        api_unpriced=tuple(unpriced),
                     )
                 )
         return rows
@@ -355,15 +361,18 @@ class _Builder:
             bounds = [r.score_at_least for r in refs if r.score_at_least is not None]
             bounds += [r.score for r in refs if r.score is not None and r.score_at_least is None]
             threshold = min(bounds) if bounds else None
+            if self.options.min_accuracy is not None:
+                threshold = normalize_threshold(self.options.min_accuracy)
             for row in rows[:1]:
                 for a in row.api:
+                    tier = "" if a.tier == "standard" else f" ({a.tier} tier)"
                     raw.append(
                         {
-                            "label": f"{a.model} API, this run's tokens",
+                            "label": f"{a.model} API{tier}, this run's tokens",
                             "kind": "api",
                             "run": row.run,
                             "option": None,
-                            "basis": "list prices x the run's token counts",
+                            "basis": f"{a.tier}-tier prices x the run's token counts (ESTIMATE)",
                             "cost_usd": a.cost_usd,
                             "score": None,
                             "score_is_lower_bound": False,

@@ -12,6 +12,7 @@ from localeval import __version__
 from localeval.cost.pricing import option_label
 from localeval.report.load import display_name
 from localeval.report.model import EvalRow, Report, RunSummary, TaskView
+from localeval.results.cost import API_PAIRS
 
 #: Figure keys, in the order they appear, with their titles (also the images' alt text).
 FIGURES: dict[str, str] = {
@@ -361,9 +362,21 @@ def _eval_section(report: Report) -> list[Section]:
         text = f"{metric_label(row.metric)} {row.score:.4g}"
         return text + (f" ± {row.stderr:.2g}" if row.stderr is not None else "")
 
+    tiers = report.options.api_tiers
+
     def api_cell(row: EvalRow, model: str) -> str:
-        a = row.api_cost(model)
-        return usd(a.cost_usd) if a else "-"
+        cells = []
+        for tier in tiers:
+            a = row.api_cost(model, tier)
+            cells.append(usd(a.cost_usd) if a else "n/a")
+        return " / ".join(cells)
+
+    def per_correct(row: EvalRow) -> str:
+        c = row.cost(opt) or (row.self_hosted[0] if row.self_hosted else None)
+        if c is None or c.as_run_usd_per_correct is None:
+            return "-"
+        sat = c.saturation_usd_per_correct
+        return f"{usd(c.as_run_usd_per_correct)} / {usd(sat) if sat is not None else '-'}"
 
     main = _table(
         (
@@ -375,7 +388,8 @@ def _eval_section(report: Report) -> list[Section]:
             "GPU-s",
             "self-hosted as run",
             "self-hosted at saturation",
-            *(f"{m} API" for m in apis),
+            "$ per correct answer (as run / at saturation)",
+            *(f"{m} API {' / '.join(tiers)} (ESTIMATE)" for m in apis),
             "notes",
         ),
         (
@@ -387,12 +401,13 @@ def _eval_section(report: Report) -> list[Section]:
                 f"{r.task.prompt_tokens:,} / {r.task.generated_tokens:,}",
                 num(r.task.gpu_seconds if r.task.gpu_seconds else r.task.wall_s),
                 *own(r),
+                per_correct(r),
                 *(api_cell(r, m) for m in apis),
                 refs(r.notes),
             )
             for r in rows
         ),
-        (False, False, True, True, True, True, True, True, *(True for _ in apis)),
+        (False, False, True, True, True, True, True, True, True, *(True for _ in apis)),
     )
     tables = [main]
     if any(len(r.self_hosted) > 1 for r in rows):
@@ -421,8 +436,16 @@ def _eval_section(report: Report) -> list[Section]:
                 f"Self-hosted columns use the {label} price. "
                 "Self-hosted cost as run is the run's GPU-seconds at the hourly price; at "
                 "saturation it is the task's tokens at the bench run's $/token at its highest "
-                "throughput meeting the SLO. API columns price the same token counts at each "
-                "API's list prices; accuracy on the APIs is not measured here.",
+                "throughput meeting the SLO. Cost per correct answer is that cost divided by "
+                "accuracy x documents. API columns are ESTIMATES: the same token counts at "
+                "each API's prices, in each tier shown; accuracy on the APIs is not measured "
+                "here (a measured API run says what it billed). Pairs compared: "
+                + "; ".join(
+                    f"the API {tier} tier beside {API_PAIRS[tier]}"
+                    for tier in report.options.api_tiers
+                )
+                + ". n/a: not priced, the notes say why (a task the API cannot run, a "
+                "reasoning model whose hidden tokens are unknown, a tier not listed).",
             ),
             tables=tuple(tables),
         )

@@ -12,13 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from localeval.cost.analyze import DEFAULT_COMPARE, resolve_profile
+from localeval.cost.api import check_output_multiplier
 from localeval.cost.catalog import load_catalog
+from localeval.cost.fixed_performance import normalize_threshold
 from localeval.cost.pricing import parse_option
 from localeval.results.bench import PointResult
 from localeval.results.common import Provenance
 from localeval.results.cost import (
+    API_TIERS,
     ApiCost,
     ApiModelPrice,
+    ApiTier,
+    ApiUnpriced,
     BreakEvenRow,
     OptionTokenPrices,
     PricedHour,
@@ -34,16 +39,26 @@ class ReportOptions:
 
     ``profile`` prices every run on one hardware profile (default: each on its own);
     ``pricing`` limits and orders the price options (the first is the one plotted);
-    ``compare`` names the API models set beside the runs; ``plots`` turns figures off."""
+    ``compare`` names the API models set beside the runs; ``plots`` turns figures off;
+    ``api_tiers`` and ``api_output_multiplier`` are the cost model's (see
+    :class:`~localeval.cost.options.CostOptions`); ``min_accuracy`` is the threshold of the
+    cost-to-reach-accuracy views (default: the published points' threshold)."""
 
     profile: str | None = None
     profiles_dir: Path | None = None
     pricing: tuple[str, ...] | None = None
     compare: tuple[str, ...] = DEFAULT_COMPARE
     plots: bool = True
+    api_tiers: tuple[ApiTier, ...] = API_TIERS
+    api_output_multiplier: float | None = None
+    min_accuracy: float | None = None
 
     def check(self) -> None:
         """Raise the project's errors for an unknown profile, price option or API model."""
+        if self.api_output_multiplier is not None:
+            check_output_multiplier(self.api_output_multiplier)
+        if self.min_accuracy is not None:
+            normalize_threshold(self.min_accuracy)
         for opt in self.pricing or ():
             parse_option(opt)
         if self.profile is not None:
@@ -117,12 +132,19 @@ class EvalRow:
     kwh: float | None
     estimate: bool
     notes: tuple[int, ...] = ()
+    api_unpriced: tuple[ApiUnpriced, ...] = ()
 
     def cost(self, option: str | None) -> TaskOptionCost | None:
         return next((c for c in self.self_hosted if c.option == option), None)
 
-    def api_cost(self, model: str) -> ApiCost | None:
-        return next((a for a in self.api if a.model == model), None)
+    def api_cost(self, model: str, tier: ApiTier = "standard") -> ApiCost | None:
+        return next((a for a in self.api if a.model == model and a.tier == tier), None)
+
+    def api_refusal(self, model: str, tier: ApiTier = "standard") -> str | None:
+        """Why the cost model left this task unpriced on ``model`` in ``tier``, if it did."""
+        return next(
+            (u.reason for u in self.api_unpriced if u.model == model and u.tier == tier), None
+        )
 
 
 @dataclass(frozen=True)

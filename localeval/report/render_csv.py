@@ -139,11 +139,20 @@ def _eval(report: Report) -> Iterator[Row]:
             ("kwh", e.kwh, "kWh"),
         ):
             yield ("eval", e.run, e.name, "", metric, value, unit)
+        yield ("eval", e.run, e.name, "", "documents", e.task.n_samples, "documents")
         for c in e.self_hosted:
             yield ("eval", e.run, e.name, c.option, "as_run_usd", c.as_run_usd, "USD")
             yield ("eval", e.run, e.name, c.option, "saturation_usd", c.saturation_usd, "USD")
+            for metric, value in (
+                ("as_run_usd_per_correct", c.as_run_usd_per_correct),
+                ("saturation_usd_per_correct", c.saturation_usd_per_correct),
+            ):
+                yield ("eval", e.run, e.name, c.option, metric, value, "USD/correct answer")
         for a in e.api:
-            yield ("eval", e.run, e.name, f"API {a.model}", "cost_usd", a.cost_usd, "USD")
+            what = f"API {a.model} {a.tier}" + (" ESTIMATE" if a.estimate else " measured")
+            yield ("eval", e.run, e.name, what, "cost_usd", a.cost_usd, "USD")
+        for u in e.api_unpriced:
+            yield ("eval", e.run, e.name, f"API {u.model} {u.tier}", "not_priced", u.reason, "")
 
 
 def _fixed(report: Report) -> Iterator[Row]:

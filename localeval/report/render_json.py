@@ -133,6 +133,7 @@ def _eval_dict(e: EvalRow) -> dict[str, Any]:
         **e.task.model_dump(mode="json", include=set(_TASK_FIELDS)),
         "self_hosted": [to_json(c) for c in e.self_hosted],
         "api": [to_json(a) for a in e.api],
+        "api_unpriced": [to_json(u) for u in e.api_unpriced],
         "kwh": e.kwh,
         "estimate": e.estimate,
         "notes": list(e.notes),

@@ -167,7 +167,14 @@ class ApiModelPrice:
 
     ``name`` is the name it was asked for (an alias or a LiteLLM key), ``key`` the LiteLLM
     key it resolved to. Tiered prices above 200k prompt tokens are kept but not applied:
-    result files hold totals, not per-request prompt sizes."""
+    result files hold totals, not per-request prompt sizes.
+
+    ``supports_reasoning`` is LiteLLM's flag (the model can reason when asked);
+    ``reasoning_model``: it reasons on every request by default and bills the hidden
+    reasoning as output (o-series, GPT-5, R1, Gemini 2.5), so another model's output counts
+    say nothing of its bill. ``supports_prompt_logprobs``: the provider's ``/v1/completions``
+    returns prompt logprobs, which loglikelihood (multiple-choice) tasks need; chat-only
+    APIs do not."""
 
     name: str
     key: str
@@ -186,6 +193,8 @@ class ApiModelPrice:
     output_usd_per_token_above_200k: float | None = None
     max_input_tokens: int | None = None
     supports_reasoning: bool = False
+    supports_prompt_logprobs: bool = False
+    reasoning_model: bool = False
     origin: str = "snapshot"
 
     @model_validator(mode="before")
@@ -234,13 +243,17 @@ class TokenCount:
 
 @dataclass(frozen=True, config=_CONFIG)
 class ApiCost:
-    """The cost of some work on one API model, with the price and count basis."""
+    """The cost of some work on one API model in one price ``tier``, with the price and
+    count basis. ``estimate``: the tokens are the open model's (re-counted or scaled), not
+    what the API billed in a measured run."""
 
     model: str
     cost_usd: float
     tokens: TokenCount
     price: ApiModelPrice
     assumptions: tuple[str, ...]
+    tier: ApiTier = "standard"
+    estimate: bool = True
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -351,10 +364,15 @@ class PointCost:
 
 @dataclass(frozen=True, config=_CONFIG)
 class TaskOptionCost:
+    """One task under one price option: as run and at saturation (USD), and each divided by
+    the task's correct answers (accuracy x documents; None when either is unknown)."""
+
     option: str
     as_run_usd: float
     saturation_usd: float | None
     saturation_basis: str
+    as_run_usd_per_correct: float | None = None
+    saturation_usd_per_correct: float | None = None
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -374,12 +392,40 @@ class TaskCost:
     by_option: tuple[TaskOptionCost, ...]
     energy: EnergyFigures | None
     assumptions: tuple[str, ...]
+    documents: int | None = None
+    correct_answers: float | None = None
+    output_types: tuple[str, ...] = ()
+
+
+API_PAIRS: dict[ApiTier, str] = {
+    "standard": "self-hosted at the SLO point",
+    "batch": "self-hosted at saturation",
+}
+"""Which self-hosted figure each API tier is set beside: answered now (standard) beside a
+deployment held to its latency objective; a day's batch beside a fully loaded one."""
 
 
 @dataclass(frozen=True, config=_CONFIG)
 class ApiTaskCost:
+    """One task of ``path`` on one API model in one tier (``cost.tier``), and the
+    self-hosted figure it is set beside (``pairs_with``)."""
+
     task: str
     cost: ApiCost
+    path: str = ""
+    pairs_with: str = ""
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class ApiUnpriced:
+    """A task the cost model would not price on an API model, and why (a task the API
+    cannot run, a reasoning model whose hidden tokens are unknown, a tier not listed)."""
+
+    path: str
+    task: str
+    model: str
+    tier: ApiTier
+    reason: str
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -421,6 +467,7 @@ class CostReport:
     catalog_source: str
     catalog_as_of: str | None
     notes: list[str]
+    api_unpriced: list[ApiUnpriced] = field(default_factory=list)
     schema_version: int = COST_SCHEMA_VERSION
     kind: Literal["cost"] = "cost"
 

@@ -190,6 +190,11 @@ def _run_cost_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _added_optional_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """A step whose new version only added optional fields: the file reads as it is."""
+    return data
+
+
 STEPS: dict[tuple[str, int], Step] = {
     ("bench", 1): _bench_1_to_2,
     ("bench", 2): _bench_2_to_3,
@@ -197,6 +202,8 @@ STEPS: dict[tuple[str, int], Step] = {
     ("eval", 2): _eval_2_to_3,
     ("run-manifest", 1): _manifest_1_to_2,
     ("run-cost", 1): _run_cost_1_to_2,
+    ("run-cost", 2): _added_optional_fields,
+    ("cost", 1): _added_optional_fields,
 }
 
 

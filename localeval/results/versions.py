@@ -15,13 +15,18 @@ from __future__ import annotations
 #     requests that belong to no task (``overhead``). Every new field is optional.
 #   run-cost 2: each group's cost report nested under ``report``, in the cost file's shapes.
 #   cost, plan 1: the first versioned ``cost --json`` and ``plan --json``.
+#   cost 2, run-cost 3: an API row's tier (``standard``/``batch``), the self-hosted figure it
+#     is set beside (``pairs_with``) and whether it is an estimate; ``api_unpriced`` (what
+#     was not priced on an API, and why); cost per correct answer (``documents``,
+#     ``correct_answers``, ``*_usd_per_correct``); the catalog's ``reasoning_model`` and
+#     ``supports_prompt_logprobs``. Every new field is optional.
 #   report 1: ``report --format json`` (a rendering, read by nobody in localeval).
 KINDS: dict[str, int] = {
     "bench": 3,
     "eval": 3,
     "run-manifest": 2,
-    "run-cost": 2,
-    "cost": 1,
+    "run-cost": 3,
+    "cost": 2,
     "plan": 1,
     "report": 1,
 }
