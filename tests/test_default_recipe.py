@@ -277,3 +277,20 @@ def test_run_profile_with_a_recipe_and_no_endpoint_says_both_ways(tmp_path: Path
     assert res.exit_code == 2
     assert "--profile prices an existing deployment" in res.output
     assert "or no RECIPE" in res.output
+
+
+def test_the_default_run_finds_the_same_run_directory_as_the_named_recipe() -> None:
+    """`localeval run` and `localeval run tiny-cpu` on a CPU machine are the same run (so
+    either resumes the other); on a GPU the price profile is part of the run's identity."""
+    from localeval.pipeline import PipelineConfig
+
+    cpu = choose(no_gpu(), "cpu").recipe
+    named = load_recipe("tiny-cpu")
+    assert PipelineConfig(recipes=[cpu]).key == PipelineConfig(recipes=[named]).key
+    on_h100 = choose(gpus("NVIDIA H100 80GB HBM3"), "gpu").recipe
+    on_l4 = choose(gpus("NVIDIA L4"), "gpu").recipe
+    assert (
+        PipelineConfig(recipes=[on_h100]).key
+        == PipelineConfig(recipes=[load_recipe("tiny-gpu")]).key
+    )  # the shipped file says h100-sxm
+    assert PipelineConfig(recipes=[on_l4]).key != PipelineConfig(recipes=[on_h100]).key
