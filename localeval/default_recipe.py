@@ -71,8 +71,8 @@ def _priced_on(recipe: Recipe, profile: HardwareProfile, notes: list[str]) -> Re
         if not options:
             raise ConfigError(
                 f"hardware profile {profile.name!r} has no prices",
-                hint="add one to the profile, or price the run afterwards with `localeval "
-                "cost RUN_DIR --usd-per-hour X`",
+                hint="add a price to the profile (pricing.on_demand: usd_per_gpu_hour, "
+                "source, as_of)",
             )
         notes.append(f"profile {profile.name} has no {pricing} price: priced {options[0]} instead")
         pricing = options[0]

@@ -294,3 +294,13 @@ def test_the_default_run_finds_the_same_run_directory_as_the_named_recipe() -> N
         == PipelineConfig(recipes=[load_recipe("tiny-gpu")]).key
     )  # the shipped file says h100-sxm
     assert PipelineConfig(recipes=[on_l4]).key != PipelineConfig(recipes=[on_h100]).key
+
+
+def test_a_profile_without_any_price_stops_before_the_run(tmp_path: Path) -> None:
+    _user_profile(tmp_path, {})
+    profiles = list_profiles(tmp_path)
+    detection = detect_gpus(nvml=gpus("Tesla V100-SXM2-16GB"), profiles=profiles)
+    with pytest.raises(ConfigError) as info:
+        choose_default_recipe(detection, "gpu", profiles=profiles)
+    assert "'v100-sxm2' has no prices" in str(info.value)
+    assert "pricing.on_demand" in (info.value.hint or "")
