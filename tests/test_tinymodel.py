@@ -172,6 +172,21 @@ def test_trained_model_answers_the_sums(tokenizer: Any, trained: Any) -> None:
     assert _greedy_accuracy(trained, tokenizer) >= 0.9
 
 
+def test_the_gpu_recipes_dtype_keeps_the_answers(model_dir: Path, tokenizer: Any) -> None:
+    # tiny-gpu serves the float32 weights in its own dtype (bfloat16): the rounding must not
+    # cost the signal the tiny model exists to carry.
+    from localeval.recipes import load_recipe
+
+    dtype = load_recipe("tiny-gpu").engine.dtype
+    assert dtype == "bfloat16"
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        model_dir, dtype=getattr(torch, dtype)
+    ).eval()
+    assert next(model.parameters()).dtype == torch.bfloat16
+    assert _mc_accuracy(model, tokenizer) >= 0.9
+    assert _greedy_accuracy(model, tokenizer) >= 0.9
+
+
 def test_trained_model_stops_after_the_answer(tokenizer: Any, trained: Any) -> None:
     ids = _encode(tokenizer, "Question: What is 7 + 6?\nAnswer:")
     out = trained.generate(torch.tensor([ids]), max_new_tokens=8, do_sample=False, pad_token_id=0)

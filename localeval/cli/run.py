@@ -23,6 +23,7 @@ from rich.table import Table
 
 from localeval.bench import PointResult
 from localeval.cli._gpus import GpuCount, uuid_list
+from localeval.default_recipe import RecipeChoice, default_recipe
 from localeval.errors import Interrupted
 from localeval.evaluation import TaskError, TaskResult
 from localeval.evaluation.result import main_metric
@@ -161,6 +162,17 @@ class _ConsoleProgress:
             )
 
 
+def _print_choice(console: Console, choice: RecipeChoice) -> None:
+    console.print(
+        f"no recipe given: running [bold]{escape(choice.name)}[/], priced on "
+        f"{escape(choice.profile)} ({escape(choice.recipe.hardware.pricing)})"
+    )
+    for reason in choice.reasons:
+        console.print(f"  {escape(reason)}")
+    for note in choice.notes:
+        console.print(f"  [yellow]note:[/] {escape(note)}")
+
+
 def _cell(rec: StageRecord) -> str:
     style = _STYLE.get(rec.status, "")
     took = f" {rec.duration_s:.0f} s" if rec.duration_s is not None else ""
@@ -193,7 +205,7 @@ def _print_summary(console: Console, manifest: Manifest) -> None:
 
 
 @click.command("run")
-@click.argument("recipes", nargs=-1, required=True)
+@click.argument("recipes", nargs=-1)
 @click.option(
     "--output",
     type=click.Path(path_type=Path),
@@ -222,7 +234,10 @@ def _print_summary(console: Console, manifest: Manifest) -> None:
     "unavailable).",
 )
 @click.option(
-    "--profile", help="With --endpoint: the hardware profile to price on (default: the recipe's)."
+    "--profile",
+    help="With --endpoint: the hardware profile to price on (default: the recipe's). With no "
+    "RECIPE: the profile to price the default recipe on (default: the one NVML matches to "
+    "the GPU).",
 )
 @click.option(
     "--cache-dir",
@@ -256,12 +271,26 @@ def command(
     """Serve, bench, evaluate, price and report each RECIPE in turn (one server at a time),
     writing everything to one run directory with a manifest of every stage. Run the same
     command again to resume: completed stages are skipped, an evaluation sends only the
-    requests it has no answer for. Ctrl-C stops the server and keeps what was measured."""
+    requests it has no answer for. Ctrl-C stops the server and keeps what was measured.
+
+    With no RECIPE, runs the built-in default for this machine: tiny-gpu where NVML finds
+    an NVIDIA GPU and the GPU build of vLLM is installed (priced on the GPU's profile),
+    else tiny-cpu; it says which and why."""
     console = Console(stderr=True, soft_wrap=True)
     progress = _ConsoleProgress(console, live=console.is_terminal and not no_progress)
+    if recipes:
+        chosen = [load_recipe(r) for r in recipes]
+    else:
+        if endpoint is not None:
+            raise click.UsageError(
+                "--endpoint needs the RECIPE that gives the bench and eval settings"
+            )
+        choice = default_recipe(profile=profile)
+        _print_choice(console, choice)
+        chosen, profile = [choice.recipe], None  # the profile is now the recipe's
     try:
         plan = PipelineConfig.build(
-            recipes=[load_recipe(r) for r in recipes],
+            recipes=chosen,
             output=output,
             new=new,
             endpoint=endpoint,

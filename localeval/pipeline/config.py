@@ -55,9 +55,13 @@ class PipelineConfig(BaseModel):
         if repeated:
             raise ValueError(f"recipe given more than once: {', '.join(repeated)}")
         if self.endpoint is None:
-            for flag, value in (("--gpus", self.gpus), ("--profile", self.profile)):
-                if value is not None:
-                    raise ValueError(f"{flag} prices an existing deployment: give --endpoint too")
+            if self.gpus is not None:
+                raise ValueError("--gpus prices an existing deployment: give --endpoint too")
+            if self.profile is not None:
+                raise ValueError(
+                    "--profile prices an existing deployment: give --endpoint too (or no "
+                    "RECIPE: the default recipe is priced on --profile)"
+                )
             if self.gpu_uuids is not None:
                 raise ValueError(
                     "--gpu-uuids names the GPUs of an existing deployment on this machine: "
