@@ -164,6 +164,12 @@ def _setup(
     for folder in config.include_path:
         if not Path(folder).is_dir():
             raise ConfigError(f"--include-path {folder}: no such directory")
+    mirror = None
+    if config.datasets_dir is not None:
+        from localeval.datasets.mirror import DatasetMirror, datasets_offline
+
+        mirror = DatasetMirror(Path(config.datasets_dir))  # not a mirror: ConfigError
+        stack.enter_context(datasets_offline())
     run_dir_given = Path(config.output_dir).expanduser() if config.output_dir else None
     if run_dir_given is not None and run_dir_given.exists() and not run_dir_given.is_dir():
         raise ConfigError(f"{run_dir_given}: exists and is not a directory")
@@ -231,6 +237,7 @@ def _setup(
     catalog = driver.TaskCatalog(
         include,
         metadata={"max_length": int(max_length), "tokenizer": tokenizer.name},
+        mirror=mirror,
     )
     for name in config.tasks:
         catalog.manager_for(name)  # an unknown name: ConfigError, with close matches
