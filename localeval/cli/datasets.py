@@ -43,13 +43,12 @@ def pull_command(tasks: tuple[str, ...], folder: Path, include_path: tuple[Path,
     folder across, and evaluate there with --datasets-dir."""
     from localeval.datasets.pull import pull_datasets
 
-    console = Console(stderr=True)
     names = [n.strip() for arg in tasks for n in arg.split(",") if n.strip()]
     report = pull_datasets(
         names,
         folder,
         include_path=[str(p) for p in include_path],
-        progress=console.print,
+        progress=lambda line: click.echo(line, err=True),
     )
     if report.manifest is not None:
         click.echo(f"mirror: {report.folder} (manifest {report.manifest.name})")
