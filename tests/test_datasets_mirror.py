@@ -209,3 +209,14 @@ def test_eval_refuses_a_folder_that_is_not_a_mirror_before_anything_else(
     assert f"datasets folder {missing}: no such directory" in res.stderr
     assert "localeval datasets pull TASK... --to" in res.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_the_hub_fetch_loads_through_datasets(tmp_path: Path) -> None:
+    """The pull's fetch is ``datasets.load_dataset``; offline, the hub's revision is unknown."""
+    from localeval.datasets.pull import fetch_from_hub
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"q": "a", "n": 1}\n{"q": "b", "n": 2}\n')
+    fetched = fetch_from_hub("json", None, {"data_files": {"test": str(rows)}})
+    assert fetched.revision is None
+    assert fetched.data["test"].to_list() == [{"q": "a", "n": 1}, {"q": "b", "n": 2}]

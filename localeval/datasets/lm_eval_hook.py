@@ -114,8 +114,8 @@ def serve_from_mirror(mirror: DatasetMirror, requested: str) -> Iterator[None]:
             originals[0](task, dataset_kwargs, **kwargs)
             return
         hint = (
-            f"on a machine with the hub: `localeval datasets pull {requested} --to DIR`, "
-            f"then copy DIR here (into {mirror.folder})"
+            f"on a machine with the hub, run `localeval datasets pull {requested} --to DIR` "
+            f"with DIR a copy of {mirror.folder}, since a pull adds to a mirror; then bring DIR back"
         )
         label = path if not name else f"{path} ({name})"
         if found is None:
