@@ -13,14 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import datasets
 import pytest
 from click.testing import CliRunner
 
 from localeval.cli import cli
 from localeval.datasets.lm_eval_hook import Fetched
 from localeval.datasets.manifest import read_manifest
-from localeval.datasets.mirror import MirrorWriter
+from localeval.datasets.mirror import DatasetMirror, MirrorWriter
 from localeval.datasets.pull import pull_datasets
 from localeval.endpoint import Endpoint
 from localeval.evaluation import EvalConfig, EvalResult, run_eval
@@ -77,15 +76,25 @@ def _key(data: dict[str, TaskData]) -> dict[str, KeyedAnswer]:
 @pytest.fixture
 def no_hub_loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
     """Fails any ``datasets.load_dataset`` call (lm-eval's own loading): with a mirror, the
-    data must come from it."""
-    calls: list[Any] = []
+    data must come from it. Yields, for each dataset read from the mirror, whether
+    ``datasets`` was in offline mode then (it starts online here)."""
+    import datasets.config
 
     def refuse(*args: Any, **kwargs: Any) -> None:
-        calls.append((args, kwargs))
         raise AssertionError(f"load_dataset called: {args} {kwargs}")
 
+    offline_at_load: list[Any] = []
+    original = DatasetMirror.load
+
+    def load(self: DatasetMirror, key: str) -> Any:
+        offline_at_load.append(datasets.config.HF_HUB_OFFLINE)
+        return original(self, key)
+
     monkeypatch.setattr(datasets, "load_dataset", refuse)
-    yield calls
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(DatasetMirror, "load", load)
+    yield offline_at_load
+    assert datasets.config.HF_HUB_OFFLINE is False  # restored after the run
 
 
 def _evaluate(
@@ -205,7 +214,7 @@ def test_the_real_configs_score_one_against_a_right_model(
         result = _evaluate(fake, tmp_path, TASKS, mirror, tokenizer)
         prompts = [p for p in fake.counters.prompts if p != PREFLIGHT_TEXT]
     assert result.status == "complete", result.errors
-    assert no_hub_loads == []
+    assert no_hub_loads and all(offline is True for offline in no_hub_loads)
     t = result.tasks
     assert t["mmlu_pro"].metrics["exact_match,custom-extract"] == 1.0
     assert set(t["mmlu_pro"].subtasks) == MMLU_PRO_SUBTASKS
