@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from localeval.datasets.manifest import ENV_DATASETS_DIR
-from localeval.errors import LocalevalError
+from localeval.errors import ConfigError, LocalevalError
 
 
 @click.group("datasets")
@@ -73,7 +73,6 @@ def show_command(folder: Path | None, verify: bool, as_json: bool) -> None:
     """List the tasks and datasets of the mirror in FOLDER (default: $LOCALEVAL_DATASETS_DIR);
     with --verify, check that every file arrived whole."""
     from localeval.datasets.mirror import DatasetMirror
-    from localeval.errors import ConfigError
 
     if folder is None:
         raise ConfigError("no mirror folder", hint=f"give FOLDER, or set {ENV_DATASETS_DIR}")

@@ -7,8 +7,8 @@ and writes them as parquet with a manifest (:mod:`.manifest`, written by :mod:`.
 ``localeval eval --datasets-dir DIR`` then runs the same installed configs with their data
 read from DIR and nothing fetched (:mod:`.lm_eval_hook`).
 
-Only :mod:`.manifest` is light to import; the others import ``datasets`` (and the hook and
-the pull import lm-eval), so import them only to pull or evaluate.
+``datasets`` and lm-eval (slow to import) are imported only inside the functions that use
+them, so the package itself is light to import.
 """
 
 from __future__ import annotations

@@ -165,13 +165,12 @@ class RecordedTask:
 
 @dataclass
 class Recording:
-    """What :func:`record_downloads` saw: tasks reading hub datasets (``tasks``), the
-    datasets fetched for them by key (``fetched``), and tasks left to lm-eval's own
-    loading (``local``: local files or a custom dataset function)."""
+    """What :func:`record_downloads` saw: the tasks reading hub datasets (``tasks``; those
+    reading local files are left to lm-eval and not recorded) and the datasets fetched for
+    them, by key (``fetched``)."""
 
     tasks: dict[str, RecordedTask] = field(default_factory=dict)
     fetched: dict[str, Fetched] = field(default_factory=dict)
-    local: list[str] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -186,7 +185,6 @@ def record_downloads(fetch: Fetch, recording: Recording | None = None) -> Iterat
         path = task.DATASET_PATH
         name = task.DATASET_NAME
         if callable(task.config.custom_dataset) or is_local_source(path, dataset_kwargs):
-            seen.local.append(_task_name(task))
             originals[0](task, dataset_kwargs, **kwargs)
             return
         kwargs_used = key_kwargs(dataset_kwargs)
