@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from localeval.cli import cli
 from localeval.datasets.lm_eval_hook import Fetched
-from localeval.datasets.manifest import read_manifest
+from localeval.datasets.manifest import load_manifest_file, read_manifest
 from localeval.datasets.mirror import DatasetMirror, MirrorWriter
 from localeval.datasets.pull import pull_datasets
 from localeval.endpoint import Endpoint
@@ -256,6 +256,11 @@ def test_the_real_configs_score_one_against_a_right_model(
         assert task.cached_requests == 0 and task.lm_eval_requests == task.requests, name
     assert (t["mmlu_pro"].api, t["arc_challenge"].api) == ("chat", "completions")
     assert result.config["datasets_dir"] == str(mirror)
+    # the run directory keeps the part of the manifest it read: what data was scored
+    scored = load_manifest_file(Path(result.run_dir) / "datasets-manifest.json")
+    assert set(scored.tasks) == MMLU_PRO_SUBTASKS | {"gsm8k", "arc_challenge", "hellaswag"}
+    assert scored.datasets == read_manifest(mirror).datasets
+    assert set(scored.requested) == set(TASKS)
 
 
 def test_the_real_configs_score_zero_against_a_wrong_model(
@@ -327,3 +332,6 @@ def test_a_task_missing_from_the_mirror_fails_at_once_and_the_others_run(
     assert result.tasks["arc_challenge"].metrics["acc"] == 1.0
     assert all(p.startswith("Question: ") for p in sent)  # only arc_challenge's requests
     assert len(sent) == result.tasks["arc_challenge"].requests
+    scored = load_manifest_file(Path(result.run_dir) / "datasets-manifest.json")
+    assert list(scored.tasks) == ["arc_challenge"]
+    assert list(scored.datasets) == ["allenai/ai2_arc:ARC-Challenge"]

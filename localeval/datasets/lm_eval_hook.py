@@ -132,6 +132,7 @@ def serve_from_mirror(mirror: DatasetMirror, requested: str) -> Iterator[None]:
                 hint=hint,
             )
         task.dataset = mirror.load(key)
+        mirror.record_served(_task_name(task), key, splits_used(task))
 
     with _download_replaced(download) as original:
         originals.append(original)

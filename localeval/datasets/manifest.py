@@ -24,6 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from localeval.errors import ConfigError
 
 MANIFEST_FILE = "manifest.json"
+RUN_MANIFEST_FILE = "datasets-manifest.json"
+"""In an evaluation's run directory: the part of the mirror's manifest that the run read
+(its tasks, and their datasets' revisions and checksums)."""
 MANIFEST_KIND: Final = "datasets_mirror"
 MANIFEST_VERSION: Final = 1
 ENV_DATASETS_DIR = "LOCALEVAL_DATASETS_DIR"
@@ -116,19 +119,24 @@ def read_manifest(folder: Path) -> MirrorManifest:
     """The manifest of the mirror in ``folder``. Raises ConfigError when the folder or its
     manifest is missing, unreadable, or of another kind or version."""
     folder = Path(folder).expanduser()
-    path = manifest_path(folder)
     if not folder.is_dir():
         raise ConfigError(
             f"datasets folder {folder}: no such directory",
             hint=f"make one with `localeval datasets pull TASK... --to {folder}`",
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not manifest_path(folder).is_file():
         raise ConfigError(
             f"datasets folder {folder} has no {MANIFEST_FILE}: not a dataset mirror",
             hint=f"make one with `localeval datasets pull TASK... --to {folder}`",
-        ) from None
+        )
+    return load_manifest_file(manifest_path(folder))
+
+
+def load_manifest_file(path: Path) -> MirrorManifest:
+    """The manifest in file ``path`` (a mirror's, or the part a run read). Raises
+    ConfigError when it is unreadable, or of another kind or version."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(
             f"{path}: not a readable manifest: {exc}",

@@ -195,6 +195,29 @@ class DatasetMirror:
         self.folder = Path(folder).expanduser()
         self.manifest = read_manifest(self.folder)
         self._loaded: dict[str, datasets.DatasetDict] = {}
+        self.served: dict[str, MirroredTask] = {}  # the tasks given data, by name
+
+    def record_served(self, task: str, key: str, splits: Sequence[str]) -> None:
+        """Note that ``task`` read dataset ``key`` (these splits) from the mirror."""
+        self.served[task] = MirroredTask(dataset=key, splits=list(splits))
+
+    def served_manifest(self) -> MirrorManifest:
+        """The part of the manifest the tasks served so far read: those tasks, their
+        datasets (revisions, files, checksums), and the pulled names all of whose tasks
+        were served."""
+        keys = {t.dataset for t in self.served.values()}
+        return self.manifest.model_copy(
+            update={
+                "tasks": dict(self.served),
+                "datasets": {k: v for k, v in self.manifest.datasets.items() if k in keys},
+                "requested": {
+                    name: leaves
+                    for name, leaves in self.manifest.requested.items()
+                    if leaves and set(leaves) <= set(self.served)
+                },
+            },
+            deep=True,
+        )
 
     def find(
         self, path: str, name: str | None, dataset_kwargs: Mapping[str, Any] | None

@@ -52,7 +52,7 @@ from localeval.provenance import (
 )
 from localeval.recipes import Recipe
 from localeval.results.eval import EvalProvenance
-from localeval.results.io import write_json_atomic, write_text_atomic
+from localeval.results.io import write_json_atomic, write_model, write_text_atomic
 
 if TYPE_CHECKING:
     from localeval.evaluation.driver import Api, LmPool, LoadedTask, TaskCatalog
@@ -112,6 +112,11 @@ class _Run:
 
     def write(self) -> None:
         write_json_atomic(self.run_dir / RESULT_FILE, self.result.model_dump(mode="json"))
+        mirror = self.catalog.mirror
+        if mirror is not None and mirror.served:  # the data scored: revisions and checksums
+            from localeval.datasets.manifest import RUN_MANIFEST_FILE
+
+            write_model(self.run_dir / RUN_MANIFEST_FILE, mirror.served_manifest())
 
 
 def run_eval(
