@@ -181,6 +181,10 @@ class EvalSpec(_Strict):
     limit: int | None = Field(default=None, gt=0)
     num_fewshot: int | None = Field(default=None, ge=0)
     include_path: str | None = None
+    datasets_dir: str | None = Field(
+        default=None,
+        description="dataset mirror (`localeval datasets pull`) the tasks read their data from",
+    )
 
 
 class HardwareSpec(_Strict):

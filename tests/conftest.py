@@ -37,5 +37,10 @@ def _isolate_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("LOCALEVAL_DATA_DIR", str(tmp_path / "data"))
-    for var in ("LOCALEVAL_PROFILES_DIR", "LOCALEVAL_RECIPES_DIR", "LOCALEVAL_API_KEY"):
+    for var in (
+        "LOCALEVAL_PROFILES_DIR",
+        "LOCALEVAL_RECIPES_DIR",
+        "LOCALEVAL_API_KEY",
+        "LOCALEVAL_DATASETS_DIR",
+    ):
         monkeypatch.delenv(var, raising=False)

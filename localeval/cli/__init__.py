@@ -46,7 +46,7 @@ def cli() -> None:
 # One module per command, each exposing `command`; add a name here to attach a command.
 _COMMAND_MODULES = (
     "recipes", "hw", "serve", "cost", "plan", "bench", "report", "eval", "run", "doctor",
-    "schema",
+    "schema", "datasets",
 )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from localeval.cli._gpus import GPU_UUIDS_HELP, GPUS_HELP, GpuCount, uuid_list
+from localeval.datasets.manifest import ENV_DATASETS_DIR
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, Interrupted
 from localeval.evaluation import (
@@ -152,6 +153,14 @@ def _print_summary(console: Console, result: EvalResult) -> None:
     type=click.Path(path_type=Path),
     help="Folder of task YAMLs (repeatable); the project's local tasks are always included.",
 )
+@click.option(
+    "--datasets-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=ENV_DATASETS_DIR,
+    show_envvar=True,
+    help="Dataset mirror made by `localeval datasets pull`: the tasks' data come from it, "
+    "nothing from the hub (default: the recipe's eval.datasets_dir).",
+)
 @click.option("--limit", type=int, help="Documents per task (for quick checks).")
 @click.option("--num-fewshot", type=int, help="Few-shot examples per prompt.")
 @click.option(
@@ -205,6 +214,7 @@ def command(
     model: str | None,
     tasks: str | None,
     include_path: tuple[Path, ...],
+    datasets_dir: Path | None,
     limit: int | None,
     num_fewshot: int | None,
     num_concurrent: int | None,
@@ -234,6 +244,7 @@ def command(
     values: dict[str, Any] = {
         "tasks": _names(tasks),
         "include_path": [str(p) for p in include_path] or None,
+        "datasets_dir": str(datasets_dir) if datasets_dir else None,
         "limit": limit,
         "num_fewshot": num_fewshot,
         "num_concurrent": num_concurrent,

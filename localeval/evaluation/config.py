@@ -15,12 +15,14 @@ concurrency only adds queueing.
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from localeval.datasets.manifest import ENV_DATASETS_DIR
 from localeval.errors import ConfigError
 from localeval.recipes import Recipe
 
@@ -152,6 +154,11 @@ class EvalConfig(BaseModel):
     )
     gpu_uuids: list[str] | None = None
     output_dir: str | None = None
+    datasets_dir: str | None = Field(
+        default=None,
+        description="a dataset mirror made by `localeval datasets pull`: the tasks read their "
+        "data from it and nothing is fetched from the hub",
+    )
 
     @field_validator("tasks")
     @classmethod
@@ -200,14 +207,17 @@ class EvalConfig(BaseModel):
     @classmethod
     def from_recipe(cls, recipe: Recipe, **overrides: Any) -> EvalConfig:
         """The recipe's ``eval`` section (tasks, concurrency, limit, few-shot, include path
-        relative to the recipe file) with ``overrides`` (those not None) on top."""
+        and datasets folder relative to the recipe file) with ``overrides`` (those not None)
+        on top."""
         spec = recipe.eval
         include: list[str] = []
         if spec.include_path:
-            path = Path(spec.include_path).expanduser()
-            if not path.is_absolute() and recipe.source_path:
-                path = Path(recipe.source_path).parent / path
-            include.append(str(path))
+            include.append(_beside_recipe(recipe, spec.include_path))
+        # The mirror: --datasets-dir (an override), else $LOCALEVAL_DATASETS_DIR, else the
+        # recipe's eval.datasets_dir.
+        datasets_dir = os.environ.get(ENV_DATASETS_DIR) or None
+        if datasets_dir is None and spec.datasets_dir:
+            datasets_dir = _beside_recipe(recipe, spec.datasets_dir)
         values: dict[str, Any] = {
             "tasks": list(spec.tasks),
             "num_concurrent": spec.num_concurrent,
@@ -215,6 +225,7 @@ class EvalConfig(BaseModel):
             "num_fewshot": spec.num_fewshot,
             "include_path": include,
             "revision": recipe.model.revision,
+            "datasets_dir": datasets_dir,
         }
         if recipe.model.tokenizer:
             values["tokenizer"] = recipe.model.tokenizer
@@ -231,3 +242,11 @@ class EvalConfig(BaseModel):
                 hint="pass --tasks a,b or add eval.tasks to the recipe",
             )
         return cls.build(**values)
+
+
+def _beside_recipe(recipe: Recipe, value: str) -> str:
+    """A path from a recipe: relative ones are relative to the recipe file's folder."""
+    path = Path(value).expanduser()
+    if not path.is_absolute() and recipe.source_path:
+        path = Path(recipe.source_path).parent / path
+    return str(path)

@@ -32,6 +32,7 @@ from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompleti
 from lm_eval.tasks import TaskManager
 from lm_eval.utils import handle_non_serializable, sanitize_list
 
+from localeval.datasets.mirror import DatasetMirror
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError
 from localeval.evaluation.accounting import first_filter_rows
@@ -264,9 +265,16 @@ class TaskCatalog:
     name is not among them (indexing lm-eval's ~15,000 task files takes ~20 s on a small
     machine, so it is done only when needed)."""
 
-    def __init__(self, include_paths: Sequence[str], metadata: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        include_paths: Sequence[str],
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        mirror: DatasetMirror | None = None,
+    ):
         self.include_paths = [str(p) for p in include_paths]
         self.metadata = dict(metadata or {})
+        self.mirror = mirror  # the tasks' datasets come from this local mirror when set
         self._local: Any = None
         self._full: Any = None
 
@@ -308,11 +316,18 @@ class TaskCatalog:
         )
 
     def load(self, name: str) -> tuple[LoadedTask, Any]:
-        """Load ``name`` (its dataset included) and return it with its task manager. Raises
-        ConfigError for an unknown name; whatever lm-eval or ``datasets`` raise when the data
-        cannot be loaded passes through."""
+        """Load ``name`` (its dataset included, from the mirror when there is one) and return
+        it with its task manager. Raises ConfigError for an unknown name or a dataset the
+        mirror lacks; whatever lm-eval or ``datasets`` raise when the data cannot be loaded
+        passes through."""
         manager = self.manager_for(name)
-        loaded = manager.load([name])
+        source: Any = contextlib.nullcontext()
+        if self.mirror is not None:
+            from localeval.datasets.lm_eval_hook import serve_from_mirror
+
+            source = serve_from_mirror(self.mirror, name)
+        with source:
+            loaded = manager.load([name])
         tasks: dict[str, Any] = dict(loaded.get("tasks", {}))
         groups: dict[str, Any] = dict(loaded.get("groups", {}))
         if name in groups:

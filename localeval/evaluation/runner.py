@@ -52,7 +52,7 @@ from localeval.provenance import (
 )
 from localeval.recipes import Recipe
 from localeval.results.eval import EvalProvenance
-from localeval.results.io import write_json_atomic, write_text_atomic
+from localeval.results.io import write_json_atomic, write_model, write_text_atomic
 
 if TYPE_CHECKING:
     from localeval.evaluation.driver import Api, LmPool, LoadedTask, TaskCatalog
@@ -112,6 +112,11 @@ class _Run:
 
     def write(self) -> None:
         write_json_atomic(self.run_dir / RESULT_FILE, self.result.model_dump(mode="json"))
+        mirror = self.catalog.mirror
+        if mirror is not None and mirror.served:  # the data scored: revisions and checksums
+            from localeval.datasets.manifest import RUN_MANIFEST_FILE
+
+            write_model(self.run_dir / RUN_MANIFEST_FILE, mirror.served_manifest())
 
 
 def run_eval(
@@ -164,6 +169,12 @@ def _setup(
     for folder in config.include_path:
         if not Path(folder).is_dir():
             raise ConfigError(f"--include-path {folder}: no such directory")
+    mirror = None
+    if config.datasets_dir is not None:
+        from localeval.datasets.mirror import DatasetMirror, datasets_offline
+
+        mirror = DatasetMirror(Path(config.datasets_dir))  # not a mirror: ConfigError
+        stack.enter_context(datasets_offline())
     run_dir_given = Path(config.output_dir).expanduser() if config.output_dir else None
     if run_dir_given is not None and run_dir_given.exists() and not run_dir_given.is_dir():
         raise ConfigError(f"{run_dir_given}: exists and is not a directory")
@@ -231,6 +242,7 @@ def _setup(
     catalog = driver.TaskCatalog(
         include,
         metadata={"max_length": int(max_length), "tokenizer": tokenizer.name},
+        mirror=mirror,
     )
     for name in config.tasks:
         catalog.manager_for(name)  # an unknown name: ConfigError, with close matches

@@ -4,6 +4,13 @@ the sums questions of :mod:`localeval.tasks` like an oracle (optionally off by a
 loglikelihood requests, serves a byte-level tokenizer over ``/tokenize``, ``/detokenize`` and
 ``/tokenizer_info`` (lm-eval's remote tokenizer), and a vLLM-style Prometheus ``/metrics``.
 
+Given an answer key (``answer_key``: a text found in each question -> :class:`KeyedAnswer`),
+it answers the questions of real task configs too: the keyed text found last in a prompt
+(the question asked, after any few-shot examples) picks the answer. A generation gets the
+key's ``right`` text, or its ``wrong`` one when ``wrong=True``; a loglikelihood request
+whose prompt ends with the key's ``right`` continuation scores it best (worst when
+``wrong=True``).
+
 Faults, settable while it runs: no tokenizer endpoints (``tokenizer_endpoints``), drop
 the prompt logprobs (as a server without echo support
 would), stop answering (``hang``, or ``hang_after`` N completion requests: later ones hang
@@ -46,6 +53,22 @@ def decode(ids: list[int]) -> str:
     return bytes(i - OFFSET for i in ids if i >= OFFSET).decode("utf-8", errors="replace")
 
 
+@dataclass(frozen=True)
+class KeyedAnswer:
+    """The answers to one keyed question. ``right``: the text a right model generates, or
+    for a loglikelihood task the right continuation as lm-eval sends it (with its leading
+    delimiter). ``wrong``: the text a wrong model generates."""
+
+    right: str
+    wrong: str = ""
+
+
+# Per-token logprobs of a keyed loglikelihood request: the right continuation's tokens, and
+# every other token. A right model makes the right continuation the most likely choice, by
+# total and per byte, for any choice under 100x its length; a wrong one the least likely.
+_KEYED_LOGPROBS = {False: (-0.01, -1.0), True: (-50.0, -0.01)}
+
+
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client killed mid-request (the crash test) is expected, not an error to print.
@@ -77,8 +100,12 @@ class FakeCompletionsServer:
         max_model_len: int = 1024,
         chat_template: str | None = "{{ messages[-1]['content'] }}",
         delay_s: float = 0.0,
+        answer_key: dict[str, KeyedAnswer] | None = None,
+        wrong: bool = False,
     ) -> None:
         self.model = model
+        self.answer_key = dict(answer_key or {})
+        self.wrong = wrong
         # A root of its own by default, so that two fakes never share a cache namespace.
         self.root = root if root is not None else f"/models/{model}-{uuid.uuid4().hex[:8]}"
         self.offset = offset
@@ -144,6 +171,23 @@ class FakeCompletionsServer:
             self.counters = Counters()
 
     # -- the "model" ---------------------------------------------------------------------
+    def keyed(self, prompt: str) -> KeyedAnswer | None:
+        """The key entry of the keyed question found last in ``prompt`` (None if none)."""
+        best: tuple[int, KeyedAnswer] | None = None
+        for text, entry in self.answer_key.items():
+            at = prompt.rfind(text)
+            if at >= 0 and (best is None or at > best[0]):
+                best = (at, entry)
+        return None if best is None else best[1]
+
+    def generate(self, prompt: str) -> str:
+        """The fake model's generation for ``prompt``: the keyed answer, else the sum."""
+        entry = self.keyed(prompt)
+        if entry is not None:
+            return entry.wrong if self.wrong else entry.right
+        answer = self.answer(prompt)
+        return f" {answer}" if answer is not None else " ?"
+
     def answer(self, prompt: str) -> str | None:
         """The fake model's answer to the last sums question in ``prompt`` (None if none)."""
         found = _SUM.findall(prompt)
@@ -157,13 +201,19 @@ class FakeCompletionsServer:
         after the last 'Answer:' score -0.1 each when they spell the model's answer, else
         -5; earlier tokens -1."""
         text = decode(ids)
-        cut = text.rfind("Answer:")
-        answer_start = len(text[: cut + len("Answer:")].encode()) if cut >= 0 else len(ids)
-        continuation = text[cut + len("Answer:") :].strip() if cut >= 0 else ""
-        right = continuation == self.answer(text)
         token_logprobs: list[float | None] = [None]
-        for i in range(1, len(ids)):
-            token_logprobs.append((-0.1 if right else -5.0) if i >= answer_start else -1.0)
+        entry = self.keyed(text)
+        if entry is not None:
+            right_lp, other_lp = _KEYED_LOGPROBS[self.wrong]
+            start = len(ids) - len(encode(entry.right)) if text.endswith(entry.right) else len(ids)
+            token_logprobs += [right_lp if i >= start else other_lp for i in range(1, len(ids))]
+        else:
+            cut = text.rfind("Answer:")
+            answer_start = len(text[: cut + len("Answer:")].encode()) if cut >= 0 else len(ids)
+            continuation = text[cut + len("Answer:") :].strip() if cut >= 0 else ""
+            right = continuation == self.answer(text)
+            for i in range(1, len(ids)):
+                token_logprobs.append((-0.1 if right else -5.0) if i >= answer_start else -1.0)
         token_logprobs.append(-0.5)  # the generated token
         tokens = [decode([i]) for i in ids] + ["\n"]
         top: list[dict[str, float | None] | None] = [None]
@@ -307,8 +357,7 @@ class FakeCompletionsServer:
                 choice = {"index": index, "text": text + "\n", "logprobs": logprobs}
                 generated = 1
             else:
-                answer = self.answer(text)
-                out = f" {answer}" if answer is not None else " ?"
+                out = self.generate(text)
                 choice = {"index": index, "text": out, "logprobs": None, "finish_reason": "stop"}
                 generated = len(encode(out)) + 1  # the stop token counts, as in vLLM
             self._record(text, len(ids), generated)
@@ -322,8 +371,7 @@ class FakeCompletionsServer:
         messages = body.get("messages") or []
         rendered = "".join(str(m.get("content", "")) for m in messages)
         ids = encode(rendered)
-        answer = self.answer(rendered)
-        out = f" {answer}" if answer is not None else " ?"
+        out = self.generate(rendered)
         generated = len(encode(out)) + 1
         self._record(rendered, len(ids), generated)
         choice = {
