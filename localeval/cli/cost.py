@@ -12,6 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from localeval.cli._gpus import GpuCount
 from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze
 from localeval.cost.catalog import load_catalog
 from localeval.cost.pricing import option_label
@@ -113,15 +114,15 @@ def _print_report(report: CostReport, console: Console) -> None:
 def _prices(report: CostReport, notes: _Notes, console: Console) -> None:
     prices = _table(
         "GPU price per hour of use",
-        ("option", "$/GPU-h", "detail", "source", "as of", "notes"),
+        ("option", "$/GPU-h", "utilization", "detail", "source", "as of", "notes"),
         numeric=("$/GPU-h",),
     )
     for p in report.prices:
-        detail = p.formula() if p.option == "owned" else ""
         prices.add_row(
             option_label(p.option),
             _usd(p.usd_per_gpu_hour),
-            detail,
+            p.utilization_basis,
+            p.formula(),
             p.source,
             p.as_of or "-",
             notes.refs(p.assumptions),
@@ -141,7 +142,7 @@ def _runs(report: CostReport, notes: _Notes, console: Console) -> None:
             r.model,
             r.measured_on,
             r.priced_on,
-            "exact" if r.exact else "ESTIMATE (roofline)",
+            r.basis_text,
             notes.refs(r.assumptions),
         )
     console.print(runs)
@@ -384,7 +385,19 @@ def _print_models(as_json: bool, prices_file: Path | None, overrides: Path | Non
     help="on-demand, spot, reserved or owned (repeat or comma-separate; default: all the profile has).",
 )
 @click.option("--usd-per-hour", type=float, help="Price per GPU-hour, replacing the profile's.")
-@click.option("--utilization", type=float, help="Owned GPUs: share of hours in use, in (0, 1].")
+@click.option(
+    "--utilization",
+    type=float,
+    help="Share of the hours paid for in which the GPUs work, in (0, 1], for every option "
+    "(default 1: fully busy).",
+)
+@click.option(
+    "--gpus",
+    type=GpuCount(min=1, uuids_option=None, counts="the GPUs serving the results measured"),
+    metavar="N",
+    help="GPUs the deployment measured uses, on every node: replaces the count the results "
+    "record (required for an endpoint measured without --gpus).",
+)
 @click.option("--host-overhead-w", type=float, help="Owned GPUs: host power per GPU, in watts.")
 @click.option(
     "--compare",
@@ -452,6 +465,7 @@ def command(
     pricing: tuple[str, ...],
     usd_per_hour: float | None,
     utilization: float | None,
+    gpus: int | None,
     host_overhead_w: float | None,
     compare: tuple[str, ...],
     prices_file: Path | None,
@@ -475,7 +489,10 @@ def command(
     """Price bench/eval RESULTS (or what-if inputs) and compare them with API prices.
 
     Re-pricing on the hardware a result was measured on is exact; pricing it on other
-    hardware (--profile) is a roofline estimate and is labelled so."""
+    hardware (--profile) is a roofline estimate and is labelled so. Every option is priced
+    at one utilization (--utilization, default 1: fully busy). A result whose GPU count is
+    unknown needs --gpus N; a CPU run, or a model that does not fit, is not re-priced on
+    other hardware."""
     if list_models:
         _print_models(as_json, prices_file, price_overrides)
         return
@@ -485,6 +502,7 @@ def command(
         pricing=_split_list(pricing) or None,
         usd_per_hour=usd_per_hour,
         utilization=utilization,
+        gpus=gpus,
         host_overhead_w=host_overhead_w,
         compare=_split_list(compare) or DEFAULT_COMPARE,
         prices_file=prices_file,

@@ -38,7 +38,7 @@ from localeval.cost.catalog import load_catalog
 from localeval.cost.compare import api_rows, price_fixed_performance
 from localeval.cost.context import Context
 from localeval.cost.direct import what_if_costs
-from localeval.cost.inputs import BenchRun, EvalRun, read_runs
+from localeval.cost.inputs import BenchRun, EvalRun, model_facts, read_runs
 from localeval.cost.metrics import (
     DEFAULT_SLO_ATTAINMENT,
     metric_stderr,
@@ -100,7 +100,7 @@ def analyze_runs(runs: Sequence[BenchRun | EvalRun], opts: CostOptions) -> CostR
     else:
         target = measured_target(runs, profiles, opts)
     ctx = _context(opts, target)
-    bases = [run_basis(r, target, profiles) for r in runs]
+    bases = [run_basis(r, target, profiles, gpus=opts.gpus, facts=model_facts(r)) for r in runs]
     ctx.prices = build_prices(ctx, measured_power_per_gpu_w(runs, bases))
     elec = electricity(opts, target)
 

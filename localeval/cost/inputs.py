@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from localeval.errors import ConfigError
+from localeval.plan.model_facts import ModelArch, load_model_arch, shipped_model
 from localeval.results import BenchResult, EvalResult, Measurement, read_measurements
 from localeval.results.bench import PointResult
 from localeval.results.common import Provenance
@@ -92,6 +93,39 @@ class EvalRun(_ReadRun):
 
 
 Run = BenchRun | EvalRun
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """The architecture of a run's model, for the memory check of a re-pricing (None with
+    ``reason`` when no config.json was at hand), and the context length it was served at."""
+
+    arch: ModelArch | None
+    reason: str | None = None
+    context_tokens: int | None = None
+
+
+def model_facts(run: Run) -> ModelFacts:
+    """The architecture of ``run``'s model from its local model directory or a shipped
+    config.json (never fetched from the hub), and the context it was served at."""
+    prov = run.provenance
+    context = prov.endpoint.max_model_len if prov.endpoint is not None else None
+    if context is None and isinstance(prov.engine_args.get("max_model_len"), int):
+        context = prov.engine_args["max_model_len"]
+    local = prov.model_path and Path(prov.model_path).expanduser().exists()
+    candidates = [prov.model_path] if local and prov.model_path else []
+    candidates += [n for n in (prov.model_id, prov.model) if n and shipped_model(n) is not None]
+    for name in candidates:
+        try:
+            return ModelFacts(load_model_arch(name), None, context)
+        except ConfigError:
+            continue
+    return ModelFacts(
+        None,
+        f"no config.json for {prov.model} (no local model directory, no shipped "
+        "architecture; the cost model fetches nothing)",
+        context,
+    )
 
 
 @dataclass

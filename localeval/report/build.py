@@ -21,7 +21,7 @@ from localeval.cost.catalog import load_catalog
 from localeval.cost.pricing import option_label, parse_option
 from localeval.cost.records import CostReport, PointCost
 from localeval.cost.reference import load_reference_points
-from localeval.errors import LocalevalError
+from localeval.errors import LocalevalError, PricingRefused
 from localeval.plan.model_facts import shipped_model
 from localeval.plan.planner import PlanRequest, run_plan
 from localeval.report.load import (
@@ -105,10 +105,14 @@ class _Builder:
             profiles_dir=self.options.profiles_dir,
             pricing=self.options.pricing,
             compare=self.options.compare,
+            utilization=self.options.utilization,
+            gpus=self.options.gpus,
         )
         for members in groups.values():
             try:
                 report = analyze_runs(members, opts)
+            except PricingRefused:
+                raise  # a figure that would be wrong, not one that cannot be computed
             except LocalevalError as exc:
                 files = ", ".join(display_name(r.path) for r in members)
                 hint = f" ({exc.hint})" if exc.hint else ""
@@ -132,7 +136,7 @@ class _Builder:
             for rb in report.runs:
                 basis[rb.path] = (
                     rb.priced_on,
-                    "exact" if rb.exact else "ESTIMATE (roofline)",
+                    rb.basis_text,
                     self.notes.refs(rb.assumptions),
                 )
         out = []

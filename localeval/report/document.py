@@ -169,12 +169,13 @@ def _prices_section(report: Report) -> Section | None:
     if report.prices:
         tables.append(
             _table(
-                ("profile", "option", "$/GPU-h", "how", "source", "as of", "notes"),
+                ("profile", "option", "$/GPU-h", "utilization", "how", "source", "as of", "notes"),
                 (
                     (
                         p.price.profile or "custom",
                         option_label(p.price.option),
                         usd(p.price.usd_per_gpu_hour),
+                        p.price.utilization_basis,
                         p.price.formula(),
                         p.price.source,
                         p.price.as_of or "-",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from localeval.cost.analyze import DEFAULT_COMPARE, resolve_profile
+from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, resolve_profile
 from localeval.cost.catalog import load_catalog
 from localeval.cost.pricing import parse_option
 from localeval.results.bench import PointResult
@@ -34,11 +34,15 @@ class ReportOptions:
 
     ``profile`` prices every run on one hardware profile (default: each on its own);
     ``pricing`` limits and orders the price options (the first is the one plotted);
-    ``compare`` names the API models set beside the runs; ``plots`` turns figures off."""
+    ``compare`` names the API models set beside the runs; ``plots`` turns figures off;
+    ``utilization`` and ``gpus`` are the cost model's (every option at one utilization,
+    default fully busy; the GPU count to price a deployment at)."""
 
     profile: str | None = None
     profiles_dir: Path | None = None
     pricing: tuple[str, ...] | None = None
+    utilization: float | None = None
+    gpus: int | None = None
     compare: tuple[str, ...] = DEFAULT_COMPARE
     plots: bool = True
 
@@ -46,6 +50,7 @@ class ReportOptions:
         """Raise the project's errors for an unknown profile, price option or API model."""
         for opt in self.pricing or ():
             parse_option(opt)
+        CostOptions(utilization=self.utilization, gpus=self.gpus).check()
         if self.profile is not None:
             resolve_profile(self.profile, self.profiles_dir)
         catalog = load_catalog()

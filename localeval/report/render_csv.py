@@ -58,6 +58,8 @@ def _prices(report: Report) -> Iterator[Row]:
         p = row.price
         item = p.profile or "custom"
         yield ("price", "", item, p.option, "usd_per_gpu_hour", p.usd_per_gpu_hour, "USD/GPU-h")
+        yield ("price", "", item, p.option, "utilization", p.utilization, "fraction")
+        yield ("price", "", item, p.option, "utilization_basis", p.utilization_basis, "")
         yield ("price", "", item, p.option, "source", p.source, "")
         yield ("price", "", item, p.option, "as_of", p.as_of, "date")
     for a in report.api_prices:

@@ -15,13 +15,20 @@ from __future__ import annotations
 #     requests that belong to no task (``overhead``). Every new field is optional.
 #   run-cost 2: each group's cost report nested under ``report``, in the cost file's shapes.
 #   cost, plan 1: the first versioned ``cost --json`` and ``plan --json``.
+#   cost 2, run-cost 3: every price option at a stated utilization (``utilization`` set for
+#     rentals too, ``utilization_basis`` in words); where a run's GPU count came from
+#     (``gpus_source``) and whether its model fits the hardware it is re-priced on (``fit``);
+#     each bench run's saturation point with ``still_rising``; break-even per eval task at
+#     its own mix (``task_breakeven``); the servers' hold time (``server_holds``).
+#   run-manifest 3: each recipe's server hold (``server``: started, stopped, held_s,
+#     ready_after_s), what the cost prices beside "as run".
 #   report 1: ``report --format json`` (a rendering, read by nobody in localeval).
 KINDS: dict[str, int] = {
     "bench": 3,
     "eval": 3,
-    "run-manifest": 2,
-    "run-cost": 2,
-    "cost": 1,
+    "run-manifest": 3,
+    "run-cost": 3,
+    "cost": 2,
     "plan": 1,
     "report": 1,
 }
