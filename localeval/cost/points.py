@@ -18,14 +18,22 @@ from localeval.cost.inputs import BenchRun, EvalRun
 from localeval.cost.metrics import saturation_point
 from localeval.cost.options import CostOptions
 from localeval.cost.records import BreakEvenRow, OptionTokenPrices, PointCost, RunBasis
-from localeval.cost.tokens import latency_prefill_share, token_prices
+from localeval.cost.tokens import server_prefill_share, token_prices
 from localeval.results.bench import PointResult
 
 
+def server_share(point: PointResult) -> float | None:
+    """Prefill share of the engine's time at ``point`` from its own prefill/decode time
+    histograms; None when the server did not expose them (the client's TTFT / E2E latency,
+    which count queueing and client lag as prefill, are never used)."""
+    times = point.server_phase_times_s()
+    return server_prefill_share(*times) if times is not None else None
+
+
 def measured_share(point: PointResult, gke_ratio: float) -> float:
-    """Prefill share of GPU time at ``point`` on the hardware it ran on: the latency split,
+    """Prefill share of GPU time at ``point`` on the hardware it ran on: the server split,
     else the share GKE's ratio method implies."""
-    share = latency_prefill_share(point.ttft_ms.mean, point.e2e_ms.mean)
+    share = server_share(point)
     if share is not None:
         return share
     weighted_in = point.input_tok_per_s / gke_ratio
@@ -39,7 +47,12 @@ def point_cost(
     """The cost of one load point under each price (throughput scaled when priced on other
     hardware), with its energy per M tokens when measured on the priced hardware."""
     notes: list[str] = []
-    share = latency_prefill_share(point.ttft_ms.mean, point.e2e_ms.mean)
+    share = server_share(point)
+    if share is None and point.completed > 0:
+        notes.append(
+            "the server exposed no prefill/decode time histograms at this point: $/M split "
+            "by the GKE ratio"
+        )
     in_tps, out_tps = point.input_tok_per_s, point.output_tok_per_s
     if basis.scale is not None:
         factor = scaling.time_factor(measured_share(point, ctx.opts.gke_ratio), basis.scale)
