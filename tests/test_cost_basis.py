@@ -179,3 +179,63 @@ def test_same_hardware_needs_no_fit_check(tmp_path: Path) -> None:
     path = write(tmp_path, _bench_of("meta-llama/Llama-3.1-70B-Instruct", gpu_count=1), "b.json")
     report = analyze([path], CostOptions(profiles_dir=PROFILES))
     assert report.runs[0].exact and report.runs[0].fit is None
+
+
+# ------------------------------------------------------------------------- saturation
+
+
+def test_saturation_is_flagged_while_throughput_still_rises() -> None:
+    # bench_h100: 250, 2,000 then 4,000 output tok/s: the last point doubled the one before.
+    report = analyze([BENCH, EVAL], CostOptions(profiles_dir=PROFILES, compare=("o1",)))
+    (sat,) = report.saturation
+    assert sat.point == "c=16" and sat.still_rising
+    assert sat.last_gain == pytest.approx(4000 / 2000 - 1)
+    assert all("THROUGHPUT STILL RISING (+100%" in b.throughput_basis for b in report.breakeven)
+    mmlu = next(t for t in report.tasks if t.task == "mmlu_pro")
+    assert all("THROUGHPUT STILL RISING" in o.saturation_basis for o in mmlu.by_option)
+    assert report.to_dict()["saturation"][0]["still_rising"] is True
+
+
+@pytest.mark.parametrize(("last", "rising"), [(2150.0, False), (2250.0, True)])
+def test_a_gain_of_ten_percent_or_less_is_saturated(
+    tmp_path: Path, last: float, rising: bool
+) -> None:
+    points = [
+        {"concurrency": c, "completed": 10, "output_tok_per_s": out, "input_tok_per_s": out}
+        for c, out in ((8, 1000.0), (16, 2000.0), (32, last))
+    ]
+    path = write(tmp_path, bench_result(points, provenance=provenance(profile="test-h100")), "b")
+    report = analyze([path], CostOptions(profiles_dir=PROFILES, compare=("o1",)))
+    (sat,) = report.saturation
+    assert sat.point == "c=32" and sat.still_rising is rising
+    assert sat.last_gain == pytest.approx(last / 2000 - 1)
+    assert ("STILL RISING" in report.breakeven[0].throughput_basis) is rising
+
+
+# ------------------------------------------------------------------------- per-task mix
+
+
+def test_task_break_even_uses_the_tasks_own_mix(tmp_path: Path) -> None:
+    # 12:1 input:output, unlike the bench's 2:1.
+    ev = eval_result(
+        {"long_context": {"prompt_tokens": 1_200_000, "generated_tokens": 100_000, "wall_s": 60}},
+        provenance=provenance(profile="test-h100", model="Qwen/Qwen2.5-7B-Instruct"),
+    )
+    path = write(tmp_path, ev, "eval.json")
+    opts = CostOptions(profiles_dir=PROFILES, compare=("o1",), pricing=("on-demand",))
+    report = analyze([BENCH, path], opts)
+    (row,) = report.task_breakeven
+    mix = 12 / 13
+    # At c=16 the server's histograms give 5% of the time to prefill: 4,000 input tok/s buy
+    # 5% of it, 2,000 output tok/s the rest.
+    capacity = 1 / (mix * 0.05 / 4000 + (1 - mix) * 0.95 / 2000)
+    assert row.task == "long_context"
+    assert row.input_share == pytest.approx(mix)
+    assert row.capacity_tok_per_s == pytest.approx(capacity)
+    api = mix * 15e-6 + (1 - mix) * 60e-6
+    assert row.result.api_usd_per_token == pytest.approx(api)
+    assert row.result.tokens_per_day == pytest.approx(2.99 * 24 / api)
+    assert row.result.utilization_needed == pytest.approx(2.99 * 24 / api / (capacity * 86_400))
+    assert "long_context: its own mix" in row.throughput_basis
+    # The bench's own row keeps the bench's mix.
+    assert report.breakeven[0].input_share == pytest.approx(4000 / 6000)

@@ -22,6 +22,7 @@ from localeval.results import BenchResult, EvalResult, Measurement, read_measure
 from localeval.results.bench import PointResult
 from localeval.results.common import Provenance
 from localeval.results.eval import TaskResult
+from localeval.results.manifest import MANIFEST_FILE, ServerHeld, load_manifest
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,52 @@ class EvalRun(_ReadRun):
 
 
 Run = BenchRun | EvalRun
+
+
+@dataclass(frozen=True)
+class Hold:
+    """How long the server of one recipe of a `localeval run` held its GPUs (the manifest's
+    record), and the result files it served (paths as the runs were read)."""
+
+    run_dir: str
+    recipe: str
+    model: str
+    held: ServerHeld
+    paths: tuple[str, ...]
+
+
+# How many folders above a result file its run's manifest may be (RUN/recipe/stage/file).
+_MANIFEST_DEPTH = 3
+
+
+def read_holds(runs: Sequence[Run]) -> list[Hold]:
+    """The server holds of the `localeval run` directories the runs' result files belong
+    to, each with the results its server produced; results outside a run (a standalone
+    bench or eval) have none. Raises :class:`~localeval.errors.ResultFileError` for a
+    manifest that cannot be read."""
+    found: dict[tuple[str, str], Hold] = {}
+    for run in runs:
+        path = Path(run.path).resolve()
+        for folder in list(path.parents)[:_MANIFEST_DEPTH]:
+            if not (folder / MANIFEST_FILE).is_file():
+                continue
+            manifest = load_manifest(folder)
+            if manifest is None:
+                break
+            for entry in manifest.recipes:
+                artifacts = [entry.stages[s].artifacts.get("result") for s in ("bench", "eval")]
+                if entry.server is None or not any(
+                    a and (folder / a).resolve() == path for a in artifacts
+                ):
+                    continue
+                key = (str(folder), entry.name)
+                held = found.get(key)
+                paths = (*held.paths, run.path) if held else (run.path,)
+                found[key] = Hold(
+                    str(folder), entry.name, entry.served_model_name, entry.server, paths
+                )
+            break
+    return list(found.values())
 
 
 @dataclass(frozen=True)

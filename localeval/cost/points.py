@@ -20,6 +20,7 @@ from localeval.cost.options import CostOptions
 from localeval.cost.records import BreakEvenRow, OptionTokenPrices, PointCost, RunBasis
 from localeval.cost.tokens import server_prefill_share, token_prices
 from localeval.results.bench import PointResult
+from localeval.results.cost import STILL_RISING, STILL_RISING_GAIN, SaturationPoint
 
 
 def server_share(point: PointResult) -> float | None:
@@ -105,8 +106,8 @@ def point_cost(
 
 @dataclass(frozen=True)
 class Saturation:
-    """A bench run's saturation point: its cost, the capacity it gives, and the prefill share of
-    GPU time measured there."""
+    """A bench run's saturation point: its cost, the capacity it gives, the prefill share of
+    GPU time measured there, and the record the cost report keeps of it."""
 
     point: PointCost
     measured_prefill_share: float
@@ -114,12 +115,36 @@ class Saturation:
     capacity_tok_per_s: float
     input_share: float
     units: int
+    record: SaturationPoint
+
+
+def _load(point: PointResult) -> float:
+    if point.concurrency is not None:
+        return float(point.concurrency)
+    if point.rate_rps is not None:
+        return point.rate_rps
+    return float(point.index)
+
+
+def last_gain(points: Sequence[PointResult]) -> float | None:
+    """The output throughput the sweep's last point (by offered load) gained over the one
+    before it, as a fraction (0.25: 25% more); None with fewer than two points that served
+    tokens."""
+    served = sorted(
+        (p for p in points if p.completed > 0 and p.output_tok_per_s > 0),
+        key=lambda p: (_load(p), p.index),
+    )
+    if len(served) < 2:
+        return None
+    return served[-1].output_tok_per_s / served[-2].output_tok_per_s - 1.0
 
 
 def saturation(
     run: BenchRun, basis: RunBasis, point_costs: Sequence[PointCost], opts: CostOptions
 ) -> Saturation | None:
-    """The saturation point of ``run`` (see :func:`saturation_point`); None when no point
+    """The saturation point of ``run``: the best point measured (see
+    :func:`saturation_point`), flagged :data:`STILL_RISING` when the sweep's last point
+    gained more than :data:`STILL_RISING_GAIN` over the one before; None when no point
     served tokens."""
     picked = saturation_point(run.points, opts.slo_attainment)
     if picked is None:
@@ -129,14 +154,32 @@ def saturation(
     total = cost.input_tok_per_s + cost.output_tok_per_s
     if total <= 0:
         return None
+    gain = last_gain(run.points)
+    rising = gain is not None and gain > STILL_RISING_GAIN
     est = " (ESTIMATE)" if not basis.exact else ""
+    flag = (
+        f"; {STILL_RISING.upper()} (+{gain:.0%} at the last point): capacity understated, "
+        "cost overstated"
+        if rising and gain is not None
+        else ""
+    )
     return Saturation(
         point=cost,
         measured_prefill_share=measured_share(point, opts.gke_ratio),
-        basis_text=f"{Path(run.path).name} {why}{est}",
+        basis_text=f"{Path(run.path).name} {why}{est}{flag}",
         capacity_tok_per_s=total,
         input_share=cost.input_tok_per_s / total,
         units=basis.units,
+        record=SaturationPoint(
+            path=run.path,
+            point=point.label,
+            rule=why,
+            output_tok_per_s=cost.output_tok_per_s,
+            capacity_tok_per_s=total,
+            input_share=cost.input_tok_per_s / total,
+            still_rising=rising,
+            last_gain=gain,
+        ),
     )
 
 
@@ -147,9 +190,10 @@ def breakeven_rows(
     units: int,
     basis_text: str,
     notes: tuple[str, ...],
+    task: str | None = None,
 ) -> list[BreakEvenRow]:
     """Break-even of every price option against every compared API model, at ``capacity``
-    tokens/s of which ``input_share`` are input."""
+    tokens/s of which ``input_share`` are input (the mix of ``task`` when given)."""
     rows = []
     ratio = ctx.opts.token_ratio or 1.0
     for price in ctx.prices:
@@ -176,6 +220,7 @@ def breakeven_rows(
                         api_usd_per_token=api_per_token,
                     ),
                     assumptions=notes + extra,
+                    task=task,
                 )
             )
     return rows
