@@ -393,7 +393,10 @@ def test_the_servers_hold_time_is_recorded_and_priced_beside_as_run(
     bench = load_result(run_dir / "model-a" / "bench" / "result.json", "bench")
     bench_s = sum(p["duration_s"] for p in bench["points"])
     tasks_usd = sum(
-        o["as_run_usd"] for t in report["tasks"] for o in t["by_option"] if o["option"] == price["option"]
+        o["as_run_usd"]
+        for t in report["tasks"]
+        for o in t["by_option"]
+        if o["option"] == price["option"]
     )
     assert option["as_run_usd"] == pytest.approx(bench_s * hold["gpus"] * usd_per_s + tasks_usd)
     assert hold["measured_s"] == pytest.approx(bench_s + 2 * 2.0)  # two tasks of 2 s wall

@@ -20,6 +20,7 @@ from localeval.cost.records import CostReport
 from localeval.report.load import display_name
 from localeval.results.bench import DEFAULT_SLO_ATTAINMENT
 from localeval.results.common import to_json
+from localeval.results.cost import STILL_RISING
 
 
 def _usd(value: float | None) -> str:
@@ -100,7 +101,18 @@ def _samples(values: Iterable[str]) -> dict[str, Path]:
 
 def _print_report(report: CostReport, console: Console) -> None:
     notes = _Notes()
-    for section in (_prices, _runs, _points, _tasks, _api, _breakeven, _fixed):
+    for section in (
+        _prices,
+        _runs,
+        _points,
+        _saturation,
+        _tasks,
+        _holds,
+        _api,
+        _breakeven,
+        _task_breakeven,
+        _fixed,
+    ):
         section(report, notes, console)
     console.print(f"API prices: {report.catalog_source}", highlight=False)
     for text in report.notes:
@@ -186,6 +198,47 @@ def _points(report: CostReport, notes: _Notes, console: Console) -> None:
                     notes.refs([*pt.assumptions, *([f"$/M split: {tp.method}"] if tp else [])]),
                 )
         console.print(load)
+        console.print(table)
+
+
+def _saturation(report: CostReport, notes: _Notes, console: Console) -> None:
+    if report.saturation:
+        cols = ("out tok/s", "capacity\ntok/s", "last point\ngain")
+        table = _table(
+            "Saturation: the best point measured", ("result", "point", *cols, "verdict"), cols
+        )
+        for s in report.saturation:
+            table.add_row(
+                display_name(s.path),
+                s.point,
+                _num(s.output_tok_per_s),
+                _num(s.capacity_tok_per_s),
+                "-" if s.last_gain is None else f"{s.last_gain:+.0%}",
+                STILL_RISING if s.still_rising else "saturated",
+            )
+        console.print(table)
+
+
+def _holds(report: CostReport, notes: _Notes, console: Console) -> None:
+    if report.server_holds:
+        money = ("as run", "server\nhold", "hold /\nas run")
+        table = _table(
+            "As run, and the whole time the server held the GPUs",
+            ("recipe", "option", "held s", *money, "notes"),
+            numeric=("held s", *money),
+        )
+        for h in report.server_holds:
+            for o in h.by_option:
+                ratio = f"{o.hold_usd / o.as_run_usd:.3g}x" if o.as_run_usd > 0 else "-"
+                table.add_row(
+                    h.recipe,
+                    option_label(o.option),
+                    _num(h.held_s),
+                    _usd(o.as_run_usd),
+                    _usd(o.hold_usd),
+                    ratio,
+                    notes.refs(h.assumptions),
+                )
         console.print(table)
 
 
@@ -303,6 +356,31 @@ def _breakeven(report: CostReport, notes: _Notes, console: Console) -> None:
                 _usd(r.api_usd_per_token * 1e6),
                 volume,
                 util,
+                notes.refs([f"throughput: {b.throughput_basis}", *b.assumptions]),
+            )
+        console.print(table)
+
+
+def _task_breakeven(report: CostReport, notes: _Notes, console: Console) -> None:
+    if report.task_breakeven:
+        cols = ("in:out", "capacity\ntok/s", "API $/M\n(mix)", "break-even\ntok/day")
+        table = _table(
+            "Break-even of each task at its own input:output mix",
+            ("task", "option", "API model", *cols, "notes"),
+            numeric=cols,
+        )
+        for b in report.task_breakeven:
+            r = b.result
+            share = b.input_share
+            mix = f"{share / (1 - share):.3g}:1" if share < 1 else "input only"
+            table.add_row(
+                b.task or "-",
+                option_label(b.option),
+                b.api_model,
+                mix,
+                _num(b.capacity_tok_per_s),
+                _usd(r.api_usd_per_token * 1e6),
+                "never" if r.tokens_per_day is None else _num(r.tokens_per_day),
                 notes.refs([f"throughput: {b.throughput_basis}", *b.assumptions]),
             )
         console.print(table)

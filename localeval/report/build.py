@@ -39,11 +39,13 @@ from localeval.report.model import (
     BreakEvenLine,
     CostPoint,
     EvalRow,
+    HoldLine,
     PriceRow,
     Report,
     ReportOptions,
     RooflineRow,
     RunSummary,
+    SaturationLine,
     TaskView,
 )
 from localeval.report.views import Notes, pareto_frontier, run_labels
@@ -308,6 +310,28 @@ class _Builder:
                     lines.append(BreakEvenLine(self.labels[run.path], b, notes))
         return lines
 
+    def saturation_lines(self) -> list[SaturationLine]:
+        return [
+            SaturationLine(self.labels.get(s.path, display_name(s.path)), s)
+            for _, report in self.costs
+            for s in report.saturation
+        ]
+
+    def task_breakeven_lines(self) -> list[BreakEvenLine]:
+        lines = []
+        for _, report in self.costs:
+            for b in report.task_breakeven:
+                notes = self.notes.refs([f"capacity: {b.throughput_basis}", *b.assumptions])
+                lines.append(BreakEvenLine(b.task or "-", b, notes))
+        return lines
+
+    def hold_lines(self) -> list[HoldLine]:
+        return [
+            HoldLine(h, self.notes.refs(h.assumptions))
+            for _, report in self.costs
+            for h in report.server_holds
+        ]
+
     def task_views(self, eval_rows: Sequence[EvalRow]) -> list[TaskView]:
         views = []
         tasks = list(dict.fromkeys(row.name for row in eval_rows))
@@ -460,6 +484,9 @@ def build_report(runs: Sequence[Run], options: ReportOptions | None = None) -> R
     evals = builder.eval_rows()
     views = builder.task_views(evals)
     breakeven = builder.breakeven_lines()
+    saturation = builder.saturation_lines()
+    task_breakeven = builder.task_breakeven_lines()
+    holds = builder.hold_lines()
     roofline = builder.roofline_rows()
     api_prices, catalog_source = _api_prices(options.compare)
     for _, report in builder.costs:
@@ -478,6 +505,9 @@ def build_report(runs: Sequence[Run], options: ReportOptions | None = None) -> R
         warnings=tuple(builder.warnings),
         catalog_source=catalog_source,
         options=options,
+        saturation=tuple(saturation),
+        task_breakeven=tuple(task_breakeven),
+        server_holds=tuple(holds),
     )
 
 

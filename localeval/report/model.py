@@ -22,6 +22,8 @@ from localeval.results.cost import (
     BreakEvenRow,
     OptionTokenPrices,
     PricedHour,
+    SaturationPoint,
+    ServerHold,
     TaskOptionCost,
     TokenPrices,
 )
@@ -181,6 +183,23 @@ class BreakEvenLine:
 
 
 @dataclass(frozen=True)
+class SaturationLine:
+    """One bench run's saturation point as the cost model judged it (best point measured,
+    ``still_rising`` when the sweep had not stopped gaining), labelled with the run."""
+
+    run: str
+    point: SaturationPoint
+
+
+@dataclass(frozen=True)
+class HoldLine:
+    """The whole time one recipe's server held its GPUs, priced beside its work as run."""
+
+    hold: ServerHold
+    notes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class RooflineRow:
     """A measured load point beside the planner's roofline bound (an estimate)."""
 
@@ -210,6 +229,9 @@ class Report:
     warnings: tuple[str, ...]
     catalog_source: str | None = None
     options: ReportOptions = field(default_factory=ReportOptions)
+    saturation: tuple[SaturationLine, ...] = ()
+    task_breakeven: tuple[BreakEvenLine, ...] = ()
+    server_holds: tuple[HoldLine, ...] = ()
 
     @property
     def bench_runs(self) -> list[RunSummary]:
