@@ -402,6 +402,27 @@ def test_the_servers_hold_time_is_recorded_and_priced_beside_as_run(
     assert hold["measured_s"] == pytest.approx(bench_s + 2 * 2.0)  # two tasks of 2 s wall
 
 
+def test_utilization_prices_the_run_and_a_new_one_reprices_it(
+    tmp_path: Path, launcher: FakeLauncher, fake_eval: FakeEval, fast_report: list[list[Path]]
+) -> None:
+    recipe = write_recipe(tmp_path, "model-a")
+    manifest = run_pipeline(plan_for([recipe], tmp_path, utilization=0.5))
+    path = tmp_path / "run" / manifest.final["cost"].artifacts["cost"]
+    prices = json.loads(path.read_text())["groups"][0]["report"]["prices"]
+    assert [(p["utilization"], p["utilization_basis"]) for p in prices] == [(0.5, "50% busy")]
+    half = prices[0]["usd_per_gpu_hour"]
+    # The same measurements at the default: the cost and report stages run again, the
+    # measurements do not.
+    progress = Recorder()
+    again = run_pipeline(plan_for([recipe], tmp_path), progress)
+    started = {(e[1], e[2]) for e in progress.events if e[0] == "start"}
+    assert started == {("", "cost"), ("", "report")}
+    prices = json.loads(path.read_text())["groups"][0]["report"]["prices"]
+    assert prices[0]["utilization"] == 1.0
+    assert prices[0]["usd_per_gpu_hour"] == pytest.approx(half * 0.5)
+    assert again.status == "complete"
+
+
 def test_a_failed_model_does_not_stop_the_next(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_eval: FakeEval, fast_report: Any
 ) -> None:
