@@ -213,7 +213,7 @@ def _saturation(report: CostReport, notes: _Notes, console: Console) -> None:
                 s.point,
                 _num(s.output_tok_per_s),
                 _num(s.capacity_tok_per_s),
-                "-" if s.last_gain is None else f"{s.last_gain:+.0%}",
+                "-" if s.last_gain is None else f"{s.last_gain:+.1%}",
                 STILL_RISING if s.still_rising else "saturated",
             )
         console.print(table)

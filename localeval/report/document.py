@@ -550,7 +550,7 @@ def _breakeven_section(report: Report, plots: bool) -> list[Section]:
                         s.point.point,
                         num(s.point.output_tok_per_s),
                         num(s.point.capacity_tok_per_s),
-                        "-" if s.point.last_gain is None else f"{s.point.last_gain:+.0%}",
+                        "-" if s.point.last_gain is None else f"{s.point.last_gain:+.1%}",
                         STILL_RISING if s.point.still_rising else "saturated",
                     )
                     for s in report.saturation
