@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 from localeval.cost.context import Context
 from localeval.cost.inputs import BenchRun, EvalRun, Hold
-from localeval.cost.records import RunBasis, TaskCost
-from localeval.results.cost import HoldOptionCost, ServerHold
+from localeval.cost.records import HoldOptionCost, RunBasis, ServerHold, TaskCost
 
 
 def server_holds(

@@ -70,7 +70,7 @@ class RunSummary:
     kind: str
     provenance: Provenance
     priced_on: str | None
-    price_basis: str | None  # "exact" | "ESTIMATE (roofline)" | None when not priced
+    price_basis: str | None  # "exact" | "ESTIMATE (roofline: prefill x.., decode x..)" | None
     notes: tuple[int, ...] = ()
     engine: str | None = None
     engine_args: str | None = None

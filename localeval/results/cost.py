@@ -1,6 +1,7 @@
 """The cost file (``kind: "cost"``, what ``localeval cost --json`` prints) and the records
-it is made of, one per bench point, task, API comparison and break-even, each naming the
-price option it used and carrying its assumption flags; and the run's cost file
+it is made of, one per bench point, task, API comparison, break-even (per bench run and per
+task at its own mix), saturation point and server hold, each naming the price option it
+used and carrying its assumption flags; and the run's cost file
 (``kind: "run-cost"``, ``RUN/cost/cost.json``), one cost report per hardware profile.
 
 The cost model (:mod:`localeval.cost`) computes these records; the report renders them.
