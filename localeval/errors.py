@@ -3,7 +3,9 @@ anything else is a bug and shows its traceback.
 
     LocalevalError                 base: a message and a hint saying what to do next
      ├── ConfigError               a recipe, profile, price file or option is invalid
-     │    └── UnknownNameError     a name not in a registry (lists known names, "did you mean")
+     │    ├── UnknownNameError     a name not in a registry (lists known names, "did you mean")
+     │    └── PricingRefused       a result that cannot be priced as asked (unknown GPU count,
+     │                             re-pricing a CPU run or a model that does not fit)
      ├── ResultFileError           a result file of the wrong kind, schema version or shape
      ├── EndpointError             an OpenAI-compatible endpoint is unreachable or misbehaves
      ├── ServerError               the vLLM server could not be started or stopped
@@ -64,6 +66,12 @@ class UnknownNameError(ConfigError):
         self.name = name
         self.known = known_sorted
         self.suggestions = close
+
+
+class PricingRefused(ConfigError):
+    """A result the cost model will not price as asked: its GPU count is unknown, or it was
+    measured on the CPU build, or its model does not fit the hardware it would be re-priced
+    on. Every command that prices refuses it (exit 2) rather than reporting a wrong figure."""
 
 
 class ResultFileError(LocalevalError):

@@ -53,7 +53,9 @@ class RentalPrice(_Strict):
 class OwnedPrice(_Strict):
     """Owning the GPU: purchase amortized over its life plus electricity x PUE.
 
-    ``utilization`` is the fraction of the amortization period the GPU does useful work;
+    ``utilization`` is not a property of the hardware: the cost model prices every option at
+    one stated utilization (``--utilization``, default 1: fully busy). A profile that still
+    gives one loads, and the price it makes says the figure was not applied.
     ``host_overhead_w`` is the host's own draw (CPU, RAM, fans) counted per GPU.
     ``pue_source`` and ``notes`` say where the facility figures and assumptions come from."""
 
@@ -61,7 +63,7 @@ class OwnedPrice(_Strict):
     purchase_source: str = Field(min_length=1)
     as_of: dt.date
     amortization_years: float = Field(gt=0, le=20)
-    utilization: float = Field(gt=0, le=1)
+    utilization: float | None = Field(default=None, gt=0, le=1)
     electricity_usd_per_kwh: float = Field(ge=0, lt=10)
     electricity_source: str = Field(min_length=1)
     pue: float = Field(ge=1.0, le=3.0)

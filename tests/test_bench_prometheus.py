@@ -122,6 +122,36 @@ def test_sampler_reads_the_fake_servers_counters() -> None:
     assert s.prompt_tokens == 3 * 3  # BOS + 2 words, 3 requests
     assert s.generation_tokens == 15
     assert s.requests_succeeded == 3
+    # The engine's prefill/decode time histograms: 1 ms to the first token and 4 x 1 ms
+    # between the 5 tokens of each of the 3 requests, as the fake server was told.
+    assert s.prefill_time_s == pytest.approx(3 * 0.001)
+    assert s.decode_time_s == pytest.approx(3 * 0.004)
+    assert s.prefill_requests == s.decode_requests == 3
+    assert s.to_dict()["prefill_time_s"] == s.prefill_time_s
+
+
+def test_phase_times_are_deltas_over_the_point() -> None:
+    names = ("vllm:request_prefill_time_seconds_sum", "vllm:request_decode_time_seconds_sum")
+    scrapes = [
+        Scrape(0.0, {names[0]: 10.0, names[1]: 100.0}),
+        Scrape(1.0, {names[0]: 12.5, names[1]: 140.0}),
+    ]
+    s = summarize_scrapes(scrapes)
+    assert (s.prefill_time_s, s.decode_time_s) == (2.5, 40.0)
+    assert s.prefill_requests is None  # not exposed
+
+
+def test_histogram_sums_are_parsed_from_a_vllm_like_page() -> None:
+    reg = CollectorRegistry()
+    prefill = Histogram("vllm:request_prefill_time_seconds", "p", LABELS, registry=reg)
+    decode = Histogram("vllm:request_decode_time_seconds", "d", LABELS, registry=reg)
+    for engine in ("0", "1"):
+        prefill.labels("m", engine).observe(0.25)
+        decode.labels("m", engine).observe(2.0)
+    values = parse_metrics(generate_latest(reg).decode(), model="m")
+    assert values["vllm:request_prefill_time_seconds_sum"] == pytest.approx(0.5)
+    assert values["vllm:request_decode_time_seconds_sum"] == pytest.approx(4.0)
+    assert values["vllm:request_decode_time_seconds_count"] == 2
 
 
 @pytest.fixture

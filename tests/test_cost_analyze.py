@@ -21,7 +21,8 @@ BENCH = DATA / "bench_h100.json"
 EVAL = DATA / "eval_h100.json"
 
 ON_DEMAND_PER_S = 2.99 / 3600
-# c=16 point: 4,000 input and 2,000 output tok/s; TTFT 200 ms of a 4,000 ms request.
+# c=16 point: 4,000 input and 2,000 output tok/s; the server's histograms: 20 s of prefill and
+# 380 s of decode over its requests (5% prefill).
 C16_IN_PER_M = 0.05 * ON_DEMAND_PER_S / 4000 * 1e6
 C16_OUT_PER_M = 0.95 * ON_DEMAND_PER_S / 2000 * 1e6
 # Energy over everything measured on the GPU: 170 kJ over 300 s of bench, 1.08 MJ over
@@ -58,7 +59,7 @@ def test_dollars_per_million_tokens_at_each_point() -> None:
     report = run([BENCH])
     c16 = next(p for p in report.points if p.point == "c=16")
     tp = c16.prices_for("on_demand")
-    assert tp is not None
+    assert tp is not None and tp.method.startswith("server split")
     assert tp.usd_per_m_input == pytest.approx(C16_IN_PER_M)
     assert tp.usd_per_m_output == pytest.approx(C16_OUT_PER_M)
     assert tp.usd_per_m_blended_3_1 == pytest.approx((3 * C16_IN_PER_M + C16_OUT_PER_M) / 4)
@@ -220,13 +221,18 @@ def test_unknown_hardware(tmp_path: Path) -> None:
     assert report.runs[0].exact and report.prices[0].option == "custom"
 
 
-def test_gke_fallback_without_latencies(tmp_path: Path) -> None:
+def test_gke_fallback_without_server_histograms(tmp_path: Path) -> None:
     data = bench_data()
-    for point in data["points"]:  # no latency recorded: what the bench writes then
-        point["ttft_ms"] = point["e2e_ms"] = {"count": 0}
+    for point in data["points"]:
+        # No prefill/decode histogram on the server, a client-bound point whose client
+        # TTFT / E2E (200 / 4,000 ms) would say 5% prefill: the client is never used.
+        point["server_metrics"] = {"available": True, "prompt_tokens": 1.0}
+        point["client"]["client_bound"] = True
     report = run([write(tmp_path, data, "b.json")], gke_ratio=4.0)
-    tp = next(p for p in report.points if p.point == "c=16").prices_for("on_demand")
+    c16 = next(p for p in report.points if p.point == "c=16")
+    tp = c16.prices_for("on_demand")
     assert tp is not None and tp.method.startswith("GKE")
+    assert any("no prefill/decode time histograms" in a for a in c16.assumptions)
     out_per_token = ON_DEMAND_PER_S / (4000 / 4 + 2000)
     assert tp.usd_per_m_output == pytest.approx(out_per_token * 1e6)
     assert tp.usd_per_m_input == pytest.approx(out_per_token / 4 * 1e6)

@@ -56,9 +56,50 @@ def test_rental_price_carries_source_and_date() -> None:
     assert price.usd_per_gpu_hour == 2.99
     assert price.source == "Lambda"
     assert price.as_of == "2026-03-01"
-    assert price.assumptions == ()
+    # Priced fully busy by default, and said so.
+    assert price.utilization == 1.0
+    assert price.utilization_basis == "fully busy (100%)"
+    assert "fully busy" in price.formula() and "fully busy" in price.label()
+    assert len(price.assumptions) == 1 and "fully busy (100%) (the default)" in price.assumptions[0]
     # 1,800 GPU-s at $2.99/h = $1.495
     assert 1800 * price.usd_per_gpu_second == pytest.approx(1.495, abs=1e-12)
+
+
+def test_one_utilization_prices_every_option() -> None:
+    prices = {
+        p.option: p for p in profile_prices(make_profile(), utilization=0.5, measured_power_w=500)
+    }
+    # A rental busy half the hours it is paid for costs twice its list price per hour of use.
+    assert prices["on_demand"].usd_per_gpu_hour == pytest.approx(2.99 / 0.5)
+    assert prices["spot"].usd_per_gpu_hour == pytest.approx(1.99 / 0.5)
+    assert prices["owned"].usd_per_gpu_hour == pytest.approx(
+        30_000 / (3 * 8760 * 0.5) + 0.5 * 1.3 * 0.10
+    )
+    for p in prices.values():
+        assert p.utilization == 0.5 and p.utilization_basis == "50% busy"
+        assert any("50% busy (--utilization)" in a for a in p.assumptions)
+    assert prices["on_demand"].formula() == "$2.99/h list price / utilization 0.5"
+    # What a day of the rental costs does not depend on how busy it is.
+    assert prices["on_demand"].fixed_usd_per_gpu_day == pytest.approx(2.99 * 24)
+    assert custom_price(4.0, utilization=0.8).usd_per_gpu_hour == pytest.approx(5.0)
+    assert custom_price(4.0, utilization=0.8).fixed_usd_per_gpu_day == pytest.approx(96.0)
+
+
+def test_profile_utilization_is_not_applied_and_says_so() -> None:
+    profile = make_profile()
+    owned = profile.pricing.owned
+    assert owned is not None
+    seventy = profile.model_copy(
+        update={
+            "pricing": profile.pricing.model_copy(
+                update={"owned": owned.model_copy(update={"utilization": 0.7})}
+            )
+        }
+    )
+    price = gpu_usd_per_hour(seventy, "owned")
+    assert price.utilization == 1.0
+    assert price.capital_usd_per_hour == pytest.approx(30_000 / (3 * 8760))
+    assert any("0.7 is not applied" in a for a in price.assumptions)
 
 
 def test_spot_price() -> None:
@@ -126,6 +167,7 @@ def test_override_is_a_custom_price_flagged_as_such() -> None:
     assert price.usd_per_gpu_hour == 4.0
     assert price.as_of is None
     assert price.assumptions and "user" in price.assumptions[0]
+    assert price.formula() == "$4/h given price, fully busy"
     assert custom_price(4.0).profile is None
 
 

@@ -1,5 +1,5 @@
-"""$ per million tokens at a load point: the latency split, GKE's ratio fallback, the 3:1
-blend, checked against hand computations."""
+"""$ per million tokens at a load point: the server split (vLLM's prefill/decode time
+histograms), GKE's ratio fallback, the 3:1 blend, checked against hand computations."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from localeval.cost.tokens import (
     blended_3_1,
-    latency_prefill_share,
+    server_prefill_share,
     token_prices,
     token_prices_gke,
     token_prices_split,
@@ -16,7 +16,7 @@ from localeval.cost.tokens import (
 from localeval.errors import ConfigError
 
 
-def test_latency_split_by_hand() -> None:
+def test_server_split_by_hand() -> None:
     usd_per_s = 3.60 / 3600  # $0.001 per second
     prices = token_prices_split(usd_per_s, 4000.0, 2000.0, prefill_share=0.05)
     # 5% of $0.001/s buys 4,000 input tokens/s; 95% buys 2,000 output tokens/s.
@@ -25,7 +25,7 @@ def test_latency_split_by_hand() -> None:
     assert prices.usd_per_m_blended_3_1 == pytest.approx((3 * 0.0125 + 0.475) / 4)
     assert prices.usd_per_m_output_all_in == pytest.approx(0.5)
     assert prices.usd_per_m_total_tokens == pytest.approx(0.001 / 6000 * 1e6)
-    assert prices.method.startswith("latency split")
+    assert prices.method.startswith("server split")
     # The split charges exactly the deployment's cost: one second of tokens = $0.001.
     assert prices.usd_per_m_input is not None and prices.usd_per_m_output is not None
     per_second = (4000 * prices.usd_per_m_input + 2000 * prices.usd_per_m_output) / 1e6
@@ -46,18 +46,19 @@ def test_gke_ratio_method_by_hand() -> None:
     assert per_second == pytest.approx(0.001)
 
 
-def test_gke_is_the_fallback_without_latencies() -> None:
+def test_gke_is_the_fallback_without_server_histograms() -> None:
     assert token_prices(0.001, 3000, 1000, prefill_share=None).method.startswith("GKE")
-    assert token_prices(0.001, 3000, 1000, prefill_share=0.1).method.startswith("latency")
+    assert token_prices(0.001, 3000, 1000, prefill_share=0.1).method.startswith("server split")
     other = token_prices(0.001, 3000, 1000, prefill_share=None, gke_ratio=2)
     assert other.usd_per_m_output == pytest.approx(0.001 / (1500 + 1000) * 1e6)
 
 
-def test_latency_prefill_share() -> None:
-    assert latency_prefill_share(200.0, 4000.0) == pytest.approx(0.05)
-    assert latency_prefill_share(None, 4000.0) is None
-    assert latency_prefill_share(100.0, 0.0) is None
-    assert latency_prefill_share(5000.0, 4000.0) is None  # inconsistent pair
+def test_server_prefill_share() -> None:
+    # 40 s of prefill and 760 s of decode summed over the point's requests: 5% prefill.
+    assert server_prefill_share(40.0, 760.0) == pytest.approx(0.05)
+    assert server_prefill_share(0.0, 0.0) is None
+    assert server_prefill_share(-1.0, 10.0) is None
+    assert server_prefill_share(float("nan"), 10.0) is None
 
 
 def test_blended_3_1() -> None:

@@ -367,6 +367,62 @@ def test_full_run_then_rerun_skips_everything(
     assert again.invocations[1].resumed is True
 
 
+def test_the_servers_hold_time_is_recorded_and_priced_beside_as_run(
+    tmp_path: Path, launcher: FakeLauncher, fake_eval: FakeEval
+) -> None:
+    recipe = write_recipe(tmp_path, "model-a")
+    manifest = run_pipeline(plan_for([recipe], tmp_path))
+    run_dir = tmp_path / "run"
+    held = manifest.recipes[0].server
+    assert held is not None and held.held_s is not None and held.stopped_at is not None
+    serve = manifest.recipes[0].stages["serve"]
+    assert held.ready_after_s == serve.details["ready_after_s"]
+    # The server was up at least as long as its stages ran, and at most as long as the
+    # serve stage (which also checked the GPUs before starting it).
+    staged = sum(manifest.recipes[0].stages[s].duration_s or 0 for s in ("bench", "eval"))
+    assert staged <= held.held_s <= (serve.duration_s or 0) + 0.01
+    cost = json.loads((run_dir / manifest.final["cost"].artifacts["cost"]).read_text())
+    report = cost["groups"][0]["report"]
+    (hold,) = report["server_holds"]
+    assert hold["recipe"] == "model-a" and hold["held_s"] == held.held_s
+    price = report["prices"][0]
+    usd_per_s = price["usd_per_gpu_hour"] / 3600
+    (option,) = hold["by_option"]
+    assert option["hold_usd"] == pytest.approx(held.held_s * hold["gpus"] * usd_per_s)
+    # The work priced as run: the bench points' time and the stand-in tasks' GPU-seconds.
+    bench = load_result(run_dir / "model-a" / "bench" / "result.json", "bench")
+    bench_s = sum(p["duration_s"] for p in bench["points"])
+    tasks_usd = sum(
+        o["as_run_usd"]
+        for t in report["tasks"]
+        for o in t["by_option"]
+        if o["option"] == price["option"]
+    )
+    assert option["as_run_usd"] == pytest.approx(bench_s * hold["gpus"] * usd_per_s + tasks_usd)
+    assert hold["measured_s"] == pytest.approx(bench_s + 2 * 2.0)  # two tasks of 2 s wall
+
+
+def test_utilization_prices_the_run_and_a_new_one_reprices_it(
+    tmp_path: Path, launcher: FakeLauncher, fake_eval: FakeEval, fast_report: list[list[Path]]
+) -> None:
+    recipe = write_recipe(tmp_path, "model-a")
+    manifest = run_pipeline(plan_for([recipe], tmp_path, utilization=0.5))
+    path = tmp_path / "run" / manifest.final["cost"].artifacts["cost"]
+    prices = json.loads(path.read_text())["groups"][0]["report"]["prices"]
+    assert [(p["utilization"], p["utilization_basis"]) for p in prices] == [(0.5, "50% busy")]
+    half = prices[0]["usd_per_gpu_hour"]
+    # The same measurements at the default: the cost and report stages run again, the
+    # measurements do not.
+    progress = Recorder()
+    again = run_pipeline(plan_for([recipe], tmp_path), progress)
+    started = {(e[1], e[2]) for e in progress.events if e[0] == "start"}
+    assert started == {("", "cost"), ("", "report")}
+    prices = json.loads(path.read_text())["groups"][0]["report"]["prices"]
+    assert prices[0]["utilization"] == 1.0
+    assert prices[0]["usd_per_gpu_hour"] == pytest.approx(half * 0.5)
+    assert again.status == "complete"
+
+
 def test_a_failed_model_does_not_stop_the_next(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_eval: FakeEval, fast_report: Any
 ) -> None:

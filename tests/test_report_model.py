@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from localeval.errors import ConfigError, UnknownNameError
+from localeval.errors import ConfigError, PricingRefused, UnknownNameError
 from localeval.report.build import build_report, load_report
 from localeval.report.load import read_run
 from localeval.report.model import Report, ReportOptions
@@ -188,12 +188,21 @@ def test_roofline_rows_for_a_shipped_model_only() -> None:
 
 def test_one_profile_prices_every_run_on_it() -> None:
     r = load_report(
-        [DATA / "bench_cpu.json"],
-        ReportOptions(profile="test-h100", profiles_dir=PROFILES, pricing=("spot",)),
+        [DATA / "bench_h100.json"],
+        ReportOptions(profile="test-a100", profiles_dir=PROFILES, pricing=("on-demand",)),
     )
-    assert r.runs[0].priced_on == "test-h100"
-    assert r.primary_option == "spot"
-    assert [p.option for p in r.bench[0].prices] == ["spot"]
+    assert r.runs[0].priced_on == "test-a100"
+    assert r.runs[0].price_basis is not None and "roofline: prefill x" in r.runs[0].price_basis
+    assert r.primary_option == "on_demand"
+    assert [p.option for p in r.bench[0].prices] == ["on_demand"]
+
+
+def test_a_cpu_run_is_not_repriced_on_a_gpu() -> None:
+    # A refusal, not a warning: the figure would be wrong, not missing.
+    with pytest.raises(PricingRefused, match="CPU build"):
+        load_report(
+            [DATA / "bench_cpu.json"], ReportOptions(profile="test-h100", profiles_dir=PROFILES)
+        )
 
 
 def test_a_run_that_cannot_be_priced_is_still_reported() -> None:

@@ -87,16 +87,16 @@ def test_cost_and_energy_against_concurrency(figures: dict[str, Figure]) -> None
     h100 = series[f"{H100} (on-demand)"]
     assert xs(h100) == [1.0, 16.0, 64.0]
 
-    def blended(ttft_ms: float, e2e_ms: float, in_tps: float, out_tps: float) -> float:
-        share = ttft_ms / e2e_ms
+    def blended(prefill_s: float, decode_s: float, in_tps: float, out_tps: float) -> float:
+        share = prefill_s / (prefill_s + decode_s)  # the server's histograms
         per_in = share * ON_DEMAND_PER_S / in_tps * 1e6
         per_out = (1 - share) * ON_DEMAND_PER_S / out_tps * 1e6
         return (3 * per_in + per_out) / 4
 
     expected = [
-        blended(50, 2000, 500, 250),
-        blended(200, 4000, 4000, 2000),
-        blended(2000, 10000, 8000, 4000),
+        blended(5, 195, 500, 250),
+        blended(20, 380, 4000, 2000),
+        blended(50, 750, 8000, 4000),
     ]
     assert ys(h100) == pytest.approx(expected)
     assert xs(series[f"{CPU} (on-demand)"]) == [1.0, 4.0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as dt
 import inspect
 import json
 import shutil
@@ -32,6 +33,7 @@ from localeval.results import (
     current_version,
     find_results,
     load_result,
+    load_result_model,
     read_measurement,
     read_measurements,
     validate,
@@ -588,7 +590,11 @@ def test_report_of_the_run_carries_its_figures(run_dir: Path) -> None:
 
 @pytest.mark.parametrize("target", [".", "manifest.json"])
 def test_cost_of_the_run_names_both_results(run_dir: Path, target: str) -> None:
-    result = invoke("cost", run_dir / target, "--json")
+    # The version-1 eval records no GPU count and no device: it is not priced until the
+    # count is given.
+    refused = invoke("cost", run_dir / target, "--json")
+    assert refused.exit_code == 2 and "--gpus N" in refused.output
+    result = invoke("cost", run_dir / target, "--gpus", "1", "--json")
     assert result.exit_code == 0, result.output
     cost = json.loads(result.stdout)
     assert [(Path(r["path"]).resolve(), r["kind"]) for r in cost["runs"]] == [
@@ -823,11 +829,8 @@ def test_the_field_check_would_catch_a_copy() -> None:
 
 
 def test_cost_json_is_the_cost_file_and_reads_back(run_dir: Path) -> None:
-    from pydantic import TypeAdapter
 
-    from localeval.results.cost import CostReport
-
-    result = invoke("cost", str(run_dir), "--json")
+    result = invoke("cost", str(run_dir), "--gpus", "1", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert (data["schema_version"], data["kind"]) == (current_version("cost"), "cost")
@@ -840,7 +843,6 @@ def test_cost_json_is_the_cost_file_and_reads_back(run_dir: Path) -> None:
 
 
 def test_the_golden_run_cost_file_migrates_into_the_nested_shape() -> None:
-    from localeval.results.cost import RunCostFile
 
     raw_v1 = raw(GOLDEN_RUN / "cost" / "cost.json")
     migrated = load_result(GOLDEN_RUN / "cost" / "cost.json")
@@ -868,7 +870,6 @@ def test_the_golden_run_cost_file_migrates_into_the_nested_shape() -> None:
 
 
 def test_plan_json_is_the_plan_file_and_reads_back() -> None:
-    from pydantic import TypeAdapter
 
     from localeval.results.plan import PlanReport
 
@@ -929,25 +930,53 @@ def test_v2_bench_golden_loads_as_version_3_with_nothing_lost() -> None:
     assert (point.max_concurrency, point.capped_waits) == (None, None)
 
 
-@pytest.mark.parametrize(
-    ("path", "kind"),
-    [
-        (GOLDEN / "cost" / "cost.json", "cost"),
-        (GOLDEN_ROOT / "v2" / "run_cost" / "cost.json", "run-cost"),
-    ],
-    ids=["cost-v1", "run-cost-v2"],
-)
-def test_older_cost_files_read_as_the_current_models(path: Path, kind: str) -> None:
-    """A cost file of the version before the API tiers reads as today's model: its API rows
-    are standard-tier estimates and nothing was left unpriced."""
-    data = load_result(path, kind)
-    assert data["schema_version"] == current_version(kind)
-    if kind == "cost":
-        report = TypeAdapter(CostReport).validate_python(data)
-    else:
-        run_cost = RunCostFile.model_validate(data)
-        assert run_cost.groups[0].report is not None
-        report = run_cost.groups[0].report
+# --- Cost 1 -> 2, run cost 2 -> 3, run manifest 2 -> 3: the stated basis ----------------
+
+GOLDEN_V1_COST = GOLDEN / "cost" / "cost_report.json"
+GOLDEN_V2_RUN = GOLDEN_ROOT / "v2" / "run"
+
+
+def test_v1_cost_file_reads_with_rentals_fully_busy() -> None:
+
+    original = raw(GOLDEN_V1_COST)
+    data = load_result(GOLDEN_V1_COST)
+    assert data["schema_version"] == current_version("cost") == 2
+    report = TypeAdapter(CostReport).validate_python(data)
+    old = {p["option"]: p for p in original["prices"]}
+    assert old["on_demand"]["utilization"] is None  # version 1 left a rental's null
+    for price in report.prices:
+        # A version-1 rental was priced per hour paid for: fully busy.
+        want = old[price.option]["utilization"] or 1.0
+        assert price.utilization == want
+        assert price.usd_per_gpu_hour == old[price.option]["usd_per_gpu_hour"]
+    assert report.price("on_demand").utilization_basis == "fully busy (100%)"
+    assert [r.gpus_source for r in report.runs] == ["result", "result"]
+    assert report.saturation == [] and report.task_breakeven == [] and report.server_holds == []
+    # before API tiers: every API row reads as a standard-tier estimate, nothing unpriced
     assert report.api and all(a.cost.tier == "standard" and a.cost.estimate for a in report.api)
     assert report.api_unpriced == []
-    assert raw(path)["schema_version"] == current_version(kind) - 1
+
+
+def test_v2_run_cost_and_manifest_migrate() -> None:
+
+    original = raw(GOLDEN_V2_RUN / "cost" / "cost.json")
+    cost = load_result_model(GOLDEN_V2_RUN / "cost", "run-cost", RunCostFile, "cost.json")
+    assert original["schema_version"] == 2 and cost.schema_version == 3
+    report = cost.groups[0].report
+    assert report is not None and report.schema_version == 2
+    assert [p.utilization for p in report.prices] == [1.0]
+    assert original["groups"][0]["report"]["prices"][0]["utilization"] is None
+
+    old = raw(GOLDEN_V2_RUN / "manifest.json")
+    manifest = load_manifest(GOLDEN_V2_RUN)
+    assert old["schema_version"] == 2 and manifest is not None
+    assert manifest.schema_version == 3
+    details = old["recipes"][0]["stages"]["serve"]["details"]
+    held = manifest.recipes[0].server
+    assert held is not None
+    assert held.started_at == details["started_at"]
+    assert held.stopped_at == details["stopped_at"]
+    assert held.ready_after_s == details["ready_after_s"]
+    start = dt.datetime.fromisoformat(details["started_at"])
+    stop = dt.datetime.fromisoformat(details["stopped_at"])
+    assert held.held_s == (stop - start).total_seconds()

@@ -12,6 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from localeval.cli._gpus import GpuCount
 from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze
 from localeval.cost.api import tier_prices
 from localeval.cost.catalog import load_catalog
@@ -21,7 +22,7 @@ from localeval.cost.records import CostReport
 from localeval.report.load import display_name
 from localeval.results.bench import DEFAULT_SLO_ATTAINMENT
 from localeval.results.common import to_json
-from localeval.results.cost import API_PAIRS, API_TIERS
+from localeval.results.cost import API_PAIRS, API_TIERS, STILL_RISING
 
 
 def _usd(value: float | None) -> str:
@@ -102,7 +103,18 @@ def _samples(values: Iterable[str]) -> dict[str, Path]:
 
 def _print_report(report: CostReport, console: Console) -> None:
     notes = _Notes()
-    for section in (_prices, _runs, _points, _tasks, _api, _breakeven, _fixed):
+    for section in (
+        _prices,
+        _runs,
+        _points,
+        _saturation,
+        _tasks,
+        _holds,
+        _api,
+        _breakeven,
+        _task_breakeven,
+        _fixed,
+    ):
         section(report, notes, console)
     console.print(f"API prices: {report.catalog_source}", highlight=False)
     for text in report.notes:
@@ -116,15 +128,15 @@ def _print_report(report: CostReport, console: Console) -> None:
 def _prices(report: CostReport, notes: _Notes, console: Console) -> None:
     prices = _table(
         "GPU price per hour of use",
-        ("option", "$/GPU-h", "detail", "source", "as of", "notes"),
+        ("option", "$/GPU-h", "utilization", "detail", "source", "as of", "notes"),
         numeric=("$/GPU-h",),
     )
     for p in report.prices:
-        detail = p.formula() if p.option == "owned" else ""
         prices.add_row(
             option_label(p.option),
             _usd(p.usd_per_gpu_hour),
-            detail,
+            p.utilization_basis,
+            p.formula(),
             p.source,
             p.as_of or "-",
             notes.refs(p.assumptions),
@@ -144,7 +156,7 @@ def _runs(report: CostReport, notes: _Notes, console: Console) -> None:
             r.model,
             r.measured_on,
             r.priced_on,
-            "exact" if r.exact else "ESTIMATE (roofline)",
+            r.basis_text,
             notes.refs(r.assumptions),
         )
     console.print(runs)
@@ -188,6 +200,47 @@ def _points(report: CostReport, notes: _Notes, console: Console) -> None:
                     notes.refs([*pt.assumptions, *([f"$/M split: {tp.method}"] if tp else [])]),
                 )
         console.print(load)
+        console.print(table)
+
+
+def _saturation(report: CostReport, notes: _Notes, console: Console) -> None:
+    if report.saturation:
+        cols = ("out tok/s", "capacity\ntok/s", "last point\ngain")
+        table = _table(
+            "Saturation: the best point measured", ("result", "point", *cols, "verdict"), cols
+        )
+        for s in report.saturation:
+            table.add_row(
+                display_name(s.path),
+                s.point,
+                _num(s.output_tok_per_s),
+                _num(s.capacity_tok_per_s),
+                "-" if s.last_gain is None else f"{s.last_gain:+.1%}",
+                STILL_RISING if s.still_rising else "saturated",
+            )
+        console.print(table)
+
+
+def _holds(report: CostReport, notes: _Notes, console: Console) -> None:
+    if report.server_holds:
+        money = ("as run", "server\nhold", "hold /\nas run")
+        table = _table(
+            "As run, and the whole time the server held the GPUs",
+            ("recipe", "option", "held s", *money, "notes"),
+            numeric=("held s", *money),
+        )
+        for h in report.server_holds:
+            for o in h.by_option:
+                ratio = f"{o.hold_usd / o.as_run_usd:.3g}x" if o.as_run_usd > 0 else "-"
+                table.add_row(
+                    h.recipe,
+                    option_label(o.option),
+                    _num(h.held_s),
+                    _usd(o.as_run_usd),
+                    _usd(o.hold_usd),
+                    ratio,
+                    notes.refs(h.assumptions),
+                )
         console.print(table)
 
 
@@ -339,6 +392,31 @@ def _breakeven(report: CostReport, notes: _Notes, console: Console) -> None:
         console.print(table)
 
 
+def _task_breakeven(report: CostReport, notes: _Notes, console: Console) -> None:
+    if report.task_breakeven:
+        cols = ("in:out", "capacity\ntok/s", "API $/M\n(mix)", "break-even\ntok/day")
+        table = _table(
+            "Break-even of each task at its own input:output mix",
+            ("task", "option", "API model", *cols, "notes"),
+            numeric=cols,
+        )
+        for b in report.task_breakeven:
+            r = b.result
+            share = b.input_share
+            mix = f"{share / (1 - share):.3g}:1" if share < 1 else "input only"
+            table.add_row(
+                b.task or "-",
+                option_label(b.option),
+                b.api_model,
+                mix,
+                _num(b.capacity_tok_per_s),
+                _usd(r.api_usd_per_token * 1e6),
+                "never" if r.tokens_per_day is None else _num(r.tokens_per_day),
+                notes.refs([f"throughput: {b.throughput_basis}", *b.assumptions]),
+            )
+        console.print(table)
+
+
 def _fixed(report: CostReport, notes: _Notes, console: Console) -> None:
     fp = report.fixed_performance
     if fp is not None:
@@ -416,7 +494,19 @@ def _print_models(as_json: bool, prices_file: Path | None, overrides: Path | Non
     help="on-demand, spot, reserved or owned (repeat or comma-separate; default: all the profile has).",
 )
 @click.option("--usd-per-hour", type=float, help="Price per GPU-hour, replacing the profile's.")
-@click.option("--utilization", type=float, help="Owned GPUs: share of hours in use, in (0, 1].")
+@click.option(
+    "--utilization",
+    type=float,
+    help="Share of the hours paid for in which the GPUs work, in (0, 1], for every option "
+    "(default 1: fully busy).",
+)
+@click.option(
+    "--gpus",
+    type=GpuCount(min=1, uuids_option=None, counts="the GPUs serving the results measured"),
+    metavar="N",
+    help="GPUs the deployment measured uses, on every node: replaces the count the results "
+    "record (required for an endpoint measured without --gpus).",
+)
 @click.option("--host-overhead-w", type=float, help="Owned GPUs: host power per GPU, in watts.")
 @click.option(
     "--compare",
@@ -498,6 +588,7 @@ def command(
     pricing: tuple[str, ...],
     usd_per_hour: float | None,
     utilization: float | None,
+    gpus: int | None,
     host_overhead_w: float | None,
     compare: tuple[str, ...],
     prices_file: Path | None,
@@ -523,7 +614,10 @@ def command(
     """Price bench/eval RESULTS (or what-if inputs) and compare them with API prices.
 
     Re-pricing on the hardware a result was measured on is exact; pricing it on other
-    hardware (--profile) is a roofline estimate and is labelled so."""
+    hardware (--profile) is a roofline estimate and is labelled so. Every option is priced
+    at one utilization (--utilization, default 1: fully busy). A result whose GPU count is
+    unknown needs --gpus N; a CPU run, or a model that does not fit, is not re-priced on
+    other hardware."""
     if list_models:
         _print_models(as_json, prices_file, price_overrides)
         return
@@ -533,6 +627,7 @@ def command(
         pricing=_split_list(pricing) or None,
         usd_per_hour=usd_per_hour,
         utilization=utilization,
+        gpus=gpus,
         host_overhead_w=host_overhead_w,
         compare=_split_list(compare) or DEFAULT_COMPARE,
         prices_file=prices_file,

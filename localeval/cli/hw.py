@@ -133,7 +133,11 @@ def _owned_rows(owned: OwnedPrice) -> list[tuple[str, str, str]]:
     return [
         ("owned purchase $", f"{owned.purchase_usd:g}", f"{owned.purchase_source} [{owned.as_of}]"),
         ("owned amortization years", f"{owned.amortization_years:g}", assumption),
-        ("owned utilization", f"{owned.utilization:g}", assumption),
+        (
+            "owned utilization",
+            "not applied" if owned.utilization is not None else "-",
+            "priced at --utilization (default 1: fully busy), as every option",
+        ),
         ("owned electricity $/kWh", f"{owned.electricity_usd_per_kwh:g}", owned.electricity_source),
         ("owned PUE", f"{owned.pue:g}", owned.pue_source or "-"),
         ("owned host overhead W", f"{owned.host_overhead_w:g}", assumption),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from localeval.cli._gpus import GpuCount
 from localeval.cost.analyze import DEFAULT_COMPARE
 from localeval.paths import user_profiles_dir
 from localeval.report.build import load_report
@@ -55,6 +56,19 @@ def _split_list(values: Iterable[str]) -> tuple[str, ...]:
     help="on-demand, spot, reserved or owned (repeat or comma-separate; the first is plotted).",
 )
 @click.option(
+    "--utilization",
+    type=float,
+    help="Share of the hours paid for in which the GPUs work, in (0, 1], for every price "
+    "option (default 1: fully busy).",
+)
+@click.option(
+    "--gpus",
+    type=GpuCount(min=1, uuids_option=None, counts="the GPUs serving the results measured"),
+    metavar="N",
+    help="GPUs the deployment measured uses, on every node: replaces the count the results "
+    "record (required for an endpoint measured without --gpus).",
+)
+@click.option(
     "--compare",
     multiple=True,
     help=f"API models to set beside the runs (comma-separated; default: {','.join(DEFAULT_COMPARE)}).",
@@ -87,6 +101,8 @@ def command(
     profile: str | None,
     profiles_dir: Path | None,
     pricing: tuple[str, ...],
+    utilization: float | None,
+    gpus: int | None,
     compare: tuple[str, ...],
     api_tier: str,
     api_output_multiplier: float | None,
@@ -109,6 +125,8 @@ def command(
         profile=profile,
         profiles_dir=profiles_dir,
         pricing=_split_list(pricing) or None,
+        utilization=utilization,
+        gpus=gpus,
         compare=_split_list(compare) or DEFAULT_COMPARE,
         plots=not no_plots,
         api_tiers=API_TIERS if api_tier == "both" else (api_tier,),  # type: ignore[arg-type]

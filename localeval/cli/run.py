@@ -240,6 +240,12 @@ def _print_summary(console: Console, manifest: Manifest) -> None:
     "the GPU).",
 )
 @click.option(
+    "--utilization",
+    type=float,
+    help="Price every option at this share of the hours paid for in which the GPUs work, "
+    "in (0, 1] (default 1: fully busy).",
+)
+@click.option(
     "--cache-dir",
     type=click.Path(path_type=Path),
     help="Evaluation response cache root (default: eval-cache/ in the run directory: a rerun "
@@ -263,6 +269,7 @@ def command(
     gpus: int | None,
     gpu_uuids: str | None,
     profile: str | None,
+    utilization: float | None,
     cache_dir: Path | None,
     gpu_free_timeout: float,
     as_json: bool,
@@ -298,6 +305,7 @@ def command(
             gpus=gpus,
             gpu_uuids=uuid_list(gpu_uuids),
             profile=profile,
+            utilization=utilization,
             eval_cache_dir=cache_dir,
             gpu_free_timeout_s=gpu_free_timeout,
             argv=list(sys.argv),

@@ -38,7 +38,8 @@ from localeval.cost.catalog import load_catalog
 from localeval.cost.compare import api_rows, price_fixed_performance
 from localeval.cost.context import Context
 from localeval.cost.direct import what_if_costs
-from localeval.cost.inputs import BenchRun, EvalRun, read_runs
+from localeval.cost.hold import server_holds
+from localeval.cost.inputs import BenchRun, EvalRun, model_facts, read_holds, read_runs
 from localeval.cost.metrics import (
     DEFAULT_SLO_ATTAINMENT,
     metric_stderr,
@@ -48,9 +49,10 @@ from localeval.cost.metrics import (
 from localeval.cost.options import DEFAULT_COMPARE, CostOptions, resolve_profile
 from localeval.cost.points import bench_costs
 from localeval.cost.records import BreakEvenRow, CostReport, PointCost, RunBasis, TaskCost
-from localeval.cost.tasks import eval_costs
+from localeval.cost.tasks import eval_costs, task_breakeven
 from localeval.errors import ConfigError
 from localeval.hardware import HardwareProfile, list_profiles
+from localeval.results.cost import SaturationPoint, ServerHold
 
 __all__ = [
     "DEFAULT_COMPARE",
@@ -100,12 +102,14 @@ def analyze_runs(runs: Sequence[BenchRun | EvalRun], opts: CostOptions) -> CostR
     else:
         target = measured_target(runs, profiles, opts)
     ctx = _context(opts, target)
-    bases = [run_basis(r, target, profiles) for r in runs]
+    bases = [run_basis(r, target, profiles, gpus=opts.gpus, facts=model_facts(r)) for r in runs]
     ctx.prices = build_prices(ctx, measured_power_per_gpu_w(runs, bases))
     elec = electricity(opts, target)
 
     point_costs, saturations, breakeven = bench_costs(ctx, runs, bases, elec)
     task_costs = eval_costs(ctx, runs, bases, saturations, elec)
+    per_task = task_breakeven(ctx, runs, bases, saturations)
+    holds = server_holds(ctx, read_holds(runs), runs, bases, task_costs)
     if any(t.energy is not None and t.energy.cost_usd is not None for t in task_costs) or any(
         p.energy_usd_per_m_tokens is not None for p in point_costs
     ):
@@ -117,7 +121,16 @@ def analyze_runs(runs: Sequence[BenchRun | EvalRun], opts: CostOptions) -> CostR
         ctx.notes.append(
             "break-even and $/M tokens need a bench result (max throughput under the SLO)"
         )
-    return _report(ctx, bases, point_costs, task_costs, breakeven)
+    return _report(
+        ctx,
+        bases,
+        point_costs,
+        task_costs,
+        breakeven,
+        saturation=[s.record for s in saturations.values()],
+        task_breakeven=per_task,
+        server_holds=holds,
+    )
 
 
 def analyze_direct(opts: CostOptions) -> CostReport:
@@ -149,6 +162,10 @@ def _report(
     points: list[PointCost],
     tasks: list[TaskCost],
     breakeven: list[BreakEvenRow],
+    *,
+    saturation: list[SaturationPoint] | None = None,
+    task_breakeven: list[BreakEvenRow] | None = None,
+    server_holds: list[ServerHold] | None = None,
 ) -> CostReport:
     api, api_unpriced = api_rows(ctx, tasks)
     return CostReport(
@@ -163,4 +180,7 @@ def _report(
         catalog_source=ctx.catalog.source,
         catalog_as_of=ctx.catalog.as_of,
         notes=ctx.notes,
+        saturation=saturation or [],
+        task_breakeven=task_breakeven or [],
+        server_holds=server_holds or [],
     )

@@ -1,6 +1,13 @@
 """How a run relates to the hardware it is priced on: the same hardware, re-priced exactly,
 or other hardware, a roofline estimate (:mod:`localeval.cost.scaling`); and the prices and
-electricity tariff one analysis applies."""
+electricity tariff one analysis applies.
+
+Limits: a result whose GPU count is unknown is not priced; a run measured on vLLM's CPU
+build is not re-priced on a GPU; a model that the plan module's memory model says does
+not fit the target is not re-priced there. When the model's config.json is not at hand,
+the fit is not checked and the estimate says so (a labelled estimate rather than a refusal:
+the roofline figure is an estimate either way, and the refusal would need a file that the
+cost model never fetches)."""
 
 from __future__ import annotations
 
@@ -9,12 +16,14 @@ from dataclasses import dataclass
 
 from localeval.cost import scaling
 from localeval.cost.context import Context
-from localeval.cost.inputs import BenchRun, EvalRun
+from localeval.cost.inputs import BenchRun, EvalRun, ModelFacts
 from localeval.cost.options import CostOptions
 from localeval.cost.pricing import PricedHour, custom_price, gpu_usd_per_hour, parse_option
 from localeval.cost.records import RunBasis
-from localeval.errors import ConfigError
+from localeval.errors import ConfigError, PricingRefused
 from localeval.hardware import HardwareProfile, PricingOption, match_profile
+from localeval.plan.memory import plan_memory
+from localeval.plan.model_facts import count_parameters
 
 
 def measured_profile(
@@ -55,21 +64,80 @@ def measured_target(
     return target
 
 
+def gpu_units(run: BenchRun | EvalRun, gpus: int | None) -> tuple[int, str, list[str]]:
+    """The GPUs ``run`` is priced as, where that count comes from, and the notes that say
+    so: ``gpus`` (``--gpus``) when given, else the count the result records; a CPU run is
+    one host. Raises :class:`PricingRefused` for a result whose GPU count is unknown (an
+    endpoint measured without ``--gpus``): pricing it as one GPU would understate an
+    8-GPU deployment eightfold."""
+    hw = run.hardware
+    if gpus is not None:
+        recorded = str(hw.gpu_count) if hw.gpu_count > 0 else "no count"
+        return gpus, "--gpus", [f"priced as {gpus} GPU(s) (--gpus; the result records {recorded})"]
+    if hw.gpu_count > 0:
+        return hw.gpu_count, "result", []
+    if hw.device in ("cpu", "api"):
+        return (
+            1,
+            "one host",
+            ["no GPU in the run: priced as one device-hour of the profile per hour"],
+        )
+    raise PricingRefused(
+        f"{run.path}: the number of GPUs serving the measured endpoint is unknown (measured "
+        "against --endpoint without --gpus), so it is not priced",
+        hint="pass --gpus N (the GPUs serving it, on every node) and --profile NAME (their "
+        "hardware) to `localeval cost`, `localeval report` or `localeval run`",
+    )
+
+
+def fit_on(facts: ModelFacts, target: HardwareProfile, units: int) -> tuple[bool | None, str]:
+    """Whether the model fits ``units`` GPUs of ``target`` by the plan module's memory model
+    (weights, runtime reserve and one full-context sequence of KV cache in 90% of the
+    memory), and the text that says so; None when its architecture is not known."""
+    if facts.arch is None:
+        return None, (
+            f"fit on {units} x {target.name} not checked: {facts.reason or 'no model facts'}"
+        )
+    arch = facts.arch
+    context = min(
+        facts.context_tokens or arch.max_position_embeddings, arch.max_position_embeddings
+    )
+    plan = plan_memory(
+        arch,
+        count_parameters(arch),
+        memory_gb=target.memory_gb,
+        tensor_parallel=units,
+        context_tokens=context,
+        weight_format=arch.checkpoint_format,
+    )
+    gib = 2**30
+    need = plan.weight_bytes + plan.overhead_bytes + plan.kv_bytes_per_sequence
+    text = (
+        f"{arch.name} needs ~{need / gib:.1f} GiB per GPU on {units} x {target.name} "
+        f"({plan.weight_format} weights {plan.weight_bytes / gib:.1f} GiB, runtime "
+        f"{plan.overhead_bytes / gib:.1f} GiB, one {context}-token sequence of KV cache "
+        f"{plan.kv_bytes_per_sequence / gib:.2f} GiB) of a {plan.budget_bytes / gib:.1f} GiB "
+        "budget (plan module's memory model, an estimate)"
+    )
+    return need <= plan.budget_bytes, text
+
+
 def run_basis(
     run: BenchRun | EvalRun,
     target: HardwareProfile | None,
     profiles: list[HardwareProfile],
+    *,
+    gpus: int | None = None,
+    facts: ModelFacts | None = None,
 ) -> RunBasis:
     """How ``run`` is priced on ``target``: exactly when measured on it (or when a price is
-    given and no profile), else a roofline estimate; raises when the hardware it records has
-    no profile to scale from."""
+    given and no profile), else a roofline estimate. Raises :class:`PricingRefused` for an
+    unknown GPU count (see :func:`gpu_units`), and for a re-pricing on other hardware of a
+    run measured on the CPU build or of a model that does not fit the target (``facts``);
+    :class:`ConfigError` when the hardware it records has no profile to scale from."""
     kind = "bench" if isinstance(run, BenchRun) else "eval"
     hw = run.hardware
-    notes: list[str] = []
-    units = hw.gpu_count
-    if units <= 0:
-        units = 1
-        notes.append("no GPU in the run: priced as one device-hour of the profile per hour")
+    units, source, notes = gpu_units(run, gpus)
     measured = measured_profile(run, profiles)
     if target is None:
         notes.append("price supplied for the hardware the run was measured on")
@@ -83,6 +151,15 @@ def run_basis(
             True,
             None,
             tuple(notes),
+            source,
+        )
+    cpu_run = hw.device == "cpu" or (measured is not None and measured.vendor == "cpu")
+    if cpu_run and target.vendor != "cpu":
+        raise PricingRefused(
+            f"{run.path}: measured on vLLM's CPU build; its speed says nothing of "
+            f"{target.display_name}, so it is not re-priced there",
+            hint="measure on that hardware (`localeval run` on it), or price the CPU run on "
+            "the profile it ran on (--profile cpu)",
         )
     if measured is None:
         if hw.profile or hw.gpu_names:
@@ -102,15 +179,42 @@ def run_basis(
             measured = target
     if measured.name == target.name:
         return RunBasis(
-            run.path, kind, run.model, hw.describe(), target.name, units, True, None, tuple(notes)
+            run.path,
+            kind,
+            run.model,
+            hw.describe(),
+            target.name,
+            units,
+            True,
+            None,
+            tuple(notes),
+            source,
+        )
+    fits, fit_text = fit_on(facts or ModelFacts(None, "no model facts given"), target, units)
+    if fits is False:
+        raise PricingRefused(
+            f"{run.path}: {run.model} does not fit {units} x {target.display_name}: {fit_text}",
+            hint="price it on hardware with more memory, or give the GPU count that would "
+            "serve it (--gpus N)",
         )
     scale = scaling.roofline_scale(measured, target)
     notes.append(
         f"ESTIMATE: measured on {measured.name}, priced on {target.name} ({scale.method}; "
         f"prefill x{scale.prefill_speedup:.3g}, decode x{scale.decode_speedup:.3g})"
     )
+    notes.append(f"ESTIMATE: {fit_text}" if fits is None else f"fits: {fit_text}")
     return RunBasis(
-        run.path, kind, run.model, hw.describe(), target.name, units, False, scale, tuple(notes)
+        run.path,
+        kind,
+        run.model,
+        hw.describe(),
+        target.name,
+        units,
+        False,
+        scale,
+        tuple(notes),
+        source,
+        fit_text,
     )
 
 
@@ -144,7 +248,13 @@ def build_prices(ctx: Context, measured_power_w: float | None) -> list[PricedHou
     for, else every option the target profile lists."""
     opts, target = ctx.opts, ctx.target
     if opts.usd_per_hour is not None:
-        return [custom_price(opts.usd_per_hour, profile=target.name if target else None)]
+        return [
+            custom_price(
+                opts.usd_per_hour,
+                profile=target.name if target else None,
+                utilization=opts.utilization,
+            )
+        ]
     if target is None:
         raise ConfigError(
             "no price: the results name no hardware profile and none was given",

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from localeval.errors import ConfigError
+from localeval.plan.model_facts import ModelArch, load_model_arch, shipped_model
 from localeval.results import BenchResult, EvalResult, Measurement, read_measurements
 from localeval.results.bench import PointResult
 from localeval.results.common import Provenance
 from localeval.results.eval import TaskResult
+from localeval.results.manifest import MANIFEST_FILE, ServerHeld, load_manifest
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,85 @@ class EvalRun(_ReadRun):
 
 
 Run = BenchRun | EvalRun
+
+
+@dataclass(frozen=True)
+class Hold:
+    """How long the server of one recipe of a `localeval run` held its GPUs (the manifest's
+    record), and the result files it served (paths as the runs were read)."""
+
+    run_dir: str
+    recipe: str
+    model: str
+    held: ServerHeld
+    paths: tuple[str, ...]
+
+
+# How many folders above a result file its run's manifest may be (RUN/recipe/stage/file).
+_MANIFEST_DEPTH = 3
+
+
+def read_holds(runs: Sequence[Run]) -> list[Hold]:
+    """The server holds of the `localeval run` directories the runs' result files belong
+    to, each with the results its server produced; results outside a run (a standalone
+    bench or eval) have none. Raises :class:`~localeval.errors.ResultFileError` for a
+    manifest that cannot be read."""
+    found: dict[tuple[str, str], Hold] = {}
+    for run in runs:
+        path = Path(run.path).resolve()
+        for folder in list(path.parents)[:_MANIFEST_DEPTH]:
+            if not (folder / MANIFEST_FILE).is_file():
+                continue
+            manifest = load_manifest(folder)
+            if manifest is None:
+                break
+            for entry in manifest.recipes:
+                artifacts = [entry.stages[s].artifacts.get("result") for s in ("bench", "eval")]
+                if entry.server is None or not any(
+                    a and (folder / a).resolve() == path for a in artifacts
+                ):
+                    continue
+                key = (str(folder), entry.name)
+                held = found.get(key)
+                paths = (*held.paths, run.path) if held else (run.path,)
+                found[key] = Hold(
+                    str(folder), entry.name, entry.served_model_name, entry.server, paths
+                )
+            break
+    return list(found.values())
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """The architecture of a run's model, for the memory check of a re-pricing (None with
+    ``reason`` when no config.json was at hand), and the context length it was served at."""
+
+    arch: ModelArch | None
+    reason: str | None = None
+    context_tokens: int | None = None
+
+
+def model_facts(run: Run) -> ModelFacts:
+    """The architecture of ``run``'s model from its local model directory or a shipped
+    config.json (never fetched from the hub), and the context it was served at."""
+    prov = run.provenance
+    context = prov.endpoint.max_model_len if prov.endpoint is not None else None
+    if context is None and isinstance(prov.engine_args.get("max_model_len"), int):
+        context = prov.engine_args["max_model_len"]
+    local = prov.model_path and Path(prov.model_path).expanduser().exists()
+    candidates = [prov.model_path] if local and prov.model_path else []
+    candidates += [n for n in (prov.model_id, prov.model) if n and shipped_model(n) is not None]
+    for name in candidates:
+        try:
+            return ModelFacts(load_model_arch(name), None, context)
+        except ConfigError:
+            continue
+    return ModelFacts(
+        None,
+        f"no config.json for {prov.model} (no local model directory, no shipped "
+        "architecture; the cost model fetches nothing)",
+        context,
+    )
 
 
 @dataclass

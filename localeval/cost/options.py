@@ -29,13 +29,16 @@ DEFAULT_COMPARE = ("o1", "gpt-4o", "claude-sonnet-4-5", "deepseek-v3.2")
 @dataclass(frozen=True)
 class CostOptions:
     """Everything ``localeval cost`` can be told. ``samples`` maps a task name (or ``""``
-    for the only task) to a JSON-lines file of logged prompts and completions."""
+    for the only task) to a JSON-lines file of logged prompts and completions.
+    ``utilization`` prices every option (default 1: fully busy); ``gpus`` replaces the GPU
+    count the results record (required for a result that records none)."""
 
     profile: str | None = None
     profiles_dir: Path | None = None
     pricing: tuple[str, ...] | None = None
     usd_per_hour: float | None = None
     utilization: float | None = None
+    gpus: int | None = None
     host_overhead_w: float | None = None
     compare: tuple[str, ...] = DEFAULT_COMPARE
     prices_file: Path | None = None
@@ -67,6 +70,8 @@ class CostOptions:
             check_utilization(self.utilization)
         if self.usd_per_hour is not None:
             check_usd_per_hour(self.usd_per_hour)
+        if self.gpus is not None and not (isinstance(self.gpus, int) and 1 <= self.gpus <= 100_000):
+            raise ConfigError(f"--gpus must be a count of GPUs of at least 1, got {self.gpus!r}")
         if self.host_overhead_w is not None:
             check_overhead_w(self.host_overhead_w)
         if self.token_ratio is not None:

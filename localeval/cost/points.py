@@ -18,14 +18,23 @@ from localeval.cost.inputs import BenchRun, EvalRun
 from localeval.cost.metrics import saturation_point
 from localeval.cost.options import CostOptions
 from localeval.cost.records import BreakEvenRow, OptionTokenPrices, PointCost, RunBasis
-from localeval.cost.tokens import latency_prefill_share, token_prices
+from localeval.cost.tokens import server_prefill_share, token_prices
 from localeval.results.bench import PointResult
+from localeval.results.cost import STILL_RISING, STILL_RISING_GAIN, SaturationPoint
+
+
+def server_share(point: PointResult) -> float | None:
+    """Prefill share of the engine's time at ``point`` from its own prefill/decode time
+    histograms; None when the server did not expose them (the client's TTFT / E2E latency,
+    which count queueing and client lag as prefill, are never used)."""
+    times = point.server_phase_times_s()
+    return server_prefill_share(*times) if times is not None else None
 
 
 def measured_share(point: PointResult, gke_ratio: float) -> float:
-    """Prefill share of GPU time at ``point`` on the hardware it ran on: the latency split,
+    """Prefill share of GPU time at ``point`` on the hardware it ran on: the server split,
     else the share GKE's ratio method implies."""
-    share = latency_prefill_share(point.ttft_ms.mean, point.e2e_ms.mean)
+    share = server_share(point)
     if share is not None:
         return share
     weighted_in = point.input_tok_per_s / gke_ratio
@@ -39,7 +48,12 @@ def point_cost(
     """The cost of one load point under each price (throughput scaled when priced on other
     hardware), with its energy per M tokens when measured on the priced hardware."""
     notes: list[str] = []
-    share = latency_prefill_share(point.ttft_ms.mean, point.e2e_ms.mean)
+    share = server_share(point)
+    if share is None and point.completed > 0:
+        notes.append(
+            "the server exposed no prefill/decode time histograms at this point: $/M split "
+            "by the GKE ratio"
+        )
     in_tps, out_tps = point.input_tok_per_s, point.output_tok_per_s
     if basis.scale is not None:
         factor = scaling.time_factor(measured_share(point, ctx.opts.gke_ratio), basis.scale)
@@ -92,8 +106,8 @@ def point_cost(
 
 @dataclass(frozen=True)
 class Saturation:
-    """A bench run's saturation point: its cost, the capacity it gives, and the prefill share of
-    GPU time measured there."""
+    """A bench run's saturation point: its cost, the capacity it gives, the prefill share of
+    GPU time measured there, and the record the cost report keeps of it."""
 
     point: PointCost
     measured_prefill_share: float
@@ -101,12 +115,36 @@ class Saturation:
     capacity_tok_per_s: float
     input_share: float
     units: int
+    record: SaturationPoint
+
+
+def _load(point: PointResult) -> float:
+    if point.concurrency is not None:
+        return float(point.concurrency)
+    if point.rate_rps is not None:
+        return point.rate_rps
+    return float(point.index)
+
+
+def last_gain(points: Sequence[PointResult]) -> float | None:
+    """The output throughput the sweep's last point (by offered load) gained over the one
+    before it, as a fraction (0.25: 25% more); None with fewer than two points that served
+    tokens."""
+    served = sorted(
+        (p for p in points if p.completed > 0 and p.output_tok_per_s > 0),
+        key=lambda p: (_load(p), p.index),
+    )
+    if len(served) < 2:
+        return None
+    return served[-1].output_tok_per_s / served[-2].output_tok_per_s - 1.0
 
 
 def saturation(
     run: BenchRun, basis: RunBasis, point_costs: Sequence[PointCost], opts: CostOptions
 ) -> Saturation | None:
-    """The saturation point of ``run`` (see :func:`saturation_point`); None when no point
+    """The saturation point of ``run``: the best point measured (see
+    :func:`saturation_point`), flagged :data:`STILL_RISING` when the sweep's last point
+    gained more than :data:`STILL_RISING_GAIN` over the one before; None when no point
     served tokens."""
     picked = saturation_point(run.points, opts.slo_attainment)
     if picked is None:
@@ -116,14 +154,32 @@ def saturation(
     total = cost.input_tok_per_s + cost.output_tok_per_s
     if total <= 0:
         return None
+    gain = last_gain(run.points)
+    rising = gain is not None and gain > STILL_RISING_GAIN
     est = " (ESTIMATE)" if not basis.exact else ""
+    flag = (
+        f"; {STILL_RISING.upper()} (+{gain:.0%} at the last point): capacity understated, "
+        "cost overstated"
+        if rising and gain is not None
+        else ""
+    )
     return Saturation(
         point=cost,
         measured_prefill_share=measured_share(point, opts.gke_ratio),
-        basis_text=f"{Path(run.path).name} {why}{est}",
+        basis_text=f"{Path(run.path).name} {why}{est}{flag}",
         capacity_tok_per_s=total,
         input_share=cost.input_tok_per_s / total,
         units=basis.units,
+        record=SaturationPoint(
+            path=run.path,
+            point=point.label,
+            rule=why,
+            output_tok_per_s=cost.output_tok_per_s,
+            capacity_tok_per_s=total,
+            input_share=cost.input_tok_per_s / total,
+            still_rising=rising,
+            last_gain=gain,
+        ),
     )
 
 
@@ -134,9 +190,10 @@ def breakeven_rows(
     units: int,
     basis_text: str,
     notes: tuple[str, ...],
+    task: str | None = None,
 ) -> list[BreakEvenRow]:
     """Break-even of every price option against every compared API model, at ``capacity``
-    tokens/s of which ``input_share`` are input."""
+    tokens/s of which ``input_share`` are input (the mix of ``task`` when given)."""
     rows = []
     ratio = ctx.opts.token_ratio or 1.0
     for price in ctx.prices:
@@ -163,6 +220,7 @@ def breakeven_rows(
                         api_usd_per_token=api_per_token,
                     ),
                     assumptions=notes + extra,
+                    task=task,
                 )
             )
     return rows

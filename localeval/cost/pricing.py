@@ -1,6 +1,12 @@
-"""Dollars per GPU-hour for each pricing option of a hardware profile.
+"""Dollars per GPU-hour of use for each pricing option of a hardware profile, every option
+at one stated utilization (the share of the hours paid for in which the GPU works; default
+1, "fully busy").
 
-Rentals (on-demand, spot, reserved) are read from the profile. Owning a GPU costs
+Rentals (on-demand, spot, reserved) are read from the profile and cost
+
+    list_usd_per_gpu_hour / utilization
+
+per hour of use. Owning a GPU costs
 
     purchase_usd / (amortization_years x 8760 h x utilization)
     + (power_w + host_overhead_w) / 1000 x PUE x electricity_usd_per_kwh
@@ -16,9 +22,11 @@ import math
 
 from localeval.errors import ConfigError, UnknownNameError
 from localeval.hardware import HardwareProfile, PricingOption
+from localeval.results.cost import DEFAULT_UTILIZATION as DEFAULT_UTILIZATION
 from localeval.results.cost import SECONDS_PER_HOUR as SECONDS_PER_HOUR
 from localeval.results.cost import PricedHour as PricedHour
 from localeval.results.cost import option_label as option_label
+from localeval.results.cost import utilization_label as utilization_label
 
 HOURS_PER_YEAR = 8760.0
 # A per-GPU-hour price above this is taken as a typing mistake (the costliest GPU rents for
@@ -109,24 +117,39 @@ def owned_usd_per_hour(
     return capital, energy
 
 
+def _utilization_note(utilization: float, given: bool) -> str:
+    basis = "--utilization" if given else "the default"
+    return (
+        f"utilization {utilization_label(utilization)} ({basis}): the share of the hours paid "
+        "for in which the GPU works; every option is priced at it"
+    )
+
+
 def custom_price(
     usd_per_hour: float,
     *,
     profile: str | None = None,
     source: str = "user-supplied (--usd-per-hour)",
+    utilization: float | None = None,
 ) -> PricedHour:
-    """A price the user typed, with no date; flagged as such."""
+    """A price the user typed, with no date; flagged as such. Per hour of use at
+    ``utilization`` (default 1, fully busy): the price / utilization."""
     usd = check_usd_per_hour(usd_per_hour)
+    util = check_utilization(utilization) if utilization is not None else DEFAULT_UTILIZATION
     return PricedHour(
         option=CUSTOM_OPTION,
-        usd_per_gpu_hour=usd,
+        usd_per_gpu_hour=usd / util,
         source=source,
         as_of=None,
         profile=profile,
-        capital_usd_per_hour=usd,
+        capital_usd_per_hour=usd / util,
         energy_usd_per_hour=0.0,
-        inputs={"usd_per_gpu_hour": usd},
-        assumptions=("price supplied by the user; no source or date recorded",),
+        utilization=util,
+        inputs={"list_usd_per_gpu_hour": usd, "utilization": util},
+        assumptions=(
+            "price supplied by the user; no source or date recorded",
+            _utilization_note(util, utilization is not None),
+        ),
     )
 
 
@@ -139,13 +162,14 @@ def gpu_usd_per_hour(
     host_overhead_w: float | None = None,
     usd_per_hour_override: float | None = None,
 ) -> PricedHour:
-    """USD per GPU-hour of use for ``option`` of ``profile``.
+    """USD per GPU-hour of use for ``option`` of ``profile``, at ``utilization`` (default 1,
+    fully busy) whatever the option.
 
     ``usd_per_hour_override`` replaces the profile's figure (option ``custom``).
-    ``measured_power_w`` (mean watts per GPU during the run), ``utilization`` and
-    ``host_overhead_w`` (watts per GPU) only affect the ``owned`` option; when given they
-    replace the profile's board power, utilization and host overhead. Raises
-    :class:`ConfigError` for an option the profile has no figure for, or bad numbers."""
+    ``measured_power_w`` (mean watts per GPU during the run) and ``host_overhead_w`` (watts
+    per GPU) only affect the ``owned`` option; when given they replace the profile's board
+    power and host overhead. Raises :class:`ConfigError` for an option the profile has no
+    figure for, or bad numbers."""
     if utilization is not None:
         check_utilization(utilization)
     if host_overhead_w is not None:
@@ -154,13 +178,15 @@ def gpu_usd_per_hour(
         check_power_w(measured_power_w, "measured mean power")
     name = profile.name if profile is not None else None
     if usd_per_hour_override is not None:
-        return custom_price(usd_per_hour_override, profile=name)
+        return custom_price(usd_per_hour_override, profile=name, utilization=utilization)
     if profile is None:
         raise ConfigError(
             "no price: neither a hardware profile nor a price per GPU-hour was given",
             hint="pass --profile NAME (see `localeval hw list`) or --usd-per-hour X",
         )
     opt = parse_option(option)
+    util = utilization if utilization is not None else DEFAULT_UTILIZATION
+    util_note = _utilization_note(util, utilization is not None)
     if opt != "owned":
         rent = getattr(profile.pricing, opt)
         if rent is None:
@@ -168,19 +194,20 @@ def gpu_usd_per_hour(
         usd = check_usd_per_hour(rent.usd_per_gpu_hour, f"{profile.name} {option_label(opt)} price")
         return PricedHour(
             option=opt,
-            usd_per_gpu_hour=usd,
+            usd_per_gpu_hour=usd / util,
             source=rent.source,
             as_of=rent.as_of.isoformat(),
             profile=profile.name,
-            capital_usd_per_hour=usd,
+            capital_usd_per_hour=usd / util,
             energy_usd_per_hour=0.0,
-            inputs={"usd_per_gpu_hour": usd},
-            assumptions=(),
+            utilization=util,
+            inputs={"list_usd_per_gpu_hour": usd, "utilization": util},
+            assumptions=(util_note,),
         )
     owned = profile.pricing.owned
     if owned is None:
         raise _missing_option(profile, opt)
-    assumptions: list[str] = []
+    assumptions: list[str] = [util_note]
     if measured_power_w is not None:
         power_w = measured_power_w
         power_basis = "measured mean power during the run"
@@ -189,9 +216,11 @@ def gpu_usd_per_hour(
         power_w = profile.board_power_w
         power_basis = "board power"
         assumptions.append(f"power: board power {power_w:g} W per GPU assumed (no measured power)")
-    util = utilization if utilization is not None else owned.utilization
-    util_basis = "user" if utilization is not None else "profile"
-    assumptions.append(f"utilization {util:g} ({util_basis}): share of hours the GPU works")
+    if owned.utilization is not None and owned.utilization != util:
+        assumptions.append(
+            f"the profile's owned utilization {owned.utilization:g} is not applied: every "
+            "option is priced at one utilization (--utilization)"
+        )
     host_w = host_overhead_w if host_overhead_w is not None else owned.host_overhead_w
     if host_w > 0:
         assumptions.append(f"host overhead {host_w:g} W per GPU included")

@@ -17,8 +17,8 @@ from localeval.cost.metrics import (
     pick_metric,
     usd_per_correct,
 )
-from localeval.cost.points import Saturation
-from localeval.cost.records import RunBasis, TaskCost, TaskOptionCost
+from localeval.cost.points import Saturation, breakeven_rows
+from localeval.cost.records import BreakEvenRow, RunBasis, TaskCost, TaskOptionCost
 from localeval.cost.tokens import tokens_cost_usd
 from localeval.results.eval import TaskResult
 
@@ -104,6 +104,22 @@ def task_cost(
     )
 
 
+def saturation_for(
+    run: EvalRun, runs: Sequence[BenchRun | EvalRun], saturations: Mapping[str, Saturation]
+) -> Saturation | None:
+    """The saturation point of the fastest bench run (of ``saturations``, by path) of the
+    same model on the same hardware as ``run``; None when there is none."""
+    matches = [
+        saturations[b.path]
+        for b in runs
+        if isinstance(b, BenchRun)
+        and b.path in saturations
+        and b.model == run.model
+        and same_hardware(b, run)
+    ]
+    return max(matches, key=lambda s: s.capacity_tok_per_s, default=None)
+
+
 def eval_costs(
     ctx: Context,
     runs: Sequence[BenchRun | EvalRun],
@@ -117,16 +133,67 @@ def eval_costs(
     for run, basis in zip(runs, bases, strict=True):
         if not isinstance(run, EvalRun):
             continue
-        matches = [
-            saturations[b.path]
-            for b in runs
-            if isinstance(b, BenchRun)
-            and b.path in saturations
-            and b.model == run.model
-            and same_hardware(b, run)
-        ]
-        sat = max(matches, key=lambda s: s.capacity_tok_per_s, default=None)
+        sat = saturation_for(run, runs, saturations)
         reason = f"no bench result for {run.model} on the same hardware" if sat is None else ""
         for task in run.tasks:
             task_costs.append(task_cost(ctx, run, basis, task, sat, reason, elec))
     return task_costs
+
+
+def capacity_at_mix(sat: Saturation, input_share: float) -> float | None:
+    """Tokens/s the saturated deployment serves of traffic whose tokens are ``input_share``
+    input: its GPU time is split between prefill and decode at the saturation point
+    (``prefill_share`` of it buys the point's input tokens/s, the rest its output tokens/s),
+    so a token of the mix takes ``f x s / in + (1 - f) x (1 - s) / out`` seconds. None when
+    the point served no token of a kind the mix needs."""
+    tp = next((o.prices for o in sat.point.by_option if o.prices is not None), None)
+    if tp is None:
+        return None
+    share = tp.prefill_share
+    in_tps, out_tps = sat.point.input_tok_per_s, sat.point.output_tok_per_s
+    seconds = 0.0
+    for part, time_share, tps in (
+        (input_share, share, in_tps),
+        (1.0 - input_share, 1.0 - share, out_tps),
+    ):
+        if part > 0:
+            if tps <= 0:
+                return None
+            seconds += part * time_share / tps
+    return 1.0 / seconds if seconds > 0 else None
+
+
+def task_breakeven(
+    ctx: Context,
+    runs: Sequence[BenchRun | EvalRun],
+    bases: Sequence[RunBasis],
+    saturations: Mapping[str, Saturation],
+) -> list[BreakEvenRow]:
+    """Break-even of every eval task against every compared API model at the task's own
+    input:output mix (its prompt and generated tokens), with the capacity the saturated
+    deployment has at that mix (:func:`capacity_at_mix`)."""
+    rows: list[BreakEvenRow] = []
+    for run, basis in zip(runs, bases, strict=True):
+        if not isinstance(run, EvalRun):
+            continue
+        sat = saturation_for(run, runs, saturations)
+        if sat is None:
+            continue
+        for task in run.tasks:
+            total = task.prompt_tokens + task.generated_tokens
+            if total <= 0:
+                continue
+            mix = task.prompt_tokens / total
+            capacity = capacity_at_mix(sat, mix)
+            if capacity is None:
+                continue
+            text = (
+                f"{task.task}: its own mix, {task.prompt_tokens:,} in : "
+                f"{task.generated_tokens:,} out tokens, at {sat.basis_text}"
+            )
+            rows.extend(
+                breakeven_rows(
+                    ctx, capacity, mix, sat.units, text, basis.assumptions, task=task.task
+                )
+            )
+    return rows

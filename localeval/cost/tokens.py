@@ -3,13 +3,16 @@
 A deployment costs ``usd_per_s`` (GPUs x $/GPU-s) while it serves ``input_tok_per_s`` and
 ``output_tok_per_s``. That cost is split between prefill (input) and decode (output):
 
-* **latency split** (preferred, from measured rates): a request holds its slot for its
-  end-to-end latency, of which the time to first token is prefill; the prefill share of
-  GPU time is mean TTFT / mean E2E latency. TTFT includes queueing, so the share leans
-  towards prefill under overload.
-* **GKE ratio** (named fallback, GKE Inference Quickstart): $ per output token =
-  ``usd_per_s / (input_tok_per_s / r + output_tok_per_s)``, $ per input token =
-  output price / r, with r = 4 by default.
+* **server split** (preferred): the engine's own count of the time its requests spent in
+  each phase, vLLM's ``vllm:request_prefill_time_seconds`` and
+  ``vllm:request_decode_time_seconds`` histograms (their ``_sum`` over the point): the
+  prefill share of GPU time is prefill s / (prefill s + decode s). It leaves out queueing
+  and the client's own lag, which the client's TTFT / E2E latency would count as prefill
+  (at c=16 that priced input above output, the reverse of every API's prices); the client's
+  latencies are never used.
+* **GKE ratio** (named fallback where the server exposes no such histogram, GKE Inference
+  Quickstart): $ per output token = ``usd_per_s / (input_tok_per_s / r + output_tok_per_s)``,
+  $ per input token = output price / r, with r = 4 by default.
 
 Both splits charge exactly the deployment's cost to the tokens it served. The blended price
 is (3 x input + output) / 4, the Artificial Analysis convention for list prices.
@@ -25,7 +28,10 @@ from localeval.results.cost import TokenPrices as TokenPrices
 
 GKE_DEFAULT_RATIO = 4.0
 
-METHOD_LATENCY = "latency split (prefill share = mean TTFT / mean E2E latency)"
+METHOD_SERVER = (
+    "server split (vLLM's request prefill/decode time histograms: prefill share = "
+    "prefill s / (prefill + decode s))"
+)
 METHOD_GKE = "GKE ratio method (input $/token = output $/token / r)"
 
 
@@ -36,16 +42,14 @@ def blended_3_1(input_price: float | None, output_price: float | None) -> float 
     return (3.0 * input_price + output_price) / 4.0
 
 
-def latency_prefill_share(ttft_ms_mean: float | None, e2e_ms_mean: float | None) -> float | None:
-    """Mean TTFT / mean E2E latency, the share of a request's slot time spent in prefill;
-    None when either is missing or the pair is inconsistent."""
-    if ttft_ms_mean is None or e2e_ms_mean is None:
+def server_prefill_share(prefill_s: float, decode_s: float) -> float | None:
+    """Prefill s / (prefill s + decode s): the share of requests' engine time spent in
+    prefill; None when there is no time or a figure is not a finite number >= 0."""
+    if not (math.isfinite(prefill_s) and math.isfinite(decode_s)):
         return None
-    if not (math.isfinite(ttft_ms_mean) and math.isfinite(e2e_ms_mean)):
+    if prefill_s < 0 or decode_s < 0 or prefill_s + decode_s <= 0:
         return None
-    if e2e_ms_mean <= 0 or ttft_ms_mean < 0 or ttft_ms_mean > e2e_ms_mean:
-        return None
-    return ttft_ms_mean / e2e_ms_mean
+    return prefill_s / (prefill_s + decode_s)
 
 
 def _per_m(usd_per_s: float, tok_per_s: float) -> float | None:
@@ -63,10 +67,14 @@ def _check_rates(usd_per_s: float, input_tok_per_s: float, output_tok_per_s: flo
 
 
 def token_prices_split(
-    usd_per_s: float, input_tok_per_s: float, output_tok_per_s: float, prefill_share: float
+    usd_per_s: float,
+    input_tok_per_s: float,
+    output_tok_per_s: float,
+    prefill_share: float,
+    method: str = METHOD_SERVER,
 ) -> TokenPrices:
     """Prices with ``prefill_share`` of the cost charged to input tokens, the rest to
-    output tokens (USD per million tokens)."""
+    output tokens (USD per million tokens); ``method`` names where the share came from."""
     _check_rates(usd_per_s, input_tok_per_s, output_tok_per_s)
     if not 0.0 <= prefill_share <= 1.0:
         raise ConfigError(f"prefill share must be between 0 and 1, got {prefill_share!r}")
@@ -79,7 +87,7 @@ def token_prices_split(
         usd_per_m_output_all_in=_per_m(usd_per_s, output_tok_per_s),
         usd_per_m_total_tokens=_per_m(usd_per_s, input_tok_per_s + output_tok_per_s),
         prefill_share=prefill_share,
-        method=METHOD_LATENCY,
+        method=method,
     )
 
 
@@ -124,7 +132,8 @@ def token_prices(
     prefill_share: float | None,
     gke_ratio: float = GKE_DEFAULT_RATIO,
 ) -> TokenPrices:
-    """The latency split when ``prefill_share`` is known, GKE's ratio method otherwise."""
+    """The server split when ``prefill_share`` (from the engine's histograms) is known, GKE's
+    ratio method otherwise."""
     if prefill_share is not None:
         return token_prices_split(usd_per_s, input_tok_per_s, output_tok_per_s, prefill_share)
     return token_prices_gke(usd_per_s, input_tok_per_s, output_tok_per_s, gke_ratio)

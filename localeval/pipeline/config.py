@@ -30,7 +30,9 @@ class PipelineConfig(BaseModel):
     With ``endpoint`` nothing is started: the one recipe gives the bench and eval settings,
     ``gpus`` (required: a count, every GPU on every node) and ``profile`` (default: the
     recipe's) price the deployment, and ``gpu_uuids`` names the GPUs of this machine that
-    serve it, for energy (an endpoint on this machine that holds only some of its GPUs)."""
+    serve it, for energy (an endpoint on this machine that holds only some of its GPUs).
+    ``utilization`` prices every option of the cost stage (default 1: fully busy); it is
+    not part of the run's identity (a new value re-prices the same measurements)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -42,6 +44,9 @@ class PipelineConfig(BaseModel):
     gpus: int | None = Field(default=None, ge=1)
     gpu_uuids: list[str] | None = None
     profile: str | None = None
+    utilization: float | None = Field(
+        default=None, gt=0, le=1, description="every price option's utilization (default 1)"
+    )
     eval_cache_dir: Path | None = Field(
         default=None, description="response cache root (default: eval-cache/ in the run dir)"
     )

@@ -70,9 +70,11 @@ def _unique(values: list[str]) -> tuple[str, ...]:
 
 def run_final_stages(ctx: RunContext, changed: bool) -> None:
     results = _result_files(ctx)
+    utilization = ctx.plan.utilization
     for stage, body in (("cost", _cost), ("report", _report)):
         rec = ctx.manifest.final[stage]
-        if rec.done and not changed:
+        repriced = rec.details.get("utilization") != utilization and rec.status != "skipped"
+        if rec.done and not changed and not repriced:
             ctx.progress.stage_skipped(None, stage, "already complete; no result changed")
             continue
         with run_stage(ctx, None, stage, rec) as folder:
@@ -91,7 +93,7 @@ def _cost(ctx: RunContext, rec: StageRecord, folder: Path, results: list[_Result
     problems: list[str] = []
     for profile, members in groups.items():
         pricing = _unique([m.pricing for m in members])
-        options = CostOptions(profile=profile, pricing=pricing)
+        options = CostOptions(profile=profile, pricing=pricing, utilization=ctx.plan.utilization)
         files = [str(m.path) for m in members]
         try:
             report = analyze(files, options)
@@ -104,6 +106,7 @@ def _cost(ctx: RunContext, rec: StageRecord, folder: Path, results: list[_Result
     write_model(path, RunCostFile(groups=out))
     rec.artifacts = {"cost": ctx.rel(path)}
     rec.details = {
+        "utilization": ctx.plan.utilization,
         "results": len(results),
         "gpus_priced": {ctx.rel(r.path): r.units for g in out if g.report for r in g.report.runs},
     }
@@ -112,11 +115,16 @@ def _cost(ctx: RunContext, rec: StageRecord, folder: Path, results: list[_Result
 
 
 def _report(ctx: RunContext, rec: StageRecord, folder: Path, results: list[_ResultFile]) -> None:
-    options = ReportOptions(pricing=_unique([r.pricing for r in results]))
+    options = ReportOptions(
+        pricing=_unique([r.pricing for r in results]), utilization=ctx.plan.utilization
+    )
     path = write_report(
         [r.path for r in results], "html", ctx.run_dir / REPORT_FILE, options=options
     )
     rec.artifacts = {"report": ctx.rel(path)}
-    rec.details = {"results": [ctx.rel(r.path) for r in results]}
+    rec.details = {
+        "utilization": ctx.plan.utilization,
+        "results": [ctx.rel(r.path) for r in results],
+    }
     with contextlib.suppress(OSError):
         folder.rmdir()  # the report lives at the top of the run directory

@@ -12,7 +12,7 @@ from localeval.cluster import ClusterInfo
 from localeval.endpoint import Endpoint
 from localeval.errors import LocalevalError, ServerError, ServerStartError
 from localeval.pipeline.context import RunContext, Target, error_message
-from localeval.pipeline.manifest import RecipeEntry, StageRecord, now_iso
+from localeval.pipeline.manifest import RecipeEntry, ServerHeld, StageRecord, now_iso
 from localeval.pipeline.serving import (
     check_gpu_memory_free,
     check_ray_cluster,
@@ -55,9 +55,11 @@ def start_server(ctx: RunContext, recipe: Recipe, entry: RecipeEntry) -> Target 
         rec.artifacts["log"] = ctx.rel(server.log_path)
         server.start()
         rec.details.update(server_details(server))
+        entry.server = ServerHeld(started_at=rec.details["started_at"])
         ctx.save()
         server.wait_ready(on_wait=lambda s: ctx.progress.server_waiting(recipe.name, s))
         rec.details["ready_after_s"] = server.ready_after_s
+        entry.server.ready_after_s = server.ready_after_s
         ctx.save()
         # gpu_count: every GPU the engine holds, on every node (TP x PP x DP; 0 on the CPU
         # build): what the cost model prices.
@@ -71,13 +73,13 @@ def start_server(ctx: RunContext, recipe: Recipe, entry: RecipeEntry) -> Target 
         )
         return Target(server.endpoint, engine_info, server)
     except KeyboardInterrupt:
-        _stop_quietly(server)
+        _stop_quietly(server, entry)
         rec.end("interrupted", "interrupted while the server was starting; it was stopped")
         ctx.save()
         ctx.progress.stage_finished(recipe.name, "serve", rec)
         raise
     except Exception as exc:
-        _stop_quietly(server)
+        _stop_quietly(server, entry)
         if isinstance(exc, ServerStartError):
             rec.details["log_tail"] = exc.log_tail[-4000:]
         if isinstance(exc, LocalevalError):
@@ -92,10 +94,19 @@ def start_server(ctx: RunContext, recipe: Recipe, entry: RecipeEntry) -> Target 
         return None
 
 
-def _stop_quietly(server: VllmServer | None) -> None:
+def _stop_quietly(server: VllmServer | None, entry: RecipeEntry | None = None) -> None:
     if server is not None:
         with contextlib.suppress(ServerError):
             server.stop()
+        if entry is not None:
+            _held(entry, server)
+
+
+def _held(entry: RecipeEntry, server: VllmServer) -> None:
+    """Record how long the stopped server held its GPUs (from its start to its stop)."""
+    if entry.server is not None:
+        entry.server.stopped_at = now_iso()
+        entry.server.held_s = server.up_s
 
 
 def _connect(ctx: RunContext, recipe: Recipe, rec: StageRecord) -> Target:
@@ -138,6 +149,7 @@ def stop_server(
         ctx.progress.stage_finished(recipe.name, "serve", rec)
         raise
     rec.details["stopped_at"] = now_iso()
+    _held(entry, server)
     rec.details["processes_left"] = group_members(pgid) if pgid is not None else []
     if rec.status == "running":
         if interrupted:

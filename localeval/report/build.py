@@ -22,7 +22,7 @@ from localeval.cost.fixed_performance import normalize_threshold
 from localeval.cost.pricing import option_label, parse_option
 from localeval.cost.records import CostReport, PointCost
 from localeval.cost.reference import load_reference_points
-from localeval.errors import LocalevalError
+from localeval.errors import LocalevalError, PricingRefused
 from localeval.plan.model_facts import shipped_model
 from localeval.plan.planner import PlanRequest, run_plan
 from localeval.report.load import (
@@ -40,11 +40,13 @@ from localeval.report.model import (
     BreakEvenLine,
     CostPoint,
     EvalRow,
+    HoldLine,
     PriceRow,
     Report,
     ReportOptions,
     RooflineRow,
     RunSummary,
+    SaturationLine,
     TaskView,
 )
 from localeval.report.views import Notes, pareto_frontier, run_labels
@@ -108,10 +110,14 @@ class _Builder:
             compare=self.options.compare,
             api_tiers=self.options.api_tiers,
             api_output_multiplier=self.options.api_output_multiplier,
+            utilization=self.options.utilization,
+            gpus=self.options.gpus,
         )
         for members in groups.values():
             try:
                 report = analyze_runs(members, opts)
+            except PricingRefused:
+                raise  # a figure that would be wrong, not one that cannot be computed
             except LocalevalError as exc:
                 files = ", ".join(display_name(r.path) for r in members)
                 hint = f" ({exc.hint})" if exc.hint else ""
@@ -135,7 +141,7 @@ class _Builder:
             for rb in report.runs:
                 basis[rb.path] = (
                     rb.priced_on,
-                    "exact" if rb.exact else "ESTIMATE (roofline)",
+                    rb.basis_text,
                     self.notes.refs(rb.assumptions),
                 )
         out = []
@@ -310,6 +316,28 @@ class _Builder:
                     lines.append(BreakEvenLine(self.labels[run.path], b, notes))
         return lines
 
+    def saturation_lines(self) -> list[SaturationLine]:
+        return [
+            SaturationLine(self.labels.get(s.path, display_name(s.path)), s)
+            for _, report in self.costs
+            for s in report.saturation
+        ]
+
+    def task_breakeven_lines(self) -> list[BreakEvenLine]:
+        lines = []
+        for _, report in self.costs:
+            for b in report.task_breakeven:
+                notes = self.notes.refs([f"capacity: {b.throughput_basis}", *b.assumptions])
+                lines.append(BreakEvenLine(b.task or "-", b, notes))
+        return lines
+
+    def hold_lines(self) -> list[HoldLine]:
+        return [
+            HoldLine(h, self.notes.refs(h.assumptions))
+            for _, report in self.costs
+            for h in report.server_holds
+        ]
+
     def task_views(self, eval_rows: Sequence[EvalRow]) -> list[TaskView]:
         views = []
         tasks = list(dict.fromkeys(row.name for row in eval_rows))
@@ -465,6 +493,9 @@ def build_report(runs: Sequence[Run], options: ReportOptions | None = None) -> R
     evals = builder.eval_rows()
     views = builder.task_views(evals)
     breakeven = builder.breakeven_lines()
+    saturation = builder.saturation_lines()
+    task_breakeven = builder.task_breakeven_lines()
+    holds = builder.hold_lines()
     roofline = builder.roofline_rows()
     api_prices, catalog_source = _api_prices(options.compare)
     for _, report in builder.costs:
@@ -483,6 +514,9 @@ def build_report(runs: Sequence[Run], options: ReportOptions | None = None) -> R
         warnings=tuple(builder.warnings),
         catalog_source=catalog_source,
         options=options,
+        saturation=tuple(saturation),
+        task_breakeven=tuple(task_breakeven),
+        server_holds=tuple(holds),
     )
 
 

@@ -12,7 +12,7 @@ from localeval import __version__
 from localeval.cost.pricing import option_label
 from localeval.report.load import display_name
 from localeval.report.model import EvalRow, Report, RunSummary, TaskView
-from localeval.results.cost import API_PAIRS
+from localeval.results.cost import API_PAIRS, STILL_RISING
 
 #: Figure keys, in the order they appear, with their titles (also the images' alt text).
 FIGURES: dict[str, str] = {
@@ -170,12 +170,13 @@ def _prices_section(report: Report) -> Section | None:
     if report.prices:
         tables.append(
             _table(
-                ("profile", "option", "$/GPU-h", "how", "source", "as of", "notes"),
+                ("profile", "option", "$/GPU-h", "utilization", "how", "source", "as of", "notes"),
                 (
                     (
                         p.price.profile or "custom",
                         option_label(p.price.option),
                         usd(p.price.usd_per_gpu_hour),
+                        p.price.utilization_basis,
                         p.price.formula(),
                         p.price.source,
                         p.price.as_of or "-",
@@ -559,6 +560,59 @@ def _breakeven_section(report: Report, plots: bool) -> list[Section]:
         ),
         (False, False, False, True, True, True, True, True),
     )
+    tables = [table]
+    if report.saturation:
+        tables.insert(
+            0,
+            _table(
+                ("run", "point", "out tok/s", "capacity tok/s", "last point gain", "verdict"),
+                (
+                    (
+                        s.run,
+                        s.point.point,
+                        num(s.point.output_tok_per_s),
+                        num(s.point.capacity_tok_per_s),
+                        "-" if s.point.last_gain is None else f"{s.point.last_gain:+.1%}",
+                        STILL_RISING if s.point.still_rising else "saturated",
+                    )
+                    for s in report.saturation
+                ),
+                (False, False, True, True, True),
+                title="Saturation: the best point measured",
+            ),
+        )
+    if report.task_breakeven:
+        tables.append(
+            _table(
+                (
+                    "task",
+                    "option",
+                    "API model",
+                    "input share",
+                    "capacity tok/s",
+                    "API $/M (mix)",
+                    "break-even tok/day",
+                    "utilization needed",
+                    "notes",
+                ),
+                (
+                    (
+                        b.run,
+                        option_label(b.row.option),
+                        b.row.api_model,
+                        pct(b.row.input_share),
+                        num(b.row.capacity_tok_per_s),
+                        usd(b.row.result.api_usd_per_token * 1e6),
+                        volume(b.row.result.tokens_per_day),
+                        util(b.row.result.utilization_needed, b.row.result.reachable),
+                        refs(b.notes),
+                    )
+                    for b in report.task_breakeven
+                ),
+                (False, False, False, True, True, True, True, True),
+                title="Break-even of each task at its own input:output mix",
+            )
+        )
     return [
         Section(
             "Break-even against the APIs",
@@ -567,9 +621,61 @@ def _breakeven_section(report: Report, plots: bool) -> list[Section]:
                 "purchase) plus electricity per token for owned GPUs; an API costs its price "
                 "per token for the measured input/output mix. Above the break-even volume "
                 "self-hosting is cheaper; the utilization column is the share of the "
-                "deployment's measured capacity that volume needs.",
+                "deployment's measured capacity that volume needs. Capacity is the "
+                "saturation point, the best point measured: a sweep still gaining more than "
+                "10% at its last point had not saturated the server (throughput still "
+                "rising), and understates it.",
             ),
             figure="breakeven" if plots else None,
+            tables=tuple(tables),
+        )
+    ]
+
+
+def _holds_section(report: Report) -> list[Section]:
+    if not report.server_holds:
+        return []
+    rows = []
+    for line in report.server_holds:
+        h = line.hold
+        for o in h.by_option:
+            rows.append(
+                (
+                    h.recipe,
+                    option_label(o.option),
+                    num(h.held_s),
+                    num(h.ready_after_s),
+                    num(h.measured_s),
+                    num(h.idle_s),
+                    usd(o.as_run_usd),
+                    usd(o.hold_usd),
+                    refs(line.notes),
+                )
+            )
+    table = _table(
+        (
+            "recipe",
+            "option",
+            "held s",
+            "start + load s",
+            "measured s",
+            "idle s",
+            "as run",
+            "server hold",
+            "notes",
+        ),
+        rows,
+        (False, False, True, True, True, True, True, True),
+        title="As run, and the whole time the server held the GPUs",
+    )
+    return [
+        Section(
+            "Server hold time",
+            paragraphs=(
+                '"As run" prices the time the measurements took. The server held its GPUs '
+                "longer: while it started and loaded the model, and idle between stages. A "
+                "one-off run on a rental pays for all of it.",
+            ),
             tables=(table,),
         )
     ]
@@ -597,6 +703,7 @@ def build_document(report: Report, *, plots: bool = True) -> Document:
     sections += _bench_sections(report, plots)
     sections += _eval_section(report)
     sections += _fixed_sections(report, plots)
+    sections += _holds_section(report)
     sections += _breakeven_section(report, plots)
     return Document(
         title="localeval report",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from localeval.cost.analyze import DEFAULT_COMPARE, resolve_profile
+from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, resolve_profile
 from localeval.cost.api import check_output_multiplier
 from localeval.cost.catalog import load_catalog
 from localeval.cost.fixed_performance import normalize_threshold
@@ -27,6 +27,8 @@ from localeval.results.cost import (
     BreakEvenRow,
     OptionTokenPrices,
     PricedHour,
+    SaturationPoint,
+    ServerHold,
     TaskOptionCost,
     TokenPrices,
 )
@@ -40,13 +42,17 @@ class ReportOptions:
     ``profile`` prices every run on one hardware profile (default: each on its own);
     ``pricing`` limits and orders the price options (the first is the one plotted);
     ``compare`` names the API models set beside the runs; ``plots`` turns figures off;
-    ``api_tiers`` and ``api_output_multiplier`` are the cost model's (see
-    :class:`~localeval.cost.options.CostOptions`); ``min_accuracy`` is the threshold of the
-    cost-to-reach-accuracy views (default: the published points' threshold)."""
+    ``utilization`` and ``gpus`` are the cost model's (every option at one utilization,
+    default fully busy; the GPU count to price a deployment at); so are ``api_tiers`` and
+    ``api_output_multiplier`` (see :class:`~localeval.cost.options.CostOptions`);
+    ``min_accuracy`` is the threshold of the cost-to-reach-accuracy views (default: the
+    published points' threshold)."""
 
     profile: str | None = None
     profiles_dir: Path | None = None
     pricing: tuple[str, ...] | None = None
+    utilization: float | None = None
+    gpus: int | None = None
     compare: tuple[str, ...] = DEFAULT_COMPARE
     plots: bool = True
     api_tiers: tuple[ApiTier, ...] = API_TIERS
@@ -61,6 +67,7 @@ class ReportOptions:
             normalize_threshold(self.min_accuracy)
         for opt in self.pricing or ():
             parse_option(opt)
+        CostOptions(utilization=self.utilization, gpus=self.gpus).check()
         if self.profile is not None:
             resolve_profile(self.profile, self.profiles_dir)
         catalog = load_catalog()
@@ -78,7 +85,7 @@ class RunSummary:
     kind: str
     provenance: Provenance
     priced_on: str | None
-    price_basis: str | None  # "exact" | "ESTIMATE (roofline)" | None when not priced
+    price_basis: str | None  # "exact" | "ESTIMATE (roofline: prefill x.., decode x..)" | None
     notes: tuple[int, ...] = ()
     engine: str | None = None
     engine_args: str | None = None
@@ -198,6 +205,23 @@ class BreakEvenLine:
 
 
 @dataclass(frozen=True)
+class SaturationLine:
+    """One bench run's saturation point as the cost model judged it (best point measured,
+    ``still_rising`` when the sweep had not stopped gaining), labelled with the run."""
+
+    run: str
+    point: SaturationPoint
+
+
+@dataclass(frozen=True)
+class HoldLine:
+    """The whole time one recipe's server held its GPUs, priced beside its work as run."""
+
+    hold: ServerHold
+    notes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class RooflineRow:
     """A measured load point beside the planner's roofline bound (an estimate)."""
 
@@ -227,6 +251,9 @@ class Report:
     warnings: tuple[str, ...]
     catalog_source: str | None = None
     options: ReportOptions = field(default_factory=ReportOptions)
+    saturation: tuple[SaturationLine, ...] = ()
+    task_breakeven: tuple[BreakEvenLine, ...] = ()
+    server_holds: tuple[HoldLine, ...] = ()
 
     @property
     def bench_runs(self) -> list[RunSummary]:

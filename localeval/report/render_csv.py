@@ -3,7 +3,8 @@
     section, run, item, option, metric, value, unit
 
 ``section`` is ``run``, ``price``, ``api_price``, ``bench``, ``eval``, ``fixed_performance``,
-``breakeven``, ``roofline``, ``note`` or ``warning``; ``item`` the load point, task, API
+``breakeven``, ``saturation``, ``task_breakeven``, ``server_hold``, ``roofline``, ``note`` or
+``warning``; ``item`` the load point, task, API
 model or note number; ``option`` the price option (or ``API <model>``, or a candidate's
 label) where the figure depends on one. Numbers are written in full precision, a missing
 figure as an empty cell, flags as ``true``/``false``. Load it with any CSV reader and pivot.
@@ -58,6 +59,8 @@ def _prices(report: Report) -> Iterator[Row]:
         p = row.price
         item = p.profile or "custom"
         yield ("price", "", item, p.option, "usd_per_gpu_hour", p.usd_per_gpu_hour, "USD/GPU-h")
+        yield ("price", "", item, p.option, "utilization", p.utilization, "fraction")
+        yield ("price", "", item, p.option, "utilization_basis", p.utilization_basis, "")
         yield ("price", "", item, p.option, "source", p.source, "")
         yield ("price", "", item, p.option, "as_of", p.as_of, "date")
     for a in report.api_prices:
@@ -185,6 +188,40 @@ def _breakeven(report: Report) -> Iterator[Row]:
             yield ("breakeven", b.run, b.row.api_model, b.row.option, metric, value, unit)
 
 
+def _basis(report: Report) -> Iterator[Row]:
+    """The saturation points, each task's break-even at its own mix, the servers' holds."""
+    for line in report.saturation:
+        s = line.point
+        for metric, value, unit in (
+            ("output_tok_per_s", s.output_tok_per_s, "tokens/s"),
+            ("capacity_tok_per_s", s.capacity_tok_per_s, "tokens/s"),
+            ("last_gain", s.last_gain, "fraction"),
+            ("still_rising", s.still_rising, ""),
+        ):
+            yield ("saturation", line.run, s.point, "", metric, value, unit)
+    for b in report.task_breakeven:
+        for metric, value, unit in (
+            ("input_share", b.row.input_share, "fraction"),
+            ("capacity_tok_per_s", b.row.capacity_tok_per_s, "tokens/s"),
+            ("api_usd_per_token", b.row.result.api_usd_per_token, "USD/token"),
+            ("tokens_per_day", b.row.result.tokens_per_day, "tokens/day"),
+            ("utilization_needed", b.row.result.utilization_needed, "fraction"),
+        ):
+            yield ("task_breakeven", b.run, b.row.api_model, b.row.option, metric, value, unit)
+    for held in report.server_holds:
+        h = held.hold
+        for metric, value, unit in (
+            ("held_s", h.held_s, "s"),
+            ("ready_after_s", h.ready_after_s, "s"),
+            ("measured_s", h.measured_s, "s"),
+            ("idle_s", h.idle_s, "s"),
+        ):
+            yield ("server_hold", h.recipe, "", "", metric, value, unit)
+        for o in h.by_option:
+            yield ("server_hold", h.recipe, "", o.option, "as_run_usd", o.as_run_usd, "USD")
+            yield ("server_hold", h.recipe, "", o.option, "hold_usd", o.hold_usd, "USD")
+
+
 def _roofline(report: Report) -> Iterator[Row]:
     for r in report.roofline:
         item = f"c={r.concurrency}"
@@ -217,6 +254,7 @@ def rows(report: Report) -> Iterator[Row]:
     yield from _eval(report)
     yield from _fixed(report)
     yield from _breakeven(report)
+    yield from _basis(report)
     yield from _roofline(report)
     for i, text in enumerate(report.notes, 1):
         yield ("note", "", str(i), "", "text", text, "")

@@ -34,6 +34,14 @@ def report_dict(report: Report) -> dict[str, Any]:
             "breakeven": [
                 {"run": b.run, **to_json(b.row), "notes": list(b.notes)} for b in report.breakeven
             ],
+            "saturation": [{"run": s.run, **to_json(s.point)} for s in report.saturation],
+            "task_breakeven": [
+                {**to_json(b.row), "notes": list(b.notes)} for b in report.task_breakeven
+            ],
+            "server_holds": [
+                {**to_json(h.hold), "idle_s": h.hold.idle_s, "notes": list(h.notes)}
+                for h in report.server_holds
+            ],
             "roofline": [_plain(r) for r in report.roofline],
             "notes": [{"number": i, "text": t} for i, t in enumerate(report.notes, 1)],
             "warnings": list(report.warnings),

@@ -5,8 +5,11 @@ latencies (``ttft_ms``, ``itl_ms``, ``tpot_ms``, ``e2e_ms``, each with ``mean``,
 ``p90``, ``p95``, ``p99``, ``max`` and ``count``; null without data), goodput under the
 SLO, the client self-check, the GPU telemetry (``gpu``: ``energy_j``, ``mean_power_w``,
 ``mean_util_pct``, per-GPU figures...; ``gpu: null`` with ``gpu_unavailable_reason`` when
-none was taken) and the engine's Prometheus figures (``server_metrics``). The per-request
-records of every point are in ``requests.jsonl`` beside it.
+none was taken) and the engine's Prometheus figures (``server_metrics``: the counters'
+increases over the point, ``prefill_time_s``/``decode_time_s`` the seconds its requests
+spent in each phase by vLLM's histograms, the scheduler gauges; see
+:class:`localeval.telemetry.prometheus.ServerMetrics`). The per-request records of every
+point are in ``requests.jsonl`` beside it.
 """
 
 from __future__ import annotations
@@ -267,6 +270,22 @@ class PointResult(PointMetrics):
         if self.gpu is not None:
             return self.gpu.unavailable_reason or self.gpu.unavailable.get("energy_j")
         return None
+
+    def server_phase_times_s(self) -> tuple[float, float] | None:
+        """Seconds the point's requests spent in prefill and in decode, summed over requests,
+        as the engine's own histograms counted them (``server_metrics`` ``prefill_time_s``
+        and ``decode_time_s``); None when the server exposed neither, when a counter reset
+        made them partial, or when they hold no time."""
+        m = self.server_metrics
+        prefill, decode = m.get("prefill_time_s"), m.get("decode_time_s")
+        if m.get("counter_reset") or not all(
+            isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in (prefill, decode)
+        ):
+            return None
+        assert isinstance(prefill, (int, float)) and isinstance(decode, (int, float))
+        if prefill + decode <= 0:
+            return None
+        return float(prefill), float(decode)
 
     def per_output_token_j(self) -> float | None:
         """:attr:`energy_j` per output token (J); what ``energy_per_output_token_j``

@@ -1,6 +1,7 @@
 """The cost file (``kind: "cost"``, what ``localeval cost --json`` prints) and the records
-it is made of, one per bench point, task, API comparison and break-even, each naming the
-price option it used and carrying its assumption flags; and the run's cost file
+it is made of, one per bench point, task, API comparison, break-even (per bench run and per
+task at its own mix), saturation point and server hold, each naming the price option it
+used and carrying its assumption flags; and the run's cost file
 (``kind: "run-cost"``, ``RUN/cost/cost.json``), one cost report per hardware profile.
 
 The cost model (:mod:`localeval.cost`) computes these records; the report renders them.
@@ -47,13 +48,29 @@ class RooflineScale:
     method: str = ROOFLINE_METHOD
 
 
+#: The utilization every option is priced at unless one is given: the GPU works every hour
+#: it is paid for. Named :data:`FULLY_BUSY` wherever a price is shown.
+DEFAULT_UTILIZATION = 1.0
+FULLY_BUSY = "fully busy"
+
+
+def utilization_label(utilization: float) -> str:
+    """``fully busy (100%)`` at 1, else ``60% busy``: how every table names a price's basis."""
+    if utilization >= 1.0:
+        return f"{FULLY_BUSY} (100%)"
+    return f"{utilization:.0%} busy"
+
+
 @dataclass(frozen=True, config=_CONFIG)
 class PricedHour:
     """The price of one GPU-hour of use under one option, with everything that produced it.
 
-    ``capital_usd_per_hour`` is the rent (rentals) or the amortized purchase (owned);
+    Every option is priced at one stated ``utilization``, the share of the hours paid for in
+    which the GPU does useful work (1: :data:`FULLY_BUSY`): an hour of use costs the rent /
+    utilization, or the owned purchase amortized over utilization x the hours of its life.
+    ``capital_usd_per_hour`` is that rent or amortized purchase per hour of use;
     ``energy_usd_per_hour`` is the electricity bill while the GPU works (owned only: a rent
-    includes power). ``utilization`` is the owned option's fraction of hours in use."""
+    includes power)."""
 
     option: str
     usd_per_gpu_hour: float
@@ -62,14 +79,14 @@ class PricedHour:
     profile: str | None
     capital_usd_per_hour: float
     energy_usd_per_hour: float
-    utilization: float | None = None
+    utilization: float = DEFAULT_UTILIZATION
     inputs: dict[str, Any] = field(default_factory=dict)
     assumptions: tuple[str, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
     def _computed(cls, data: Any) -> Any:
-        return without_computed(data, "formula")
+        return without_computed(data, "formula", "utilization_basis")
 
     @property
     def usd_per_gpu_second(self) -> float:
@@ -79,10 +96,9 @@ class PricedHour:
     @property
     def fixed_usd_per_gpu_day(self) -> float:
         """What one GPU costs per day whether it works or not (USD): the full rent for a
-        rental held all day; the amortized purchase for an owned GPU."""
-        if self.option == "owned" and self.utilization is not None:
-            return self.capital_usd_per_hour * self.utilization * 24.0
-        return self.usd_per_gpu_hour * 24.0
+        rental held all day; the amortized purchase for an owned GPU. Independent of the
+        utilization the hour of use is priced at."""
+        return self.capital_usd_per_hour * self.utilization * 24.0
 
     @property
     def variable_usd_per_busy_gpu_hour(self) -> float:
@@ -90,10 +106,19 @@ class PricedHour:
         for an owned GPU, nothing for a rental."""
         return self.energy_usd_per_hour if self.option == "owned" else 0.0
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def utilization_basis(self) -> str:
+        """The utilization in words: ``fully busy (100%)`` or ``60% busy``."""
+        return utilization_label(self.utilization)
+
     def label(self) -> str:
-        """Short text such as ``on-demand $2.99/GPU-h (2026-03-01)``."""
+        """Short text such as ``on-demand $2.99/GPU-h (2026-03-01), fully busy (100%)``."""
         date = f" ({self.as_of})" if self.as_of else ""
-        return f"{option_label(self.option)} ${self.usd_per_gpu_hour:.4g}/GPU-h{date}"
+        return (
+            f"{option_label(self.option)} ${self.usd_per_gpu_hour:.4g}/GPU-h{date}, "
+            f"{self.utilization_basis}"
+        )
 
     @computed_field(alias="formula")  # type: ignore[prop-decorator]
     @property
@@ -103,10 +128,15 @@ class PricedHour:
 
     def formula(self) -> str:
         """How the figure was obtained, with its inputs, e.g. ``$30,000 / (3 y x 8760 h x
-        0.7) + 0.7 kW x PUE 1.3 x $0.1/kWh`` for an owned GPU."""
-        if self.option != "owned":
-            return f"{option_label(self.option)} list price"
+        0.7) + 0.7 kW x PUE 1.3 x $0.1/kWh`` for an owned GPU, ``$2.99/h list price /
+        utilization 0.5`` for a rental."""
         i = self.inputs
+        if self.option != "owned":
+            listed = i.get("list_usd_per_gpu_hour", self.usd_per_gpu_hour * self.utilization)
+            what = "list price" if self.option != "custom" else "given price"
+            if self.utilization >= 1.0:
+                return f"${float(listed):.4g}/h {what}, {FULLY_BUSY}"
+            return f"${float(listed):.4g}/h {what} / utilization {self.utilization:g}"
         kw = (float(i["power_w"]) + float(i["host_overhead_w"])) / 1000.0
         return (
             f"${float(i['purchase_usd']):,.0f} / ({float(i['amortization_years']):g} y x 8760 h x "
@@ -320,7 +350,11 @@ class FixedPerformance:
 
 @dataclass(frozen=True, config=_CONFIG)
 class RunBasis:
-    """How one result file relates to the priced hardware."""
+    """How one result file relates to the priced hardware. ``gpus_source`` says where the
+    GPU count priced came from (``result``: the count the result records; ``--gpus``: given
+    when pricing; ``one host``: a CPU run, one host-hour per hour); ``fit`` what the plan
+    module's memory model says of the model on the hardware it is re-priced on (None when
+    priced on the hardware measured)."""
 
     path: str
     kind: str
@@ -331,6 +365,18 @@ class RunBasis:
     exact: bool
     scale: Annotated[RooflineScale | None, Field(alias="estimate")]
     assumptions: tuple[str, ...]
+    gpus_source: str = "result"
+    fit: str | None = None
+
+    @property
+    def basis_text(self) -> str:
+        """``exact`` or ``ESTIMATE (roofline: prefill x2.1, decode x1.4)``: the ratio used."""
+        if self.scale is None:
+            return "exact" if self.exact else "ESTIMATE"
+        return (
+            f"ESTIMATE (roofline: prefill x{self.scale.prefill_speedup:.3g}, "
+            f"decode x{self.scale.decode_speedup:.3g})"
+        )
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -430,7 +476,9 @@ class ApiUnpriced:
 
 @dataclass(frozen=True, config=_CONFIG)
 class BreakEvenRow:
-    """Break-even of one price against one API model, from one throughput figure."""
+    """Break-even of one price against one API model, from one throughput figure.
+    ``task``: the eval task whose own input:output mix the row uses (None: the bench
+    point's mix)."""
 
     option: str
     api_model: str
@@ -440,6 +488,7 @@ class BreakEvenRow:
     gpus: int
     result: BreakEven
     assumptions: tuple[str, ...]
+    task: str | None = None
 
     def self_hosted_usd_per_day(self, tokens_per_day: float) -> float:
         """USD per day to serve ``tokens_per_day`` with as many copies of the deployment as
@@ -453,9 +502,72 @@ class BreakEvenRow:
         return self.result.api_usd_per_token * tokens_per_day
 
 
+#: A sweep whose last point gained more than this share of output throughput over the
+#: point before it had not saturated the server: its "saturation" understates capacity.
+STILL_RISING_GAIN = 0.10
+STILL_RISING = "throughput still rising"
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class SaturationPoint:
+    """A bench run's saturation point: the best point measured (the most output throughput
+    meeting the SLO; ``rule`` says which rule picked it), the capacity it gives
+    (``capacity_tok_per_s``, input + output, of which ``input_share`` is input), and whether
+    the sweep had stopped gaining: ``still_rising`` when its last point gained more than
+    :data:`STILL_RISING_GAIN` output throughput over the one before (``last_gain``, a
+    fraction), so that the capacity is a lower bound and the cost an upper one."""
+
+    path: str
+    point: str
+    rule: str
+    output_tok_per_s: float
+    capacity_tok_per_s: float
+    input_share: float
+    still_rising: bool
+    last_gain: float | None
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class HoldOptionCost:
+    """One price option's cost of a server's hold time, beside the measured work it served
+    priced as run (USD)."""
+
+    option: str
+    hold_usd: float
+    as_run_usd: float
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class ServerHold:
+    """The whole time one recipe's server held its GPUs in a `localeval run` (``held_s``:
+    from the start of its process to the end of its stop), priced beside the work it served
+    as run. ``ready_after_s`` is the start and model load; ``measured_s`` the wall time of
+    the bench points and eval tasks it served; the rest is idle (between stages, writing
+    results, stopping)."""
+
+    run_dir: str
+    recipe: str
+    model: str
+    results: tuple[str, ...]
+    gpus: int
+    held_s: float
+    ready_after_s: float | None
+    measured_s: float
+    by_option: tuple[HoldOptionCost, ...]
+    assumptions: tuple[str, ...] = ()
+
+    @property
+    def idle_s(self) -> float:
+        """Held but neither starting nor measuring (s)."""
+        return max(0.0, self.held_s - (self.ready_after_s or 0.0) - self.measured_s)
+
+
 @dataclass(frozen=True, config=_CONFIG)
 class CostReport:
-    """The full cost picture. ``prices`` are referred to by ``option`` in every row."""
+    """The full cost picture. ``prices`` are referred to by ``option`` in every row.
+    ``saturation`` holds each bench run's saturation point; ``task_breakeven`` the
+    break-even of each eval task at its own input:output mix; ``server_holds`` the whole
+    time each server of a `localeval run` held its GPUs."""
 
     runs: list[RunBasis]
     prices: list[PricedHour]
@@ -468,6 +580,9 @@ class CostReport:
     catalog_as_of: str | None
     notes: list[str]
     api_unpriced: list[ApiUnpriced] = field(default_factory=list)
+    saturation: list[SaturationPoint] = field(default_factory=list)
+    task_breakeven: list[BreakEvenRow] = field(default_factory=list)
+    server_holds: list[ServerHold] = field(default_factory=list)
     schema_version: int = COST_SCHEMA_VERSION
     kind: Literal["cost"] = "cost"
 

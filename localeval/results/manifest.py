@@ -90,15 +90,30 @@ class StageRecord(_Model):
         self.message = message
 
 
+class ServerHeld(_Model):
+    """How long a recipe's server held its GPUs: ``started_at`` (its process started) and
+    ``stopped_at`` (its stop returned), ISO 8601; ``held_s`` the seconds between them (a
+    monotonic clock; to the second in a migrated version-2 manifest; None while it runs);
+    ``ready_after_s`` the start and model load. What the cost prices beside "as run"."""
+
+    started_at: str
+    stopped_at: str | None = None
+    held_s: float | None = Field(default=None, ge=0)
+    ready_after_s: float | None = Field(default=None, ge=0)
+
+
 class RecipeEntry(_Model):
     """One recipe of the run and the state of its stages. ``gpu_count``: every GPU its
-    server uses (0 on vLLM's CPU build); ``device``: what serves it."""
+    server uses (0 on vLLM's CPU build); ``device``: what serves it; ``server``: how long
+    the server localeval started held its GPUs (None for an existing endpoint, or before
+    one started)."""
 
     name: str
     source: str | None = None
     served_model_name: str
     gpu_count: int = Field(ge=0)
     device: Device = "unknown"
+    server: ServerHeld | None = None
     stages: dict[str, StageRecord] = Field(
         default_factory=lambda: {name: StageRecord() for name in RECIPE_STAGES}
     )

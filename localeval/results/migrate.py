@@ -22,11 +22,22 @@ Version 1 to 2 (bench, eval, run manifest): one vocabulary.
 * Run manifest: each recipe's ``gpu_count`` is the count its results recorded (a CPU
   server is 0 GPUs; version 1 wrote the recipe's parallel sizes, 1 for a CPU recipe), and
   ``device`` is added.
+
+Cost 1 to 2 (and run cost 2 to 3, for each group's report): every price option is priced
+at a stated utilization. Version 1 priced rentals per hour paid for (fully busy) and left
+their ``utilization`` null: it becomes 1. A run priced as one host (no GPU in it) says so
+in ``gpus_source``. The lists version 2 adds (saturation points, per-task break-even,
+server holds) were not computed: they are empty.
+
+Run manifest 2 to 3: each recipe's ``server`` (how long its server held the GPUs) is made
+from what the serve stage recorded: ``details.started_at``, ``details.stopped_at`` (to the
+second: ``held_s`` is their difference) and ``details.ready_after_s``.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -190,8 +201,50 @@ def _run_cost_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _added_optional_fields(data: dict[str, Any]) -> dict[str, Any]:
-    """A step whose new version only added optional fields: the file reads as it is."""
+def _cost_1_to_2(report: dict[str, Any]) -> dict[str, Any]:
+    for price in report.get("prices") or []:
+        if isinstance(price, dict) and price.get("utilization") is None:
+            price["utilization"] = 1.0  # version 1 priced a rental per hour paid for
+    for run in report.get("runs") or []:
+        if isinstance(run, dict) and "gpus_source" not in run:
+            one_host = any("no GPU in the run" in str(a) for a in run.get("assumptions") or [])
+            run["gpus_source"] = "one host" if one_host else "result"
+    return report
+
+
+def _run_cost_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    for group in data.get("groups") or []:
+        report = group.get("report") if isinstance(group, dict) else None
+        if isinstance(report, dict):
+            _cost_1_to_2(report)
+            report["schema_version"] = 2
+    return data
+
+
+def _seconds_between(start: Any, stop: Any) -> float | None:
+    try:
+        begun = dt.datetime.fromisoformat(str(start))
+        ended = dt.datetime.fromisoformat(str(stop))
+    except ValueError:
+        return None
+    held = (ended - begun).total_seconds()
+    return held if held >= 0 else None
+
+
+def _manifest_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    for entry in data.get("recipes") or []:
+        serve = (entry.get("stages") or {}).get("serve") if isinstance(entry, dict) else None
+        details = serve.get("details") if isinstance(serve, dict) else None
+        if not isinstance(details, dict) or not isinstance(details.get("started_at"), str):
+            continue  # no server started by localeval (an existing endpoint), or none yet
+        stopped = details.get("stopped_at")
+        ready = details.get("ready_after_s")
+        entry["server"] = {
+            "started_at": details["started_at"],
+            "stopped_at": stopped if isinstance(stopped, str) else None,
+            "held_s": _seconds_between(details["started_at"], stopped) if stopped else None,
+            "ready_after_s": ready if isinstance(ready, (int, float)) else None,
+        }
     return data
 
 
@@ -201,9 +254,10 @@ STEPS: dict[tuple[str, int], Step] = {
     ("eval", 1): _eval_1_to_2,
     ("eval", 2): _eval_2_to_3,
     ("run-manifest", 1): _manifest_1_to_2,
+    ("run-manifest", 2): _manifest_2_to_3,
     ("run-cost", 1): _run_cost_1_to_2,
-    ("run-cost", 2): _added_optional_fields,
-    ("cost", 1): _added_optional_fields,
+    ("run-cost", 2): _run_cost_2_to_3,
+    ("cost", 1): _cost_1_to_2,
 }
 
 

@@ -15,16 +15,23 @@ from __future__ import annotations
 #     requests that belong to no task (``overhead``). Every new field is optional.
 #   run-cost 2: each group's cost report nested under ``report``, in the cost file's shapes.
 #   cost, plan 1: the first versioned ``cost --json`` and ``plan --json``.
-#   cost 2, run-cost 3: an API row's tier (``standard``/``batch``), the self-hosted figure it
-#     is set beside (``pairs_with``) and whether it is an estimate; ``api_unpriced`` (what
-#     was not priced on an API, and why); cost per correct answer (``documents``,
-#     ``correct_answers``, ``*_usd_per_correct``); the catalog's ``reasoning_model`` and
-#     ``supports_prompt_logprobs``. Every new field is optional.
+#   cost 2, run-cost 3: every price option at a stated utilization (``utilization`` set for
+#     rentals too, ``utilization_basis`` in words); where a run's GPU count came from
+#     (``gpus_source``) and whether its model fits the hardware it is re-priced on (``fit``);
+#     each bench run's saturation point with ``still_rising``; break-even per eval task at
+#     its own mix (``task_breakeven``); the servers' hold time (``server_holds``); an API
+#     row's tier (``standard``/``batch``), the self-hosted figure it is set beside
+#     (``pairs_with``) and whether it is an estimate; ``api_unpriced`` (what was not priced
+#     on an API, and why); cost per correct answer (``documents``, ``correct_answers``,
+#     ``*_usd_per_correct``); the catalog's ``reasoning_model`` and
+#     ``supports_prompt_logprobs``.
+#   run-manifest 3: each recipe's server hold (``server``: started, stopped, held_s,
+#     ready_after_s), what the cost prices beside "as run".
 #   report 1: ``report --format json`` (a rendering, read by nobody in localeval).
 KINDS: dict[str, int] = {
     "bench": 3,
     "eval": 3,
-    "run-manifest": 2,
+    "run-manifest": 3,
     "run-cost": 3,
     "cost": 2,
     "plan": 1,

@@ -104,6 +104,12 @@ class VllmServer:
         self.ready_after_s: float | None = None
         self._started_at = 0.0
 
+    @property
+    def up_s(self) -> float | None:
+        """Seconds since the server process was started (None before it was): after
+        :meth:`stop`, how long the server held its GPUs, start and stop included."""
+        return round(time.monotonic() - self._started_at, 3) if self._started_at else None
+
     # -- how to reach it -------------------------------------------------------------
     @property
     def base_url(self) -> str:

@@ -1,6 +1,9 @@
 """Scrape the vLLM engine's Prometheus ``/metrics`` while a bench point runs: token and
-request counters (their change over the point) and the scheduler gauges (requests running
-and waiting, KV-cache usage; mean and max over the scrapes).
+request counters (their change over the point), the time requests spent in prefill and in
+decode (the ``_sum`` and ``_count`` of vLLM's ``vllm:request_prefill_time_seconds`` and
+``vllm:request_decode_time_seconds`` histograms, their change over the point: what the cost
+model splits a point's GPU time by) and the scheduler gauges (requests running and waiting,
+KV-cache usage; mean and max over the scrapes).
 
 Metric names are vLLM's (``vllm/v1/metrics/loggers.py``): counters are exported with a
 ``_total`` suffix. Samples of several engines (data parallel) are summed, except KV-cache
@@ -31,13 +34,23 @@ COUNTERS = {
     "requests_succeeded": "vllm:request_success_total",
     "preemptions": "vllm:num_preemptions_total",
 }
+# summary field -> vLLM histogram sample: seconds requests spent in each phase, and how many
+# requests were counted (vLLM's ``vllm/v1/metrics/loggers.py``; both only ever grow).
+PHASE_TIMES = {
+    "prefill_time_s": "vllm:request_prefill_time_seconds_sum",
+    "prefill_requests": "vllm:request_prefill_time_seconds_count",
+    "decode_time_s": "vllm:request_decode_time_seconds_sum",
+    "decode_requests": "vllm:request_decode_time_seconds_count",
+}
 GAUGES = {
     "num_requests_running": "vllm:num_requests_running",
     "num_requests_waiting": "vllm:num_requests_waiting",
     "kv_cache_usage": "vllm:kv_cache_usage_perc",  # a fraction: 1 means full
 }
 _AVERAGED = frozenset({"vllm:kv_cache_usage_perc"})
-_WANTED = frozenset(COUNTERS.values()) | frozenset(GAUGES.values())
+_WANTED = (
+    frozenset(COUNTERS.values()) | frozenset(PHASE_TIMES.values()) | frozenset(GAUGES.values())
+)
 
 
 def _family_lines(text: str, names: frozenset[str]) -> str:
@@ -90,8 +103,11 @@ class Scrape:
 class ServerMetrics:
     """What the engine's metrics said over a point. Counter fields are increases over the
     point (None when the counter is absent); ``counter_reset`` says a counter went
-    backwards (server restart) and its figure is a lower bound. Gauge fields are the mean
-    and max over the scrapes; KV-cache usage is in percent."""
+    backwards (server restart) and its figure is a lower bound. ``prefill_time_s`` and
+    ``decode_time_s`` are the seconds the requests finished over the point spent in prefill
+    and in decode, summed over requests (``prefill_requests``/``decode_requests`` of them;
+    None when the server exposes no such histogram). Gauge fields are the mean and max over
+    the scrapes; KV-cache usage is in percent."""
 
     available: bool
     unavailable_reason: str | None = None
@@ -100,6 +116,10 @@ class ServerMetrics:
     generation_tokens: float | None = None
     requests_succeeded: float | None = None
     preemptions: float | None = None
+    prefill_time_s: float | None = None
+    prefill_requests: float | None = None
+    decode_time_s: float | None = None
+    decode_requests: float | None = None
     counter_reset: bool = False
     num_requests_running_mean: float | None = None
     num_requests_running_max: float | None = None
@@ -118,6 +138,10 @@ class ServerMetrics:
             "generation_tokens": self.generation_tokens,
             "requests_succeeded": self.requests_succeeded,
             "preemptions": self.preemptions,
+            "prefill_time_s": self.prefill_time_s,
+            "prefill_requests": self.prefill_requests,
+            "decode_time_s": self.decode_time_s,
+            "decode_requests": self.decode_requests,
             "counter_reset": self.counter_reset,
             "num_requests_running_mean": self.num_requests_running_mean,
             "num_requests_running_max": self.num_requests_running_max,
@@ -142,7 +166,7 @@ def summarize_scrapes(scrapes: Sequence[Scrape], errors: Sequence[str] = ()) -> 
         )
     out: dict[str, Any] = {}
     reset = False
-    for key, name in COUNTERS.items():
+    for key, name in (*COUNTERS.items(), *PHASE_TIMES.items()):
         series = [s.values[name] for s in scrapes if name in s.values]
         if len(series) < 2:
             out[key] = None

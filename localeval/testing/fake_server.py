@@ -94,6 +94,15 @@ class _Metrics:
         self.generation_tokens = 0
         self.success = 0
         self.running = 0
+        # What vLLM's request prefill/decode time histograms would sum: the configured
+        # time to first token and inter-token latencies of each finished request.
+        self.prefill_time_s = 0.0
+        self.decode_time_s = 0.0
+
+    def finished(self, ttft_ms: float, itl_ms: float, n_tokens: int) -> None:
+        self.success += 1
+        self.prefill_time_s += ttft_ms / 1000.0
+        self.decode_time_s += itl_ms * max(0, n_tokens - 1) / 1000.0
 
     def render(self, model: str) -> bytes:
         lab = f'engine="0",model_name="{model}"'
@@ -122,6 +131,16 @@ class _Metrics:
             f'vllm:time_to_first_token_seconds_bucket{{{lab},le="+Inf"}} {float(self.success)}',
             f"vllm:time_to_first_token_seconds_count{{{lab}}} {float(self.success)}",
             f"vllm:time_to_first_token_seconds_sum{{{lab}}} 0.0",
+            "# HELP vllm:request_prefill_time_seconds Histogram of time spent in PREFILL phase.",
+            "# TYPE vllm:request_prefill_time_seconds histogram",
+            f'vllm:request_prefill_time_seconds_bucket{{{lab},le="+Inf"}} {float(self.success)}',
+            f"vllm:request_prefill_time_seconds_count{{{lab}}} {float(self.success)}",
+            f"vllm:request_prefill_time_seconds_sum{{{lab}}} {self.prefill_time_s}",
+            "# HELP vllm:request_decode_time_seconds Histogram of time spent in DECODE phase.",
+            "# TYPE vllm:request_decode_time_seconds histogram",
+            f'vllm:request_decode_time_seconds_bucket{{{lab},le="+Inf"}} {float(self.success)}',
+            f"vllm:request_decode_time_seconds_count{{{lab}}} {float(self.success)}",
+            f"vllm:request_decode_time_seconds_sum{{{lab}}} {self.decode_time_s}",
         ]
         return ("\n".join(lines) + "\n").encode()
 
@@ -233,7 +252,7 @@ class _Stream:
                 if self.usage:
                     frames.append(self._usage_event())
                 frames.append(b"data: [DONE]\n\n")
-                self.server.metrics.success += 1
+                self.server.metrics.finished(b.ttft_ms, b.itl_ms, self.n_tokens)
                 ended = True
                 break
         if b.split_frames:
@@ -548,7 +567,7 @@ class _FakeState:
         delay_s = (b.ttft_ms + b.itl_ms * (n_tokens - 1)) / 1000.0
         self.metrics.prompt_tokens += prompt_tokens
         self.metrics.generation_tokens += n_tokens
-        self.metrics.success += 1
+        self.metrics.finished(b.ttft_ms, b.itl_ms, n_tokens)
         self.loop.call_later(delay_s, conn.respond_json, 200, body)
 
 

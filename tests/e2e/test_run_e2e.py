@@ -129,8 +129,23 @@ def test_the_whole_job_in_one_command(tmp_path: Path) -> None:
     assert ev["tasks"][GEN]["metrics"]["exact_match"] >= 0.9
     cost = json.loads((out / data["final"]["cost"]["artifacts"]["cost"]).read_text())
     assert [g["profile"] for g in cost["groups"]] == ["cpu"]
-    assert {r["gpus_priced"] for r in cost["groups"][0]["report"]["runs"]} == {1}
+    report = cost["groups"][0]["report"]
+    assert {r["gpus_priced"] for r in report["runs"]} == {1}
     assert "<html" in (out / "report.html").read_text()[:1000].lower()
+    # The prefill/decode split comes from the engine's own histograms, captured per point.
+    for point in bench["points"]:
+        metrics = point["server_metrics"]
+        assert metrics["prefill_time_s"] > 0 and metrics["decode_time_s"] > 0, metrics
+        assert metrics["prefill_requests"] == metrics["decode_requests"] == BENCH_REQUESTS
+    methods = {o["prices"]["method"] for p in report["bench_points"] for o in p["by_option"]}
+    assert all(m.startswith("server split") for m in methods), methods
+    # Fully busy by default, and the server's whole hold priced beside as run.
+    assert {p["utilization_basis"] for p in report["prices"]} == {"fully busy (100%)"}
+    held = data["recipes"][0]["server"]
+    assert held["held_s"] >= held["ready_after_s"] > 0
+    (hold,) = report["server_holds"]
+    assert hold["held_s"] == held["held_s"]
+    assert hold["by_option"][0]["hold_usd"] > hold["by_option"][0]["as_run_usd"] > 0
 
     serve = stage(data, "serve")
     assert group_members(serve["details"]["pgid"]) == []
