@@ -79,9 +79,13 @@ def test_task_cost_as_run_and_at_saturation() -> None:
     assert (mmlu.metric, mmlu.score) == ("acc", 0.85)
     od = option(mmlu.by_option, "on_demand")
     assert od.as_run_usd == pytest.approx(1.495)  # 1,800 GPU-s at $2.99/h
-    # 1M input + 0.5M output tokens at the c=16 (highest throughput meeting the SLO) prices
-    assert od.saturation_usd == pytest.approx(C16_IN_PER_M + 0.5 * C16_OUT_PER_M)
-    assert "c=16" in od.saturation_basis and "meeting the SLO" in od.saturation_basis
+    # 1M input + 0.5M output tokens at the c=16 (highest throughput meeting the SLO) prices:
+    # the SLO point; saturation is the best point measured, c=64 (twice c=16's throughput,
+    # the same split), whatever its latency
+    assert od.slo_point_usd == pytest.approx(C16_IN_PER_M + 0.5 * C16_OUT_PER_M)
+    assert "c=16" in od.slo_point_basis and "meeting the SLO" in od.slo_point_basis
+    assert od.saturation_usd == pytest.approx((C16_IN_PER_M + 0.5 * C16_OUT_PER_M) / 2)
+    assert "c=64" in od.saturation_basis and "no SLO applied" in od.saturation_basis
     assert option(mmlu.by_option, "owned").as_run_usd == pytest.approx(1800 * OWNED_PER_H / 3600)
     assert mmlu.energy.kwh == pytest.approx(0.3)
     assert mmlu.energy.cost_usd == pytest.approx(0.3 * 1.3 * 0.10)
@@ -265,9 +269,10 @@ def test_fixed_performance_ranks_self_hosted_and_references() -> None:
     assert fp is not None and fp.threshold == pytest.approx(0.83)
     cheapest = fp.cheapest
     assert cheapest is not None and cheapest.kind == "self-hosted"
-    # cheapest: owned GPU at saturation; tokens at c=16 with the owned hourly price
+    # cheapest: owned GPU at saturation; tokens at c=64 (twice c=16's throughput, the same
+    # split) with the owned hourly price
     owned_per_s = OWNED_PER_H / 3600
-    expected = 0.05 * owned_per_s / 4000 * 1e6 + 0.5 * 0.95 * owned_per_s / 2000 * 1e6
+    expected = (0.05 * owned_per_s / 4000 * 1e6 + 0.5 * 0.95 * owned_per_s / 2000 * 1e6) / 2
     assert cheapest.cost_usd == pytest.approx(expected)
     assert "owned" in cheapest.label and "saturation" in cheapest.label
     refs = [c for c in fp.meeting if c.kind == "api reference"]
@@ -448,7 +453,7 @@ def test_eval_without_hardware_pairs_with_the_bench(tmp_path: Path) -> None:
     assert eval_basis.exact
     assert any("does not record its hardware" in a for a in eval_basis.assumptions)
     od = option(task(report, "mmlu_pro").by_option, "on_demand")
-    assert od.saturation_usd == pytest.approx(C16_IN_PER_M + 0.5 * C16_OUT_PER_M)
+    assert od.slo_point_usd == pytest.approx(C16_IN_PER_M + 0.5 * C16_OUT_PER_M)
 
 
 def test_eval_of_another_model_gets_no_saturation_figure(tmp_path: Path) -> None:

@@ -188,7 +188,8 @@ def test_saturation_is_flagged_while_throughput_still_rises() -> None:
     # bench_h100: 250, 2,000 then 4,000 output tok/s: the last point doubled the one before.
     report = analyze([BENCH, EVAL], CostOptions(profiles_dir=PROFILES, compare=("o1",)))
     (sat,) = report.saturation
-    assert sat.point == "c=16" and sat.still_rising
+    # saturation is the best point measured (c=64), whatever its latency
+    assert sat.point == "c=64" and sat.still_rising
     assert sat.last_gain == pytest.approx(4000 / 2000 - 1)
     assert all("THROUGHPUT STILL RISING (+100%" in b.throughput_basis for b in report.breakeven)
     mmlu = next(t for t in report.tasks if t.task == "mmlu_pro")

@@ -248,7 +248,7 @@ def _tasks(report: CostReport, notes: _Notes, console: Console) -> None:
     if report.tasks:
         # What each task cost under each option, then what it used (the same under every
         # option): two tables that each fit 80 columns.
-        money = ("as run", "at\nsaturation")
+        money = ("as run", "at SLO\npoint", "at\nsaturation")
         table = _table(
             "Self-hosted cost of each task",
             ("task", "score", "option", *money, "notes"),
@@ -266,8 +266,15 @@ def _tasks(report: CostReport, notes: _Notes, console: Console) -> None:
                     score,
                     option_label(o.option),
                     _usd(o.as_run_usd),
+                    _usd(o.slo_point_usd),
                     _usd(o.saturation_usd),
-                    notes.refs([*t.assumptions, f"at saturation: {o.saturation_basis}"]),
+                    notes.refs(
+                        [
+                            *t.assumptions,
+                            f"at the SLO point: {o.slo_point_basis}",
+                            f"at saturation: {o.saturation_basis}",
+                        ]
+                    ),
                 )
             used.add_row(
                 task,
@@ -281,7 +288,7 @@ def _tasks(report: CostReport, notes: _Notes, console: Console) -> None:
         console.print(table)
         console.print(used)
         if any(t.correct_answers for t in report.tasks):
-            cols = ("as run", "at\nsaturation")
+            cols = ("as run", "at SLO\npoint", "at\nsaturation")
             per = _table(
                 "Self-hosted cost per correct answer ($ / (accuracy x documents))",
                 ("task", "correct / documents", "option", *cols),
@@ -296,6 +303,7 @@ def _tasks(report: CostReport, notes: _Notes, console: Console) -> None:
                         f"{t.correct_answers:,.0f} / {t.documents:,}",
                         option_label(o.option),
                         _usd(o.as_run_usd_per_correct),
+                        _usd(o.slo_point_usd_per_correct),
                         _usd(o.saturation_usd_per_correct),
                     )
             console.print(per)

@@ -108,7 +108,7 @@ def analyze_runs(runs: Sequence[BenchRun | EvalRun], opts: CostOptions) -> CostR
 
     point_costs, saturations, breakeven = bench_costs(ctx, runs, bases, elec)
     task_costs = eval_costs(ctx, runs, bases, saturations, elec)
-    per_task = task_breakeven(ctx, runs, bases, saturations)
+    per_task = task_breakeven(ctx, runs, bases, saturations.slo)
     holds = server_holds(ctx, read_holds(runs), runs, bases, task_costs)
     if any(t.energy is not None and t.energy.cost_usd is not None for t in task_costs) or any(
         p.energy_usd_per_m_tokens is not None for p in point_costs
@@ -127,7 +127,7 @@ def analyze_runs(runs: Sequence[BenchRun | EvalRun], opts: CostOptions) -> CostR
         point_costs,
         task_costs,
         breakeven,
-        saturation=[s.record for s in saturations.values()],
+        saturation=[s.record for s in saturations.peak.values()],
         task_breakeven=per_task,
         server_holds=holds,
     )

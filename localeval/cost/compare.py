@@ -62,10 +62,9 @@ def api_token_count(
 
 
 def paired_self_hosted_usd(cost: TaskOptionCost, tier: ApiTier) -> float | None:
-    """The self-hosted figure an API tier is set beside (see ``API_PAIRS``): the task's
-    tokens at the best throughput measured within the SLO, for either tier until the
-    saturation point and the SLO point are told apart."""
-    return cost.saturation_usd
+    """The self-hosted figure an API tier is set beside (see ``API_PAIRS``): the batch tier
+    beside saturation (the best point measured), the standard tier beside the SLO point."""
+    return cost.saturation_usd if tier == "batch" else cost.slo_point_usd
 
 
 def api_rows(

@@ -19,6 +19,9 @@ from localeval.cost.tokens import token_prices, tokens_cost_usd
 WHAT_IF_TASK = "what-if"
 
 
+WHAT_IF_BASIS = "what-if inputs: their own throughput, GKE ratio split"
+
+
 def what_if_costs(
     ctx: Context, gpu_seconds: float, input_tokens: float, output_tokens: float
 ) -> tuple[RunBasis, PointCost, TaskCost, list[BreakEvenRow]]:
@@ -78,12 +81,17 @@ def what_if_costs(
             TaskOptionCost(
                 p.option,
                 gpu_seconds * p.usd_per_gpu_second,
+                usd,
+                WHAT_IF_BASIS,
+                slo_point_usd=usd,  # one throughput and no SLO: both points are it
+                slo_point_basis=WHAT_IF_BASIS,
+            )
+            for p, tp in zip(ctx.prices, by_point, strict=True)
+            for usd in (
                 None
                 if tp.prices is None
                 else tokens_cost_usd(input_tokens, output_tokens, tp.prices),
-                "what-if inputs: their own throughput, GKE ratio split",
             )
-            for p, tp in zip(ctx.prices, by_point, strict=True)
         ),
         energy=None,
         assumptions=basis.assumptions,

@@ -36,12 +36,23 @@ def metric_stderr(metrics: Mapping[str, float], metric: str) -> float | None:
     return metrics.get(f"{base}_stderr{sep}{suffix}")
 
 
+def peak_point(points: Sequence[PointResult]) -> tuple[PointResult, str] | None:
+    """The highest-output-throughput point measured, whatever its latency (saturation: what
+    a fully loaded deployment serves, the basis a batch workload is priced on), and a note
+    saying so; None when no point served tokens."""
+    served = [p for p in points if p.completed > 0 and p.output_tok_per_s > 0]
+    if not served:
+        return None
+    best = max(served, key=lambda p: p.output_tok_per_s)
+    return best, f"{best.label}: highest output throughput measured (saturation; no SLO applied)"
+
+
 def saturation_point(
     points: Sequence[PointResult], min_attainment: float = DEFAULT_SLO_ATTAINMENT
 ) -> tuple[PointResult, str] | None:
-    """The highest-output-throughput point among those meeting the SLO (all points when
-    none records an SLO), and a note saying which rule picked it. A point that records
-    only the share of requests meeting the SLO meets it at ``min_attainment``."""
+    """The SLO point: the highest-output-throughput point among those meeting the SLO (all
+    points when none records an SLO), and a note saying which rule picked it. A point that
+    records only the share of requests meeting the SLO meets it at ``min_attainment``."""
     served = [p for p in points if p.completed > 0 and p.output_tok_per_s > 0]
     if not served:
         return None

@@ -15,7 +15,7 @@ from localeval.cost.context import Context
 from localeval.cost.energy import co2_kg as _co2_kg
 from localeval.cost.energy import energy_cost_usd, kwh_per_m_tokens
 from localeval.cost.inputs import BenchRun, EvalRun
-from localeval.cost.metrics import saturation_point
+from localeval.cost.metrics import peak_point, saturation_point
 from localeval.cost.options import CostOptions
 from localeval.cost.records import BreakEvenRow, OptionTokenPrices, PointCost, RunBasis
 from localeval.cost.tokens import server_prefill_share, token_prices
@@ -140,13 +140,18 @@ def last_gain(points: Sequence[PointResult]) -> float | None:
 
 
 def saturation(
-    run: BenchRun, basis: RunBasis, point_costs: Sequence[PointCost], opts: CostOptions
+    run: BenchRun,
+    basis: RunBasis,
+    point_costs: Sequence[PointCost],
+    opts: CostOptions,
+    *,
+    slo: bool = False,
 ) -> Saturation | None:
-    """The saturation point of ``run``: the best point measured (see
-    :func:`saturation_point`), flagged :data:`STILL_RISING` when the sweep's last point
-    gained more than :data:`STILL_RISING_GAIN` over the one before; None when no point
-    served tokens."""
-    picked = saturation_point(run.points, opts.slo_attainment)
+    """The saturation point of ``run``: the best point measured (:func:`peak_point`), or
+    with ``slo`` the best point meeting the SLO (:func:`saturation_point`), flagged
+    :data:`STILL_RISING` when the sweep's last point gained more than
+    :data:`STILL_RISING_GAIN` over the one before; None when no point served tokens."""
+    picked = saturation_point(run.points, opts.slo_attainment) if slo else peak_point(run.points)
     if picked is None:
         return None
     point, why = picked
@@ -226,26 +231,40 @@ def breakeven_rows(
     return rows
 
 
+@dataclass(frozen=True)
+class BenchSaturations:
+    """Each bench run's two operating points, by path: ``peak``, the best point measured
+    (saturation, set beside an API's batch tier), and ``slo``, the best point meeting the
+    SLO (set beside an API's standard tier, and the capacity break-even counts on)."""
+
+    peak: dict[str, Saturation]
+    slo: dict[str, Saturation]
+
+
 def bench_costs(
     ctx: Context,
     runs: Sequence[BenchRun | EvalRun],
     bases: Sequence[RunBasis],
     elec: Electricity,
-) -> tuple[list[PointCost], dict[str, Saturation], list[BreakEvenRow]]:
-    """The cost of every load point of the bench runs, each run's saturation point (by
-    path) and its break-even rows; a run with no point that served tokens gets a note."""
+) -> tuple[list[PointCost], BenchSaturations, list[BreakEvenRow]]:
+    """The cost of every load point of the bench runs, each run's saturation and SLO points
+    (by path) and its break-even rows (at the SLO point); a run with no point that served
+    tokens gets a note."""
     point_costs: list[PointCost] = []
+    peaks: dict[str, Saturation] = {}
     saturations: dict[str, Saturation] = {}
     breakeven: list[BreakEvenRow] = []
     for run, basis in zip(runs, bases, strict=True):
         if isinstance(run, BenchRun):
             costs = [point_cost(ctx, run, basis, p, elec) for p in run.points]
             point_costs.extend(costs)
-            sat = saturation(run, basis, costs, ctx.opts)
-            if sat is None:
+            sat = saturation(run, basis, costs, ctx.opts, slo=True)
+            peak = saturation(run, basis, costs, ctx.opts)
+            if sat is None or peak is None:
                 ctx.notes.append(f"{run.path}: no load point served tokens; no break-even")
                 continue
             saturations[run.path] = sat
+            peaks[run.path] = peak
             breakeven.extend(
                 breakeven_rows(
                     ctx,
@@ -256,4 +275,4 @@ def bench_costs(
                     basis.assumptions,
                 )
             )
-    return point_costs, saturations, breakeven
+    return point_costs, BenchSaturations(peaks, saturations), breakeven

@@ -17,7 +17,7 @@ from localeval.cost.metrics import (
     pick_metric,
     usd_per_correct,
 )
-from localeval.cost.points import Saturation, breakeven_rows
+from localeval.cost.points import BenchSaturations, Saturation, breakeven_rows
 from localeval.cost.records import BreakEvenRow, RunBasis, TaskCost, TaskOptionCost
 from localeval.cost.tokens import tokens_cost_usd
 from localeval.results.eval import TaskResult
@@ -31,9 +31,11 @@ def task_cost(
     sat: Saturation | None,
     sat_reason: str,
     elec: Electricity,
+    slo_point: Saturation | None = None,
 ) -> TaskCost:
     """The cost of one eval task under each price: its GPU time as run, and its tokens at the
-    saturation point's $/M tokens (``sat_reason`` says why there are none)."""
+    saturation point's (the best point measured) and at the SLO point's $/M tokens
+    (``sat_reason`` says why there are none)."""
     notes: list[str] = []
     if task.gpu_seconds is not None and task.gpu_seconds > 0:
         gpu_s = task.gpu_seconds
@@ -44,6 +46,8 @@ def task_cost(
     if basis.scale is not None:
         if task.generated_tokens == 0:
             share = 1.0
+        elif slo_point is not None:  # the operating point a task's requests resemble
+            share = slo_point.measured_prefill_share
         elif sat is not None:
             share = sat.measured_prefill_share
         else:
@@ -55,13 +59,8 @@ def task_cost(
     by_option = []
     for price in ctx.prices:
         as_run = gpu_s * price.usd_per_gpu_second
-        sat_usd = None
-        sat_basis = sat_reason
-        if sat is not None:
-            tp = sat.point.prices_for(price.option)
-            if tp is not None:
-                sat_usd = tokens_cost_usd(task.prompt_tokens, task.generated_tokens, tp)
-                sat_basis = f"{sat.basis_text}; {tp.method}"
+        sat_usd, sat_basis = _at_point(task, price.option, sat, sat_reason)
+        slo_usd, slo_basis = _at_point(task, price.option, slo_point, sat_reason)
         by_option.append(
             TaskOptionCost(
                 price.option,
@@ -70,6 +69,9 @@ def task_cost(
                 sat_basis,
                 as_run_usd_per_correct=usd_per_correct(as_run, correct),
                 saturation_usd_per_correct=usd_per_correct(sat_usd, correct),
+                slo_point_usd=slo_usd,
+                slo_point_basis=slo_basis,
+                slo_point_usd_per_correct=usd_per_correct(slo_usd, correct),
             )
         )
     energy = None
@@ -104,6 +106,21 @@ def task_cost(
     )
 
 
+def _at_point(
+    task: TaskResult, option: str, point: Saturation | None, reason: str
+) -> tuple[float | None, str]:
+    """The task's tokens at ``point``'s $/M tokens under ``option``, and how that was got."""
+    if point is None:
+        return None, reason
+    tp = point.point.prices_for(option)
+    if tp is None:
+        return None, reason
+    return (
+        tokens_cost_usd(task.prompt_tokens, task.generated_tokens, tp),
+        f"{point.basis_text}; {tp.method}",
+    )
+
+
 def saturation_for(
     run: EvalRun, runs: Sequence[BenchRun | EvalRun], saturations: Mapping[str, Saturation]
 ) -> Saturation | None:
@@ -124,19 +141,21 @@ def eval_costs(
     ctx: Context,
     runs: Sequence[BenchRun | EvalRun],
     bases: Sequence[RunBasis],
-    saturations: Mapping[str, Saturation],
+    saturations: BenchSaturations,
     elec: Electricity,
 ) -> list[TaskCost]:
-    """The cost of every task of the eval runs, at the saturation point of the fastest
-    bench run (of ``saturations``, by path) of the same model on the same hardware."""
+    """The cost of every task of the eval runs, at the saturation point and at the SLO
+    point of the fastest bench run (of ``saturations``, by path) of the same model on the
+    same hardware."""
     task_costs: list[TaskCost] = []
     for run, basis in zip(runs, bases, strict=True):
         if not isinstance(run, EvalRun):
             continue
-        sat = saturation_for(run, runs, saturations)
+        sat = saturation_for(run, runs, saturations.peak)
+        slo = saturation_for(run, runs, saturations.slo)
         reason = f"no bench result for {run.model} on the same hardware" if sat is None else ""
         for task in run.tasks:
-            task_costs.append(task_cost(ctx, run, basis, task, sat, reason, elec))
+            task_costs.append(task_cost(ctx, run, basis, task, sat, reason, elec, slo))
     return task_costs
 
 

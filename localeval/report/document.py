@@ -350,12 +350,16 @@ def _eval_section(report: Report) -> list[Section]:
     label = option_label(opt) if opt else "-"
     apis = report.api_models
 
-    def own(row: EvalRow) -> tuple[str, str]:
+    def own(row: EvalRow) -> tuple[str, str, str]:
         c = row.cost(opt) or (row.self_hosted[0] if row.self_hosted else None)
         if c is None:
-            return "-", "-"
+            return "-", "-", "-"
         suffix = "" if c.option == opt else f" ({option_label(c.option)})"
-        return usd(c.as_run_usd) + suffix, usd(c.saturation_usd) + suffix
+        return (
+            usd(c.as_run_usd) + suffix,
+            usd(c.slo_point_usd) + suffix,
+            usd(c.saturation_usd) + suffix,
+        )
 
     def score(row: EvalRow) -> str:
         if row.score is None:
@@ -376,8 +380,14 @@ def _eval_section(report: Report) -> list[Section]:
         c = row.cost(opt) or (row.self_hosted[0] if row.self_hosted else None)
         if c is None or c.as_run_usd_per_correct is None:
             return "-"
-        sat = c.saturation_usd_per_correct
-        return f"{usd(c.as_run_usd_per_correct)} / {usd(sat) if sat is not None else '-'}"
+        return " / ".join(
+            usd(v) if v is not None else "-"
+            for v in (
+                c.as_run_usd_per_correct,
+                c.slo_point_usd_per_correct,
+                c.saturation_usd_per_correct,
+            )
+        )
 
     main = _table(
         (
@@ -388,8 +398,9 @@ def _eval_section(report: Report) -> list[Section]:
             "tokens in / out",
             "GPU-s",
             "self-hosted as run",
+            "self-hosted at the SLO point",
             "self-hosted at saturation",
-            "$ per correct answer (as run / at saturation)",
+            "$ per correct answer (as run / SLO point / saturation)",
             *(f"{m} API {' / '.join(tiers)} (ESTIMATE)" for m in apis),
             "notes",
         ),
@@ -408,25 +419,26 @@ def _eval_section(report: Report) -> list[Section]:
             )
             for r in rows
         ),
-        (False, False, True, True, True, True, True, True, True, *(True for _ in apis)),
+        (False, False, True, True, True, True, True, True, True, True, *(True for _ in apis)),
     )
     tables = [main]
     if any(len(r.self_hosted) > 1 for r in rows):
         tables.append(
             _table(
-                ("run", "task", "option", "as run", "at saturation"),
+                ("run", "task", "option", "as run", "at the SLO point", "at saturation"),
                 (
                     (
                         r.run,
                         r.name,
                         option_label(c.option),
                         usd(c.as_run_usd),
+                        usd(c.slo_point_usd),
                         usd(c.saturation_usd),
                     )
                     for r in rows
                     for c in r.self_hosted
                 ),
-                (False, False, False, True, True),
+                (False, False, False, True, True, True),
                 title="Self-hosted cost of each task under every price option",
             )
         )
@@ -435,9 +447,10 @@ def _eval_section(report: Report) -> list[Section]:
             "Evaluation: accuracy, tokens and cost per task",
             paragraphs=(
                 f"Self-hosted columns use the {label} price. "
-                "Self-hosted cost as run is the run's GPU-seconds at the hourly price; at "
-                "saturation it is the task's tokens at the bench run's $/token at its highest "
-                "throughput meeting the SLO. Cost per correct answer is that cost divided by "
+                "Self-hosted cost as run is the run's GPU-seconds at the hourly price; at the "
+                "SLO point it is the task's tokens at the bench run's $/token at its highest "
+                "throughput meeting the SLO; at saturation, at the best point measured, "
+                "whatever its latency. Cost per correct answer is that cost divided by "
                 "accuracy x documents. API columns are ESTIMATES: the same token counts at "
                 "each API's prices, in each tier shown; accuracy on the APIs is not measured "
                 "here (a measured API run says what it billed). Pairs compared: "

@@ -146,8 +146,10 @@ def _eval(report: Report) -> Iterator[Row]:
         for c in e.self_hosted:
             yield ("eval", e.run, e.name, c.option, "as_run_usd", c.as_run_usd, "USD")
             yield ("eval", e.run, e.name, c.option, "saturation_usd", c.saturation_usd, "USD")
+            yield ("eval", e.run, e.name, c.option, "slo_point_usd", c.slo_point_usd, "USD")
             for metric, value in (
                 ("as_run_usd_per_correct", c.as_run_usd_per_correct),
+                ("slo_point_usd_per_correct", c.slo_point_usd_per_correct),
                 ("saturation_usd_per_correct", c.saturation_usd_per_correct),
             ):
                 yield ("eval", e.run, e.name, c.option, metric, value, "USD/correct answer")

@@ -410,8 +410,10 @@ class PointCost:
 
 @dataclass(frozen=True, config=_CONFIG)
 class TaskOptionCost:
-    """One task under one price option: as run and at saturation (USD), and each divided by
-    the task's correct answers (accuracy x documents; None when either is unknown)."""
+    """One task under one price option: as run, at saturation (its tokens at the $/token of
+    the best point measured) and at the SLO point (the best point meeting the SLO), in USD,
+    and each divided by the task's correct answers (accuracy x documents; None when either
+    is unknown)."""
 
     option: str
     as_run_usd: float
@@ -419,6 +421,9 @@ class TaskOptionCost:
     saturation_basis: str
     as_run_usd_per_correct: float | None = None
     saturation_usd_per_correct: float | None = None
+    slo_point_usd: float | None = None
+    slo_point_basis: str = ""
+    slo_point_usd_per_correct: float | None = None
 
 
 @dataclass(frozen=True, config=_CONFIG)
