@@ -74,8 +74,18 @@ class Endpoint:
                 hint="check the URL and that the server is up (curl URL/v1/models)",
             ) from exc
         if resp.status_code != 200:
+            text = resp.text
+            if self.api_key:  # some APIs quote the key they refused
+                text = text.replace(self.api_key, "***")
+            text = text[:200]
+            hint = None
+            if resp.status_code in (401, 403):
+                hint = (
+                    f"the key was refused: set ${ENV_API_KEY}, or name the variable that holds "
+                    "it with --api-key-env VAR"
+                )
             raise EndpointError(
-                f"{self.v1}/models answered HTTP {resp.status_code}: {resp.text[:200]}"
+                f"{self.v1}/models answered HTTP {resp.status_code}: {text}", hint=hint
             )
         data = resp.json().get("data", [])
         return [m for m in data if isinstance(m, dict)]

@@ -19,12 +19,13 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from localeval.errors import ConfigError
 from localeval.recipes import Recipe
 
 GenApi = Literal["auto", "chat", "completions"]
+ApiTierName = Literal["standard", "batch"]
 
 DEFAULT_NUM_CONCURRENT = 8
 DEFAULT_REQUEST_TIMEOUT_S = 300.0
@@ -152,6 +153,38 @@ class EvalConfig(BaseModel):
     )
     gpu_uuids: list[str] | None = None
     output_dir: str | None = None
+    api: bool = Field(
+        default=False,
+        description="a closed API: no tokenizer, no server metrics; counts from each "
+        "response's usage, through a local forwarder that holds the key, retries rate "
+        "limits and keeps the budget",
+    )
+    price_as: str | None = Field(
+        default=None, description="API price catalog name its usage is priced at"
+    )
+    api_tier: ApiTierName = "standard"
+    max_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_rps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    api_key_env: str | None = Field(
+        default=None, description="the environment variable the key is read from (its name)"
+    )
+
+    @model_validator(mode="after")
+    def _api_options_need_api(self) -> EvalConfig:
+        if not self.api:
+            given = [
+                flag
+                for flag, value in (
+                    ("--price-as", self.price_as),
+                    ("--max-usd", self.max_usd),
+                    ("--max-rps", self.max_rps),
+                    ("--api-tier batch", self.api_tier == "batch" or None),
+                )
+                if value is not None
+            ]
+            if given:
+                raise ValueError(f"{', '.join(given)} apply to a closed API: add --api")
+        return self
 
     @field_validator("tasks")
     @classmethod
