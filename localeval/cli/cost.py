@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze, analyze_runs
+from localeval.cost.api import ApiTier
 from localeval.cost.api_runs import ApiRunCost, is_api_eval, price_api_runs
 from localeval.cost.catalog import load_catalog
 from localeval.cost.inputs import EvalRun, read_runs
@@ -521,7 +522,9 @@ def command(
     api_runs = [r for r in runs if isinstance(r, EvalRun) and is_api_eval(r.result)]
     if api_runs:  # measured on a closed API: priced from its billed usage
         catalog = load_catalog(prices_file, price_overrides)
-        tier = "batch" if api_tier == "batch" else "standard" if api_tier else None
+        tier: ApiTier | None = None
+        if api_tier is not None:
+            tier = "batch" if api_tier == "batch" else "standard"
         api_costs = price_api_runs(
             [(r.path, r.result) for r in api_runs], catalog, price_as=price_as, tier=tier
         )
