@@ -30,7 +30,7 @@ from localeval.evaluation import (
 from localeval.evaluation.config import parse_gen_kwargs
 from localeval.evaluation.result import main_metric
 from localeval.paths import new_run_dir
-from localeval.recipes import Recipe, load_recipe
+from localeval.recipes import ApiRecipe, Recipe, load_any_recipe
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -369,8 +369,16 @@ def command(
         config = EvalConfig.build(output_dir=str(output) if output else None, **given)
         result = run_eval(config, _endpoint(endpoint, model, key), progress=progress)
     else:
-        spec = load_recipe(recipe)
-        if endpoint is not None:
+        spec = load_any_recipe(recipe)
+        if isinstance(spec, ApiRecipe):
+            spec.check_price()
+            key = key or api_key_from_env(spec.api.api_key_env)
+            config = EvalConfig.from_api_recipe(
+                spec, output_dir=str(output) if output else None, **given
+            )
+            target = _endpoint(endpoint or spec.api.base_url, model or spec.api.model, key)
+            result = run_eval(config, target, progress=progress, label=spec.name)
+        elif endpoint is not None:
             config = EvalConfig.from_recipe(
                 spec, output_dir=str(output) if output else None, **given
             )

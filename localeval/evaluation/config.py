@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from localeval.errors import ConfigError
-from localeval.recipes import Recipe
+from localeval.recipes import ApiRecipe, Recipe
 
 GenApi = Literal["auto", "chat", "completions"]
 ApiTierName = Literal["standard", "batch"]
@@ -258,6 +258,41 @@ class EvalConfig(BaseModel):
                 values[key] = [*include, *value]
             else:
                 values[key] = value
+        if not values["tasks"]:
+            raise ConfigError(
+                f"recipe {recipe.name!r} lists no eval tasks",
+                hint="pass --tasks a,b or add eval.tasks to the recipe",
+            )
+        return cls.build(**values)
+
+    @classmethod
+    def from_api_recipe(cls, recipe: ApiRecipe, **overrides: Any) -> EvalConfig:
+        """An API recipe's ``eval`` section and its ``api`` settings (price, tier, caps,
+        the key's variable), with ``overrides`` (those not None) on top."""
+        spec, api = recipe.eval, recipe.api
+        include: list[str] = []
+        if spec.include_path:
+            path = Path(spec.include_path).expanduser()
+            if not path.is_absolute() and recipe.source_path:
+                path = Path(recipe.source_path).parent / path
+            include.append(str(path))
+        values: dict[str, Any] = {
+            "tasks": list(spec.tasks),
+            "num_concurrent": spec.num_concurrent,
+            "limit": spec.limit,
+            "num_fewshot": spec.num_fewshot,
+            "include_path": include,
+            "api": True,
+            "price_as": api.price_as,
+            "api_tier": api.tier,
+            "max_usd": api.max_usd,
+            "max_rps": api.max_rps,
+            "api_key_env": api.api_key_env,
+        }
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            values[key] = [*include, *value] if key == "include_path" else value
         if not values["tasks"]:
             raise ConfigError(
                 f"recipe {recipe.name!r} lists no eval tasks",

@@ -131,6 +131,7 @@ def run_eval(
     recipe: Recipe | None = None,
     engine_info: dict[str, Any] | None = None,
     progress: EvalProgress | None = None,
+    label: str | None = None,
 ) -> EvalResult:
     """Run every task of ``config`` against ``endpoint`` and return the result, also written
     to ``<run dir>/result.json`` (with lm-eval's results in ``lm_eval/`` and the sample log in
@@ -143,7 +144,7 @@ def run_eval(
     endpoint cannot be reached or does not serve the model, and ConfigError when a setting
     cannot work (a tokenizer that cannot be loaded, an unknown task, a folder that cannot
     be created). When the Hugging Face hub is needed and unreachable, the run uses local
-    files only."""
+    files only. ``label`` names a new run directory (default: the recipe's name)."""
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         run = _setup(
@@ -154,6 +155,7 @@ def run_eval(
             progress=progress,
             stack=stack,
             started=started,
+            label=label,
         )
         return _execute(run, started)
 
@@ -167,6 +169,7 @@ def _setup(
     progress: EvalProgress | None,
     stack: contextlib.ExitStack,
     started: float,
+    label: str | None = None,
 ) -> _Run:
     """Check the endpoint, the tokenizer and the tasks, then create the run directory and
     write the first result file. Context managers for the whole run go on ``stack``."""
@@ -284,8 +287,8 @@ def _setup(
             run_dir = run_dir_given
             run_dir.mkdir(parents=True, exist_ok=True)
         else:
-            label = f"eval-{recipe.name}" if recipe is not None else "eval"
-            run_dir = paths.new_run_dir(label)
+            name = recipe.name if recipe is not None else label
+            run_dir = paths.new_run_dir(f"eval-{name}" if name else "eval")
     except OSError as exc:
         where = exc.filename or config.output_dir or config.cache_dir
         raise ConfigError(f"cannot create {where}: {exc.strerror or exc}") from exc
