@@ -287,8 +287,8 @@ def _setup(
             run_dir = run_dir_given
             run_dir.mkdir(parents=True, exist_ok=True)
         else:
-            name = recipe.name if recipe is not None else label
-            run_dir = paths.new_run_dir(f"eval-{name}" if name else "eval")
+            run_label = recipe.name if recipe is not None else label
+            run_dir = paths.new_run_dir(f"eval-{run_label}" if run_label else "eval")
     except OSError as exc:
         where = exc.filename or config.output_dir or config.cache_dir
         raise ConfigError(f"cannot create {where}: {exc.strerror or exc}") from exc
