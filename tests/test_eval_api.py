@@ -268,17 +268,18 @@ def test_api_key_env_option(api: FakeApi, tmp_path: Path, monkeypatch: pytest.Mo
     assert missing.exit_code == 2 and "NOT_SET_ANYWHERE is not set" in missing.output
     bad = runner.invoke(cli, [*base, "--api-key-env", "sk-looks-like-a-key"])
     assert bad.exit_code == 2 and "not an environment variable name" in bad.output
+    assert "sk-looks-like-a-key" not in bad.output
     monkeypatch.setenv("VENDOR_KEY", KEY)
     ok = runner.invoke(cli, [*base, "--api-key-env", "VENDOR_KEY", "--output", str(tmp_path / "a")])
     assert ok.exit_code == 0, ok.output
-    summary = json.loads(ok.output)
+    summary = json.loads(ok.stdout)
     assert summary["api"]["key_env"] == "VENDOR_KEY"
     assert summary["tasks"][GEN]["reasoning_tokens"] == 6
     # the default variable
     monkeypatch.setenv("LOCALEVAL_API_KEY", KEY)
     default = runner.invoke(cli, [*base, "--output", str(tmp_path / "b")])
     assert default.exit_code == 0, default.output
-    assert json.loads(default.output)["api"]["key_env"] == "LOCALEVAL_API_KEY"
+    assert json.loads(default.stdout)["api"]["key_env"] == "LOCALEVAL_API_KEY"
 
 
 def test_max_usd_needs_a_price(
@@ -306,7 +307,7 @@ def test_cost_command_prints_the_measured_api_run(api: FakeApi, tmp_path: Path) 
     table = runner.invoke(cli, ["cost", str(result.path)], catch_exceptions=False)
     assert table.exit_code == 0, table.output
     assert "Measured API run" in table.output and GEN in table.output
-    data = json.loads(runner.invoke(cli, ["cost", str(result.path), "--json"]).output)
+    data = json.loads(runner.invoke(cli, ["cost", str(result.path), "--json"]).stdout)
     (run,) = data["api_runs"]
     assert run["price_key"] == PRICE and run["tier"] == "standard"
     (task,) = run["tasks"]
@@ -336,3 +337,113 @@ def test_forwarder_redacts_the_key_an_api_quotes(api: FakeApi) -> None:
     assert "request header: Bearer ***" in resp.text
     assert KEY not in resp.text
     assert proxy.totals.failed == 1 and proxy.totals.requests == 0
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _api_recipe(folder: Path, api: FakeApi, **extra: str) -> Path:
+    lines = [
+        "kind: api",
+        "name: fake-closed-api",
+        "api:",
+        f"  base_url: {api.base_url}/v1",
+        f"  model: {api.model}",
+        "  api_key_env: FAKE_VENDOR_KEY",
+        f"  price_as: {PRICE}",
+        *(f"  {k}: {v}" for k, v in extra.items()),
+        "eval:",
+        f"  tasks: [{GEN}]",
+        "  limit: 3",
+    ]
+    path = folder / "fake-closed-api.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_shipped_api_recipe_validates_and_other_commands_refuse_it() -> None:
+    runner = CliRunner()
+    shipped = REPO / "recipes" / "openai-gpt-4o-mini.yaml"
+    ok = runner.invoke(cli, ["recipes", "validate", str(shipped)])
+    assert ok.exit_code == 0 and "ok:" in ok.output
+    shown = runner.invoke(cli, ["recipes", "show", str(shipped), "--json"])
+    data = json.loads(shown.stdout)
+    assert data["kind"] == "api" and data["api"]["api_key_env"] == "OPENAI_API_KEY"
+    for command in (["serve", str(shipped)], ["bench", str(shipped)]):
+        res = runner.invoke(cli, command)
+        assert res.exit_code == 2, (command, res.output)
+        assert "API recipe" in res.output
+
+
+def test_api_recipe_validation_names_fields_and_hides_a_pasted_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "kind: api\nname: bad\napi:\n  base_url: ftp://example\n  model: m\n"
+        "  api_key_env: sk-pasted-secret-99\n  max_rps: 0\n  tier: cheap\n"
+    )
+    res = CliRunner().invoke(cli, ["recipes", "validate", str(bad)])
+    assert res.exit_code == 2
+    for field in ("api.base_url", "api.api_key_env", "api.max_rps", "api.tier"):
+        assert field in res.output
+    assert "sk-pasted-secret-99" not in res.output
+    unpriced = tmp_path / "unpriced.yaml"
+    unpriced.write_text(
+        "kind: api\nname: u\napi:\n  base_url: http://x\n  model: m\n  max_usd: 2\n"
+    )
+    res = CliRunner().invoke(cli, ["recipes", "validate", str(unpriced)])
+    assert res.exit_code == 2 and "api.price_as" in res.output
+    other = tmp_path / "other.yaml"
+    other.write_text("kind: saas\nname: o\n")
+    res = CliRunner().invoke(cli, ["recipes", "validate", str(other)])
+    assert res.exit_code == 2 and "kind" in res.output
+
+
+def test_eval_takes_an_api_recipe(
+    api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_VENDOR_KEY", KEY)
+    recipe = _api_recipe(tmp_path, api, max_usd="1")
+    out = tmp_path / "run"
+    args = ["eval", str(recipe), "--no-cache", "--output", str(out), "--json", "--no-progress"]
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    saved = load_eval_result(out)
+    info = saved.provenance.api
+    assert info is not None
+    assert (info.key_env, info.max_usd, info.price_as) == ("FAKE_VENDOR_KEY", 1.0, PRICE)
+    assert saved.tasks[GEN].requests == 3
+
+
+def test_run_accepts_an_api_recipe(
+    api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_VENDOR_KEY", KEY)
+    recipe = _api_recipe(tmp_path, api)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        cli, ["run", str(recipe), "--output", str(out), "--json", "--no-progress"]
+    )
+    assert res.exit_code == 0, res.output
+    manifest = json.loads(res.stdout)
+    (entry,) = manifest["recipes"]
+    assert (entry["device"], entry["gpu_count"]) == ("api", 0)
+    assert entry["served_model_name"] == api.model
+    assert entry["stages"]["serve"]["status"] == "skipped"
+    assert entry["stages"]["bench"]["status"] == "skipped"
+    assert entry["stages"]["eval"]["status"] == "complete"
+    result = load_eval_result(out / entry["stages"]["eval"]["artifacts"]["result"])
+    assert result.tasks[GEN].requests == 3 == len(_answered(api))
+    cost_stage = manifest["final"]["cost"]
+    assert cost_stage["status"] == "complete"
+    priced = json.loads((out / cost_stage["artifacts"]["api_cost"]).read_text())
+    (run,) = priced["api_runs"]
+    expected = price_api_eval(result, load_catalog().get(PRICE))
+    assert run["total_usd"] == pytest.approx(expected.total_usd)
+    assert (out / "report.html").is_file()
+    # the same command again: nothing to redo, no request sent
+    sent = len(api.seen)
+    again = CliRunner().invoke(
+        cli, ["run", str(recipe), "--output", str(out), "--json", "--no-progress"]
+    )
+    assert again.exit_code == 0, again.output
+    assert len(api.seen) == sent

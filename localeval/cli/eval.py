@@ -5,8 +5,6 @@ accuracy, tokens, time, GPU-seconds and energy."""
 from __future__ import annotations
 
 import json
-import os
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from localeval.cli._gpus import GPU_UUIDS_HELP, GPUS_HELP, GpuCount, uuid_list
-from localeval.endpoint import Endpoint
+from localeval.endpoint import Endpoint, api_key_from_env
 from localeval.errors import ConfigError, Interrupted
 from localeval.evaluation import (
     EvalConfig,
@@ -49,30 +47,6 @@ def _gen_kwargs(text: str | None) -> dict[str, Any] | None:
             f"--gen-kwargs {text!r}: {exc}",
             hint="pass key=value pairs separated by commas, e.g. temperature=0,max_gen_toks=64",
         ) from None
-
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def api_key_from_env(name: str | None) -> str | None:
-    """The key held by environment variable ``name`` (``--api-key-env``); None without a
-    name (then ``$LOCALEVAL_API_KEY`` is used). ConfigError (exit 2) for a name that is not
-    a variable name, or a variable that is unset or empty. The key itself is never shown."""
-    if name is None:
-        return None
-    if not _ENV_NAME.fullmatch(name):
-        raise ConfigError(
-            f"--api-key-env {name!r}: not an environment variable name",
-            hint="give the NAME of the variable that holds the key (e.g. OPENAI_API_KEY), "
-            "never the key itself",
-        )
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ConfigError(
-            f"--api-key-env {name}: ${name} is not set or is empty",
-            hint=f"export {name}=... in the shell that runs localeval",
-        )
-    return value
 
 
 def _endpoint(url: str, model: str | None, api_key: str | None = None) -> Endpoint:

@@ -34,7 +34,7 @@ from localeval.pipeline import (
     StageRecord,
     run_pipeline,
 )
-from localeval.recipes import load_recipe
+from localeval.recipes import load_any_recipe
 
 _STYLE = {
     "complete": "green",
@@ -261,7 +261,7 @@ def command(
     progress = _ConsoleProgress(console, live=console.is_terminal and not no_progress)
     try:
         plan = PipelineConfig.build(
-            recipes=[load_recipe(r) for r in recipes],
+            recipes=[load_any_recipe(r) for r in recipes],
             output=output,
             new=new,
             endpoint=endpoint,
