@@ -447,3 +447,25 @@ def test_run_accepts_an_api_recipe(
     )
     assert again.exit_code == 0, again.output
     assert len(api.seen) == sent
+
+
+def test_api_key_env_serves_a_self_hosted_endpoint_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[Endpoint] = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_run_eval(config: EvalConfig, endpoint: Endpoint, **kw: object) -> EvalResult:
+        seen.append(endpoint)
+        assert not config.api and config.api_key_env == "GATEWAY_KEY"
+        raise Stop
+
+    monkeypatch.setattr("localeval.cli.eval.run_eval", fake_run_eval)
+    monkeypatch.setenv("GATEWAY_KEY", "gw-secret-123")
+    args = ["eval", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m", "--tasks", GEN]
+    with pytest.raises(Stop):
+        CliRunner().invoke(cli, [*args, "--api-key-env", "GATEWAY_KEY"], catch_exceptions=False)
+    assert seen[0].api_key == "gw-secret-123"
+    assert seen[0].headers() == {"Authorization": "Bearer gw-secret-123"}
