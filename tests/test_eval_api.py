@@ -469,3 +469,16 @@ def test_api_key_env_serves_a_self_hosted_endpoint_too(
         CliRunner().invoke(cli, [*args, "--api-key-env", "GATEWAY_KEY"], catch_exceptions=False)
     assert seen[0].api_key == "gw-secret-123"
     assert seen[0].headers() == {"Authorization": "Bearer gw-secret-123"}
+
+
+def test_cost_prices_an_api_run_beside_self_hosted_results(api: FakeApi, tmp_path: Path) -> None:
+    result = _run(api, _config(tmp_path))
+    data_dir = REPO / "tests" / "data"
+    args = ["cost", str(result.path), str(data_dir / "eval_h100.json")]
+    args += [str(data_dir / "bench_h100.json"), "--profile", "h100-sxm", "--json"]
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert [r["path"] for r in data["api_runs"]] == [str(result.path)]
+    # the self-hosted report covers the other two results only
+    assert {Path(r["path"]).name for r in data["runs"]} == {"eval_h100.json", "bench_h100.json"}
