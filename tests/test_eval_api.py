@@ -482,3 +482,26 @@ def test_cost_prices_an_api_run_beside_self_hosted_results(api: FakeApi, tmp_pat
     assert [r["path"] for r in data["api_runs"]] == [str(result.path)]
     # the self-hosted report covers the other two results only
     assert {Path(r["path"]).name for r in data["runs"]} == {"eval_h100.json", "bench_h100.json"}
+
+
+def test_loglikelihood_on_an_api_with_prompt_logprobs_and_a_local_tokenizer(
+    api: FakeApi, tmp_path: Path
+) -> None:
+    from tests.fakes.fake_completions import write_byte_tokenizer
+
+    tokenizer = write_byte_tokenizer(tmp_path / "tokenizer")
+    api.set_behavior(prompt_logprobs=True)
+    result = _run(api, _config(tmp_path, tasks=[MC], limit=4, tokenizer=str(tokenizer)))
+    assert result.status == "complete", result.errors
+    t = result.tasks[MC]
+    assert t.api == "completions" and t.requests == 16  # 4 questions x 4 choices
+    sent = [s for s in api.generation("/v1/completions") if isinstance(s.body, dict)]
+    id_prompts = [s.body["prompt"][0] for s in sent if isinstance(s.body["prompt"], list)]
+    assert len(id_prompts) == 16
+    assert t.prompt_tokens == sum(len(p) for p in id_prompts)
+    # the sample log re-tokenized locally gives the same count as the API billed
+    assert t.check.prompt_tokens_match is True
+    assert t.cached_prompt_tokens == 4 * 16
+    # the probe of the completions route is the run's overhead, billed and priced
+    assert result.overhead is not None and result.overhead.requests == 1
+    assert result.provenance.api is not None and result.provenance.api.chat_only is False

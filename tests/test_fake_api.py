@@ -89,7 +89,7 @@ def test_completions_with_and_without_prompt_logprobs() -> None:
         body = httpx.post(
             f"{api.base_url}/v1/completions", json={"model": api.model, **payload}, headers=AUTH
         ).json()
-        assert body["choices"][0]["logprobs"]["token_logprobs"] == [None, -1.0, -1.0]
+        assert body["choices"][0]["logprobs"]["token_logprobs"] == [None, -1.0, -1.0, -1.0]
 
 
 def test_rate_limit_first_requests_with_retry_after_seconds_or_date() -> None:

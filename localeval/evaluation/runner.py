@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -403,8 +404,8 @@ def _api_info(config: EvalConfig, endpoint: Endpoint, price: ApiModelPrice | Non
     from localeval.results.eval import ApiRunInfo
 
     key_env = config.api_key_env
-    if key_env is None and endpoint.api_key is not None:
-        key_env = ENV_API_KEY
+    if key_env is None and endpoint.api_key and os.environ.get(ENV_API_KEY) == endpoint.api_key:
+        key_env = ENV_API_KEY  # the default variable (else the caller handed the key over)
     return ApiRunInfo(
         price_as=price.name if price is not None else None,
         tier=config.api_tier,

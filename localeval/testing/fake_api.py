@@ -237,8 +237,15 @@ class _Handler(BaseHTTPRequestHandler):
             question = texts[-1] if texts else ""
         else:
             prompt = body.get("prompt", "")
-            question = " ".join(map(str, prompt)) if isinstance(prompt, list) else str(prompt)
-            prompt_tokens = _words(question)
+            if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], list):
+                prompt = prompt[0]  # a batch of one tokenized prompt
+            if isinstance(prompt, list) and all(isinstance(t, int) for t in prompt):
+                words = [str(t) for t in prompt]  # token ids: one token each
+                question = ""
+            else:
+                question = " ".join(map(str, prompt)) if isinstance(prompt, list) else str(prompt)
+                words = question.split()
+            prompt_tokens = len(words)
         sums = _SUM.findall(question)
         answer = str(int(sums[-1][0]) + int(sums[-1][1])) if sums else b.fixed_answer
         with state.lock:
@@ -263,11 +270,12 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             choice["text"] = (question if body.get("echo") else "") + " " + answer
             if body.get("echo") and body.get("logprobs") is not None and b.prompt_logprobs:
-                words = question.split()
+                # every prompt token after the first, then the generated one, as vLLM does
+                tokens = [*words, answer]
                 choice["logprobs"] = {
-                    "tokens": words,
-                    "token_logprobs": [None] + [-1.0] * (len(words) - 1),
-                    "top_logprobs": [None] + [{w: -1.0} for w in words[1:]],
+                    "tokens": tokens,
+                    "token_logprobs": [None] + [-1.0] * (len(tokens) - 1),
+                    "top_logprobs": [None] + [{t: -1.0} for t in tokens[1:]],
                 }
             else:
                 choice["logprobs"] = None
