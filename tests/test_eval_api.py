@@ -505,3 +505,15 @@ def test_loglikelihood_on_an_api_with_prompt_logprobs_and_a_local_tokenizer(
     # the probe of the completions route is the run's overhead, billed and priced
     assert result.overhead is not None and result.overhead.requests == 1
     assert result.provenance.api is not None and result.provenance.api.chat_only is False
+
+
+def test_deadline_stops_a_slow_api_and_the_forwarder_does_not_hold_the_exit(
+    api: FakeApi, tmp_path: Path
+) -> None:
+    import time
+
+    api.set_behavior(latency_s=4.0)
+    started = time.monotonic()
+    result = _run(api, _config(tmp_path, timeout_s=1.0, limit=2))
+    assert time.monotonic() - started < 4.0
+    assert result.errors[GEN].stage == "deadline"

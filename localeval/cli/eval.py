@@ -1,6 +1,7 @@
 """`localeval eval`: run lm-evaluation-harness tasks against an OpenAI-compatible endpoint
-(or a vLLM server started for a recipe) and write a versioned result file with per-task
-accuracy, tokens, time, GPU-seconds and energy."""
+(or a vLLM server started for a recipe, or a closed API with ``--api`` or an API recipe)
+and write a versioned result file with per-task accuracy, tokens, time, GPU-seconds and
+energy (for an API: its billed usage)."""
 
 from __future__ import annotations
 
