@@ -299,6 +299,13 @@ def test_max_usd_needs_a_price(
     assert no_api.exit_code == 2 and "add --api" in no_api.output
     batch = runner.invoke(cli, [*args[:-4], "--price-as", "fake-unknown-model"])
     assert batch.exit_code == 2 and "fake-unknown-model" in batch.output
+    no_batch_price = runner.invoke(
+        cli, [*args[:-4], "--price-as", "deepseek-v3", "--api-tier", "batch"]
+    )
+    assert no_batch_price.exit_code == 2 and "batch" in no_batch_price.output
+    served = runner.invoke(cli, ["eval", "tiny-cpu", "--api"])
+    assert served.exit_code == 2 and "--endpoint" in served.output
+    assert api.generation() == []
 
 
 def test_cost_command_prints_the_measured_api_run(api: FakeApi, tmp_path: Path) -> None:

@@ -353,6 +353,11 @@ def command(
             )
             target = _endpoint(endpoint or spec.api.base_url, model or spec.api.model, key)
             result = run_eval(config, target, progress=progress, label=spec.name)
+        elif api and endpoint is None:
+            raise ConfigError(
+                f"--api evaluates a closed API, and recipe {spec.name!r} is a model to serve",
+                hint="give --endpoint URL of the API, or an API recipe (kind: api)",
+            )
         elif endpoint is not None:
             config = EvalConfig.from_recipe(
                 spec, output_dir=str(output) if output else None, **given

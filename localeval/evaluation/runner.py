@@ -53,7 +53,7 @@ from localeval.provenance import (
     plan_gpus,
 )
 from localeval.recipes import Recipe
-from localeval.results.eval import EvalProvenance
+from localeval.results.eval import ApiRunInfo, EvalProvenance
 from localeval.results.io import write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
@@ -399,9 +399,8 @@ def _api_proxy(
         yield proxy
 
 
-def _api_info(config: EvalConfig, endpoint: Endpoint, price: ApiModelPrice | None) -> Any:
+def _api_info(config: EvalConfig, endpoint: Endpoint, price: ApiModelPrice | None) -> ApiRunInfo:
     from localeval.endpoint import ENV_API_KEY
-    from localeval.results.eval import ApiRunInfo
 
     key_env = config.api_key_env
     if key_env is None and endpoint.api_key and os.environ.get(ENV_API_KEY) == endpoint.api_key:
