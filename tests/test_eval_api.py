@@ -524,3 +524,22 @@ def test_deadline_stops_a_slow_api_and_the_forwarder_does_not_hold_the_exit(
     result = _run(api, _config(tmp_path, timeout_s=1.0, limit=2))
     assert time.monotonic() - started < 4.0
     assert result.errors[GEN].stage == "deadline"
+
+
+def test_bench_takes_the_key_from_api_key_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localeval.testing.fake_server import FakeBehavior, FakeOpenAIServer
+
+    monkeypatch.setenv("GATEWAY_KEY", "gw-bench-456")
+    with FakeOpenAIServer(FakeBehavior(ttft_ms=2.0, itl_ms=1.0)) as fake:
+        args = ["bench", "--endpoint", fake.base_url, "--model", "fake-model"]
+        args += ["--output", str(tmp_path / "b"), "--input-tokens", "8", "--output-tokens", "4"]
+        args += ["--concurrency", "1", "--num-requests", "2", "--warmup", "0", "--no-report"]
+        res = CliRunner().invoke(cli, [*args, "--api-key-env", "GATEWAY_KEY"])
+        assert res.exit_code == 0, res.output
+        headers = fake.request_headers
+    assert headers and all(h["authorization"] == "Bearer gw-bench-456" for h in headers)
+    assert "gw-bench-456" not in (tmp_path / "b" / "result.json").read_text()
+    unset = CliRunner().invoke(cli, [*args[:-1], "--api-key-env", "NOPE_NOT_SET"])
+    assert unset.exit_code == 2 and "NOPE_NOT_SET is not set" in unset.output
