@@ -77,7 +77,7 @@ class Seen:
     status: int
     body: dict[str, Any] | None
     headers: dict[str, str] = field(default_factory=dict)
-    at_s: float = 0.0
+    at_s: float = 0.0  # when it arrived (time.monotonic())
 
 
 class _State:
@@ -100,6 +100,7 @@ def _error(message: str, kind: str, code: int | str) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    _arrived = 0.0
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: tests read ``seen``
@@ -116,6 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _record(self, status: int, body: dict[str, Any] | None) -> None:
+        """Note the request, timed at its arrival (``at_s``, ``time.monotonic()``)."""
         state = self.server.state
         with state.lock:
             state.seen.append(
@@ -125,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
                     status,
                     body,
                     {k.lower(): v for k, v in self.headers.items()},
-                    time.monotonic(),
+                    self._arrived,
                 )
             )
 
@@ -146,6 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- routes ------------------------------------------------------------------------
     def do_GET(self) -> None:
+        self._arrived = time.monotonic()
         path = self.path.split("?", 1)[0]
         problem = self._key_problem()
         if problem is not None:
@@ -161,6 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, _error(f"Unknown request URL: GET {path}", "invalid_request_error", 404))
 
     def do_POST(self) -> None:
+        self._arrived = time.monotonic()
         path = self.path.split("?", 1)[0]
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
