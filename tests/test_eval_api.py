@@ -174,6 +174,8 @@ def test_budget_stops_before_a_request_that_could_pass_the_cap(
     )
     assert info.spent_usd == pytest.approx(per_answer * len(answered), rel=1e-9)
     assert info.spent_usd is not None and info.spent_usd <= cap
+    # what the stopped task was billed is kept in its error
+    assert f"billed for {len(answered)} answers" in result.errors[GEN].error
 
 
 def test_budget_stop_keeps_finished_tasks_and_skips_the_rest(api: FakeApi, tmp_path: Path) -> None:

@@ -131,6 +131,11 @@ class ApiProxy:
             scope, self._scope = self._scope, self.overhead
             return replace(scope)
 
+    def scope_so_far(self) -> ApiCounts:
+        """A copy of the current scope's counts."""
+        with self._lock:
+            return replace(self._scope)
+
     def spent_usd(self) -> float | None:
         """USD billed so far in the run at the catalog prices (None without a price)."""
         with self._lock:

@@ -861,7 +861,14 @@ def _measure(
 def _api_note(run: _Run, message: str) -> str:
     """A failed task's message, saying so when the spending cap stopped it."""
     if run.proxy is not None and run.proxy.budget_stopped:
-        return f"stopped by {run.proxy.budget_message} (this task's answers are not scored)"
+        so_far = run.proxy.scope_so_far()
+        priced = f", ${so_far.spent_usd:.6f}" if run.proxy.settings.price is not None else ""
+        return (
+            f"stopped by {run.proxy.budget_message}; this task was billed for "
+            f"{so_far.requests} answers ({so_far.prompt_tokens:,} prompt and "
+            f"{so_far.generated_tokens:,} output tokens{priced}), counted in the run's spend "
+            "but not scored"
+        )
     return message
 
 
