@@ -6,15 +6,39 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from localeval.errors import EndpointError
+from localeval.errors import ConfigError, EndpointError
 
 ENV_API_KEY = "LOCALEVAL_API_KEY"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def api_key_from_env(name: str | None) -> str | None:
+    """The key held by environment variable ``name`` (``--api-key-env``, a recipe's
+    ``api.api_key_env``); None without a name (then ``$LOCALEVAL_API_KEY`` is used).
+    ConfigError (exit 2) for a name that is not a variable name, or a variable that is
+    unset or empty. The key itself is never shown."""
+    if name is None:
+        return None
+    if not _ENV_NAME.fullmatch(name):
+        raise ConfigError(
+            "--api-key-env: not an environment variable name (the value is not shown)",
+            hint="give the NAME of the variable that holds the key (e.g. OPENAI_API_KEY), "
+            "never the key itself",
+        )
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(
+            f"--api-key-env {name}: ${name} is not set or is empty",
+            hint=f"export {name}=... in the shell that runs localeval",
+        )
+    return value
 
 
 def is_loopback_host(host: str) -> bool:
@@ -74,8 +98,18 @@ class Endpoint:
                 hint="check the URL and that the server is up (curl URL/v1/models)",
             ) from exc
         if resp.status_code != 200:
+            text = resp.text
+            if self.api_key:  # some APIs quote the key they refused
+                text = text.replace(self.api_key, "***")
+            text = text[:200]
+            hint = None
+            if resp.status_code in (401, 403):
+                hint = (
+                    f"the key was refused: set ${ENV_API_KEY}, or name the variable that holds "
+                    "it with --api-key-env VAR"
+                )
             raise EndpointError(
-                f"{self.v1}/models answered HTTP {resp.status_code}: {resp.text[:200]}"
+                f"{self.v1}/models answered HTTP {resp.status_code}: {text}", hint=hint
             )
         data = resp.json().get("data", [])
         return [m for m in data if isinstance(m, dict)]

@@ -4,6 +4,12 @@ tasks to evaluate, which load to drive and which hardware profile and price to a
 Recipes are validated by :class:`Recipe` (unknown fields are errors). Built-in recipes ship
 inside the package (``recipes/`` in the repository) and are found by name; users keep their
 own in a folder named by ``$LOCALEVAL_RECIPES_DIR`` or pass a file path.
+
+A recipe with ``kind: api`` (:class:`ApiRecipe`) names a closed OpenAI-compatible API
+instead of a model to serve: its base URL, model, the environment variable holding the key,
+the catalog price and tier, the spending and rate caps, and the same ``eval`` section. It
+has no server, no bench and no hardware: ``localeval eval`` and ``localeval run`` evaluate
+it (``eval --api``); ``serve`` and ``bench`` refuse it.
 """
 
 from __future__ import annotations
@@ -187,6 +193,28 @@ class EvalSpec(_Strict):
     )
 
 
+class ApiSpec(_Strict):
+    """A closed API to evaluate: where, which model, and how its usage is priced and capped.
+    The key is never in a recipe: ``api_key_env`` names the environment variable holding
+    it (default ``LOCALEVAL_API_KEY``)."""
+
+    base_url: str = Field(
+        pattern=r"^https?://[^\s/]+", description="OpenAI-compatible base URL (with or without /v1)"
+    )
+    model: str = Field(min_length=1, description="the model name the API knows")
+    api_key_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding the key (its name, never the key)",
+    )
+    price_as: str | None = Field(
+        default=None, description="API price catalog name (default: the model name)"
+    )
+    tier: Literal["standard", "batch"] = "standard"
+    max_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_rps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+
 class HardwareSpec(_Strict):
     """Which hardware profile and price option prices the measurements."""
 
@@ -254,6 +282,54 @@ class Recipe(_Strict):
         return 180.0 + 12.0 * size_b
 
 
+class ApiRecipe(_Strict):
+    """A closed API evaluated with the same tasks as self-hosted recipes (``kind: api``)."""
+
+    kind: Literal["api"]
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
+    description: str = ""
+    api: ApiSpec
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    source_path: str | None = Field(default=None, exclude=True)
+
+    @property
+    def served_model_name(self) -> str:
+        return self.api.model
+
+    def check_price(self) -> None:
+        """Raise ConfigError, naming the recipe field, when ``price_as`` is not in the API
+        price catalog, when ``max_usd`` has no price to count with, or when the catalog has
+        no batch price for a batch tier."""
+        from localeval.cost.api import tier_prices
+        from localeval.cost.catalog import load_catalog
+
+        where = self.source_path or self.name
+        catalog = load_catalog()
+        if self.api.price_as is not None:
+            try:
+                price = catalog.get(self.api.price_as)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: api.price_as: {exc}", hint=exc.hint) from exc
+        else:
+            try:
+                price = catalog.get(self.api.model)
+            except ConfigError:
+                if self.api.max_usd is not None or self.api.tier == "batch":
+                    raise ConfigError(
+                        f"{where}: api.max_usd and api.tier need a price, and "
+                        f"{self.api.model!r} is not in the API price catalog",
+                        hint="add api.price_as: NAME (`localeval cost --list-models` lists them)",
+                    ) from None
+                return
+        try:
+            tier_prices(price, self.api.tier)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: api.tier: {exc}", hint=exc.hint) from exc
+
+
+AnyRecipe = Recipe | ApiRecipe
+
+
 def _size_from_name(model_id: str) -> float | None:
     """Parameters in billions read from a model name such as 'Llama-3.1-70B' (None if absent)."""
     match = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)[bB](?![a-zA-Z])", model_id)
@@ -284,27 +360,71 @@ def recipe_files() -> dict[str, Path]:
     return found
 
 
-def load_recipe_file(path: Path) -> Recipe:
-    """Load and validate one recipe file; raises :class:`ConfigError` naming file and field."""
+def load_any_recipe_file(path: Path) -> AnyRecipe:
+    """Load and validate one recipe file, self-hosted or ``kind: api``; raises
+    :class:`ConfigError` naming file and field."""
     path = Path(path)
     data = load_yaml(path)
-    recipe = validate_model(Recipe, data, str(path), "recipe")
+    kind = data.get("kind") if isinstance(data, dict) else None
+    recipe: AnyRecipe
+    if kind is None:
+        recipe = validate_model(Recipe, data, str(path), "recipe")
+    elif kind == "api":
+        recipe = validate_model(ApiRecipe, data, str(path), "recipe")
+    else:
+        raise ConfigError(
+            f"invalid recipe {path}",
+            problems=[f"{path}: kind: {kind!r} is not a recipe kind (give 'api', or no kind "
+                      "for a model to serve)"],
+        )  # fmt: skip
     return recipe.model_copy(update={"source_path": str(path)})
 
 
-def load_recipe(name_or_path: str) -> Recipe:
-    """A recipe by built-in/user name, or from a YAML file path."""
+def _self_hosted(recipe: AnyRecipe) -> Recipe:
+    if isinstance(recipe, ApiRecipe):
+        raise ConfigError(
+            f"recipe {recipe.name!r} is an API recipe (kind: api): it has no model to serve "
+            "and no server to bench",
+            hint=f"evaluate it with `localeval eval {recipe.source_path or recipe.name}` or "
+            "`localeval run`",
+        )
+    return recipe
+
+
+def load_recipe_file(path: Path) -> Recipe:
+    """Load and validate one self-hosted recipe file; raises :class:`ConfigError` naming
+    file and field (and for an API recipe, saying where it can be used)."""
+    return _self_hosted(load_any_recipe_file(path))
+
+
+def _recipe_path(name_or_path: str) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
         if not candidate.is_file():
             raise ConfigError(f"{candidate}: no such recipe file")
-        return load_recipe_file(candidate)
+        return candidate
     files = recipe_files()
     if name_or_path not in files:
         raise UnknownNameError("recipe", name_or_path, files)
-    return load_recipe_file(files[name_or_path])
+    return files[name_or_path]
+
+
+def load_any_recipe(name_or_path: str) -> AnyRecipe:
+    """A recipe of either kind by built-in/user name, or from a YAML file path."""
+    return load_any_recipe_file(_recipe_path(name_or_path))
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    """A self-hosted recipe by built-in/user name, or from a YAML file path."""
+    return _self_hosted(load_any_recipe(name_or_path))
+
+
+def list_all_recipes() -> list[AnyRecipe]:
+    """Every known recipe of either kind, validated (a broken user recipe raises with its
+    file and field)."""
+    return [load_any_recipe_file(p) for p in recipe_files().values()]
 
 
 def list_recipes() -> list[Recipe]:
-    """Every known recipe, validated (a broken user recipe raises with its file and field)."""
-    return [load_recipe_file(p) for p in recipe_files().values()]
+    """Every known self-hosted recipe, validated."""
+    return [r for r in list_all_recipes() if isinstance(r, Recipe)]

@@ -68,6 +68,10 @@ def yaml_error(path: Path, text: str, exc: yaml.YAMLError) -> ConfigError:
     return ConfigError(message, problems=problems, hint=hint)
 
 
+# Fields whose wrong value may be a secret pasted in the wrong place: never repeated.
+_NOT_ECHOED = frozenset({"api_key_env"})
+
+
 def validation_problems(source: str, exc: ValidationError) -> list[str]:
     """One line per pydantic error: ``SOURCE: field.path: message``."""
     lines = []
@@ -76,6 +80,8 @@ def validation_problems(source: str, exc: ValidationError) -> list[str]:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
+        elif err["loc"] and err["loc"][-1] in _NOT_ECHOED:
+            msg = f"{msg} (a variable's name, never the key itself; the value is not shown)"
         elif "input" in err and err["type"] not in ("missing",):
             value = err["input"]
             if not isinstance(value, (dict, list)):

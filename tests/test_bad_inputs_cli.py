@@ -330,7 +330,7 @@ def _interrupt(*args: object, **kwargs: object) -> None:
 @pytest.mark.parametrize(
     ("target", "argv"),
     [
-        ("localeval.cli.recipes.list_recipes", ["recipes", "list"]),
+        ("localeval.cli.recipes.list_all_recipes", ["recipes", "list"]),
         ("localeval.cli.hw.list_profiles", ["hw", "list"]),
         ("localeval.cli.plan.run_plan", [*PLAN]),
         ("localeval.cli.doctor.run_doctor", ["doctor", "--no-hub"]),

@@ -24,7 +24,7 @@ from localeval.bench import BenchConfig, BenchResult, PointResult, parse_slo, ru
 from localeval.bench.config import FLAGS
 from localeval.bench.result import summary_dict
 from localeval.cli._gpus import GPU_UUIDS_HELP, GPUS_HELP, GpuCount, uuid_list
-from localeval.endpoint import Endpoint
+from localeval.endpoint import Endpoint, api_key_from_env
 from localeval.errors import ConfigError, Interrupted
 from localeval.recipes import Recipe, load_recipe
 from localeval.results.bench import BURST, DEFAULT_SLO_ATTAINMENT
@@ -259,6 +259,11 @@ def _print_summary(console: Console, result: BenchResult) -> None:
 @click.option(
     "--output", type=click.Path(path_type=Path), help="Run directory (default: a new one)."
 )
+@click.option(
+    "--api-key-env",
+    metavar="VAR",
+    help="Environment variable holding the endpoint's API key (default: $LOCALEVAL_API_KEY).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("--no-progress", is_flag=True, help="No live progress display.")
 @click.option(
@@ -295,6 +300,7 @@ def command(
     gpu_count: int | None,
     gpu_uuids: str | None,
     output: Path | None,
+    api_key_env: str | None,
     as_json: bool,
     no_progress: bool,
     report: bool,
@@ -327,6 +333,7 @@ def command(
         "gpu_count": gpu_count,
         "gpu_uuids": uuid_list(gpu_uuids),
     }
+    key = api_key_from_env(api_key_env)
     console = Console(stderr=True)
     if recipe is None and endpoint is None:
         raise ConfigError(
@@ -342,7 +349,8 @@ def command(
             config = BenchConfig.build(names=FLAGS, **given)
             with run_directory(output, "bench") as run_dir:
                 config = config.model_copy(update={"output_dir": run_dir})
-                result = _run(config, Endpoint.from_url(endpoint, model), console, no_progress)
+                target = Endpoint.from_url(endpoint, model, key)
+                result = _run(config, target, console, no_progress)
         else:
             spec = load_recipe(recipe)
             config = BenchConfig.from_recipe(
@@ -351,7 +359,7 @@ def command(
             with run_directory(output, f"bench-{spec.name}") as run_dir:
                 config = config.model_copy(update={"output_dir": run_dir})
                 if endpoint is not None:
-                    target = Endpoint.from_url(endpoint, model or spec.served_model_name)
+                    target = Endpoint.from_url(endpoint, model or spec.served_model_name, key)
                     result = _run(
                         config, target, console, no_progress, recipe=spec.model_dump(mode="json")
                     )

@@ -13,10 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from localeval.cli._gpus import GpuCount
-from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze
-from localeval.cost.api import tier_prices
+from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze, analyze_runs
+from localeval.cost.api import ApiTier, tier_prices
+from localeval.cost.api_runs import ApiRunCost, is_api_eval, price_api_runs
 from localeval.cost.catalog import load_catalog
 from localeval.cost.compare import paired_self_hosted_usd
+from localeval.cost.inputs import EvalRun, read_runs
 from localeval.cost.pricing import option_label
 from localeval.cost.records import CostReport
 from localeval.report.load import display_name
@@ -538,10 +540,9 @@ def _print_models(as_json: bool, prices_file: Path | None, overrides: Path | Non
 @click.option(
     "--api-tier",
     type=click.Choice(["standard", "batch", "both"]),
-    default="both",
-    show_default=True,
     help="API price tier: standard (set beside self-hosted at the SLO point), batch (beside "
-    "self-hosted at saturation), or both.",
+    "self-hosted at saturation), or both. Default: both for estimates; a measured API run's "
+    "own tier.",
 )
 @click.option(
     "--api-output-multiplier",
@@ -587,6 +588,9 @@ def _print_models(as_json: bool, prices_file: Path | None, overrides: Path | Non
 @click.option("--gpu-seconds", type=float, help="What-if: GPU-seconds of work.")
 @click.option("--input-tokens", type=float, help="What-if: input tokens.")
 @click.option("--output-tokens", type=float, help="What-if: output tokens.")
+@click.option(
+    "--price-as", help="Measured API runs: the catalog model to price them at (default: the run's)."
+)
 @click.option("--list-models", is_flag=True, help="List the API models and prices, then exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def command(
@@ -602,7 +606,7 @@ def command(
     prices_file: Path | None,
     price_overrides: Path | None,
     token_ratio: float | None,
-    api_tier: str,
+    api_tier: str | None,
     api_output_multiplier: float | None,
     samples: tuple[str, ...],
     gke_ratio: float,
@@ -616,6 +620,7 @@ def command(
     gpu_seconds: float | None,
     input_tokens: float | None,
     output_tokens: float | None,
+    price_as: str | None,
     list_models: bool,
     as_json: bool,
 ) -> None:
@@ -641,7 +646,7 @@ def command(
         prices_file=prices_file,
         overrides_file=price_overrides,
         token_ratio=token_ratio,
-        api_tiers=API_TIERS if api_tier == "both" else (api_tier,),  # type: ignore[arg-type]
+        api_tiers=API_TIERS if api_tier in (None, "both") else (api_tier,),  # type: ignore[arg-type]
         api_output_multiplier=api_output_multiplier,
         samples=_samples(samples),
         gke_ratio=gke_ratio,
@@ -656,8 +661,69 @@ def command(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
     )
-    report = analyze(results, options)
+    api_costs: list[ApiRunCost] = []
+    report: CostReport | None = None
+    runs = read_runs(results) if results and not options.direct else []
+    api_runs = [r for r in runs if isinstance(r, EvalRun) and is_api_eval(r.result)]
+    if api_runs:  # measured on a closed API: priced from its billed usage
+        catalog = load_catalog(prices_file, price_overrides)
+        tier: ApiTier | None = None
+        if api_tier in ("standard", "batch"):
+            tier = "batch" if api_tier == "batch" else "standard"
+        api_costs = price_api_runs(
+            [(r.path, r.result) for r in api_runs], catalog, price_as=price_as, tier=tier
+        )
+        others = [r for r in runs if r not in api_runs]
+        report = analyze_runs(others, options) if others else None
+    else:
+        report = analyze(results, options)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
+        data = report.to_dict() if report is not None else {}
+        if api_costs:
+            data["api_runs"] = [c.to_dict() for c in api_costs]
+        click.echo(json.dumps(data, indent=2, allow_nan=False))
         return
-    _print_report(report, _console())
+    console = _console()
+    if report is not None:
+        _print_report(report, console)
+    for cost in api_costs:
+        _print_api_run(cost, console)
+
+
+def _print_api_run(cost: ApiRunCost, console: Console) -> None:
+    """A measured API run: per task, the score, the billed tokens and their price. Tasks
+    the API could not run are listed under the table, never priced."""
+    cols = ("score", "tokens in\n(cached)", "tokens out\n(reasoning)", "cost", "$/M tok")
+    table = _table(
+        f"Measured API run: {cost.model} priced as {cost.price_name} ({cost.tier} tier)",
+        ("task", *cols),
+        numeric=cols,
+    )
+    for t in cost.tasks:
+        reasoning = "-" if t.reasoning_tokens is None else f"{t.reasoning_tokens:,}"
+        table.add_row(
+            t.task + (" (partial)" if t.partial else ""),
+            "-" if t.score is None else f"{t.score:.4g}",
+            f"{t.prompt_tokens:,}\n({t.cached_prompt_tokens:,})",
+            f"{t.generated_tokens:,}\n({reasoning})",
+            _usd(t.cost_usd),
+            _usd(t.usd_per_m_tokens),
+        )
+    console.print(table)
+    for t in cost.tasks:
+        console.print(
+            f"{t.task}: {t.metric or '-'} over {t.n_samples or '-'} documents, "
+            f"{t.requests:,} requests, {t.retries:,} retries",
+            highlight=False,
+        )
+    for name, why in cost.not_priced.items():
+        console.print(f"{name}: not priced ({why})", highlight=False)
+    console.print(
+        f"total {_usd(cost.total_usd)} (overhead {_usd(cost.overhead_usd)}); prices $/M: "
+        f"input {cost.usd_per_m_input:g}, cached input {cost.usd_per_m_cached_input:g}, "
+        f"output {cost.usd_per_m_output:g}; {cost.price_key}: {cost.source}, as of "
+        f"{cost.as_of or '-'}",
+        highlight=False,
+    )
+    for text in cost.notes:
+        console.print(f"note: {text}", highlight=False)

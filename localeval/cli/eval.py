@@ -1,6 +1,7 @@
 """`localeval eval`: run lm-evaluation-harness tasks against an OpenAI-compatible endpoint
-(or a vLLM server started for a recipe) and write a versioned result file with per-task
-accuracy, tokens, time, GPU-seconds and energy."""
+(or a vLLM server started for a recipe, or a closed API with ``--api`` or an API recipe)
+and write a versioned result file with per-task accuracy, tokens, time, GPU-seconds and
+energy (for an API: its billed usage)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rich.table import Table
 
 from localeval.cli._gpus import GPU_UUIDS_HELP, GPUS_HELP, GpuCount, uuid_list
 from localeval.datasets.manifest import ENV_DATASETS_DIR
-from localeval.endpoint import Endpoint
+from localeval.endpoint import Endpoint, api_key_from_env
 from localeval.errors import ConfigError, Interrupted
 from localeval.evaluation import (
     EvalConfig,
@@ -29,7 +30,7 @@ from localeval.evaluation import (
 from localeval.evaluation.config import parse_gen_kwargs
 from localeval.evaluation.result import main_metric
 from localeval.paths import new_run_dir
-from localeval.recipes import Recipe, load_recipe
+from localeval.recipes import ApiRecipe, Recipe, load_any_recipe
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -50,7 +51,7 @@ def _gen_kwargs(text: str | None) -> dict[str, Any] | None:
         ) from None
 
 
-def _endpoint(url: str, model: str | None) -> Endpoint:
+def _endpoint(url: str, model: str | None, api_key: str | None = None) -> Endpoint:
     """The endpoint at ``url``; ConfigError (exit 2) for a URL that is not http(s)."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
     try:
@@ -62,7 +63,7 @@ def _endpoint(url: str, model: str | None) -> Endpoint:
             f"--endpoint {url!r}: not an http(s) URL",
             hint="pass the server's address, e.g. http://127.0.0.1:8000/v1",
         )
-    return Endpoint.from_url(url, model)
+    return Endpoint.from_url(url, model, api_key)
 
 
 class _ConsoleProgress:
@@ -128,8 +129,45 @@ def _table(result: EvalResult) -> Table:
     return table
 
 
+def _api_table(result: EvalResult) -> Table:
+    """A closed API's run: what each task billed (no GPU, no energy)."""
+    table = Table(title=f"localeval eval --api: {result.status}", title_justify="left")
+    cols = ("task", "metric", "value", "requests", "retries", "prompt tok", "cached", "gen tok")
+    for name in (*cols, "reasoning", "wall s"):
+        table.add_column(name, justify="left" if name in ("task", "metric") else "right")
+
+    def opt(value: int | None) -> str:
+        return "-" if value is None else f"{value:,}"
+
+    for name, t in result.tasks.items():
+        metric, value, _ = main_metric(t.metrics)
+        table.add_row(
+            name,
+            metric,
+            _fmt(value, 4),
+            str(t.requests),
+            str(t.retries),
+            f"{t.prompt_tokens:,}",
+            opt(t.cached_prompt_tokens),
+            f"{t.generated_tokens:,}",
+            opt(t.reasoning_tokens),
+            _fmt(t.wall_s, 1),
+        )
+    for name, err in result.errors.items():
+        table.add_row(name, f"[red]failed ({err.stage})[/]", *["-"] * 8)
+    return table
+
+
 def _print_summary(console: Console, result: EvalResult) -> None:
-    console.print(_table(result))
+    api = result.provenance.api
+    console.print(_table(result) if api is None else _api_table(result))
+    if api is not None:
+        spent = "-" if api.spent_usd is None else f"${api.spent_usd:.6f}"
+        priced = f"{api.price_as} ({api.tier} tier)" if api.price_as else "no catalog price"
+        console.print(
+            f"billed usage at {priced}: {spent}"
+            + ("  [red]stopped by --max-usd[/]" if api.budget_stopped else "")
+        )
     first = next(iter(result.tasks.values()), None)
     if first is not None and first.energy_j is None and first.energy_unavailable_reason:
         console.print(f"energy unavailable: {first.energy_unavailable_reason}")
@@ -206,6 +244,29 @@ def _print_summary(console: Console, result: EvalResult) -> None:
 @click.option(
     "--output", type=click.Path(path_type=Path), help="Run directory (default: a new one)."
 )
+@click.option(
+    "--api",
+    is_flag=True,
+    help="The endpoint is a closed API: counts from its usage, no tokenizer, rate limits "
+    "honoured; generation tasks use its chat API.",
+)
+@click.option("--price-as", help="API price catalog name to price the usage at (with --api).")
+@click.option(
+    "--api-tier",
+    type=click.Choice(["standard", "batch"]),
+    help="Price tier for the usage (with --api; default standard).",
+)
+@click.option(
+    "--max-usd",
+    type=float,
+    help="With --api: stop before a request that could take the spend past this many USD.",
+)
+@click.option("--max-rps", type=float, help="With --api: at most this many requests per second.")
+@click.option(
+    "--api-key-env",
+    metavar="VAR",
+    help="Environment variable holding the API key (default: $LOCALEVAL_API_KEY).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("--no-progress", is_flag=True, help="No progress lines while tasks run.")
 def command(
@@ -234,6 +295,12 @@ def command(
     gpu_count: int | None,
     gpu_uuids: str | None,
     output: Path | None,
+    api: bool,
+    price_as: str | None,
+    api_tier: str | None,
+    max_usd: float | None,
+    max_rps: float | None,
+    api_key_env: str | None,
     as_json: bool,
     no_progress: bool,
 ) -> None:
@@ -263,7 +330,14 @@ def command(
         "revision": revision,
         "gpu_count": gpu_count,
         "gpu_uuids": uuid_list(gpu_uuids),
+        "api": True if api else None,
+        "price_as": price_as,
+        "api_tier": api_tier,
+        "max_usd": max_usd,
+        "max_rps": max_rps,
+        "api_key_env": api_key_env,
     }
+    key = api_key_from_env(api_key_env)
     console = Console(stderr=True)
     progress = None if no_progress else _ConsoleProgress(console)
     if recipe is None and endpoint is None:
@@ -279,14 +353,27 @@ def command(
             )
         # run_eval creates the run directory once the endpoint, tokenizer and tasks check out
         config = EvalConfig.build(output_dir=str(output) if output else None, **given)
-        result = run_eval(config, _endpoint(endpoint, model), progress=progress)
+        result = run_eval(config, _endpoint(endpoint, model, key), progress=progress)
     else:
-        spec = load_recipe(recipe)
-        if endpoint is not None:
+        spec = load_any_recipe(recipe)
+        if isinstance(spec, ApiRecipe):
+            spec.check_price()
+            key = key or api_key_from_env(spec.api.api_key_env)
+            config = EvalConfig.from_api_recipe(
+                spec, output_dir=str(output) if output else None, **given
+            )
+            target = _endpoint(endpoint or spec.api.base_url, model or spec.api.model, key)
+            result = run_eval(config, target, progress=progress, label=spec.name)
+        elif api and endpoint is None:
+            raise ConfigError(
+                f"--api evaluates a closed API, and recipe {spec.name!r} is a model to serve",
+                hint="give --endpoint URL of the API, or an API recipe (kind: api)",
+            )
+        elif endpoint is not None:
             config = EvalConfig.from_recipe(
                 spec, output_dir=str(output) if output else None, **given
             )
-            target = _endpoint(endpoint, model or spec.served_model_name)
+            target = _endpoint(endpoint, model or spec.served_model_name, key)
             result = run_eval(config, target, recipe=spec, progress=progress)
         else:
             run_dir = output or new_run_dir(f"eval-{spec.name}")  # the server's log goes there

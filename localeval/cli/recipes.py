@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from localeval.errors import ConfigError
-from localeval.recipes import list_recipes, load_recipe, load_recipe_file
+from localeval.recipes import ApiRecipe, list_all_recipes, load_any_recipe, load_any_recipe_file
 
 
 @click.group("recipes")
@@ -24,7 +24,7 @@ def command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_cmd(as_json: bool) -> None:
     """List the known recipes (built-in, then $LOCALEVAL_RECIPES_DIR)."""
-    recipes = list_recipes()
+    recipes = list_all_recipes()
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in recipes], indent=2))
         return
@@ -37,6 +37,12 @@ def list_cmd(as_json: bool) -> None:
     table.add_column("profile /\npricing", no_wrap=True)
     table.add_column("model / description", overflow="fold")
     for r in recipes:
+        if isinstance(r, ApiRecipe):
+            price = r.api.price_as or r.api.model
+            table.add_row(
+                r.name, "-", f"api\n{price} ({r.api.tier})", f"{r.api.model}\n{r.description}"
+            )
+            continue
         table.add_row(
             r.name,
             str(r.gpu_count),
@@ -51,7 +57,7 @@ def list_cmd(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of YAML.")
 def show_cmd(name: str, as_json: bool) -> None:
     """Show a recipe (by name or file) with every default filled in."""
-    recipe = load_recipe(name)
+    recipe = load_any_recipe(name)
     data = recipe.model_dump(mode="json")
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -68,7 +74,9 @@ def validate_cmd(files: tuple[Path, ...]) -> None:
     bad = 0
     for path in files:
         try:
-            recipe = load_recipe_file(path)
+            recipe = load_any_recipe_file(path)
+            if isinstance(recipe, ApiRecipe):
+                recipe.check_price()
         except ConfigError as exc:
             # Every line of the error: a validation error lists one problem per field; a
             # YAML error gives the file, line and column, the line itself and what to fix.

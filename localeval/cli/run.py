@@ -35,7 +35,7 @@ from localeval.pipeline import (
     StageRecord,
     run_pipeline,
 )
-from localeval.recipes import load_recipe
+from localeval.recipes import load_any_recipe
 
 _STYLE = {
     "complete": "green",
@@ -286,7 +286,7 @@ def command(
     console = Console(stderr=True, soft_wrap=True)
     progress = _ConsoleProgress(console, live=console.is_terminal and not no_progress)
     if recipes:
-        chosen = [load_recipe(r) for r in recipes]
+        chosen = [load_any_recipe(r) for r in recipes]
     else:
         if endpoint is not None:
             raise click.UsageError(

@@ -13,6 +13,9 @@ only when an evaluation runs.
     hub.py         whether the Hugging Face hub answers; offline mode when it does not
     preflight.py   the prompt-logprobs check before loglikelihood tasks
     watch.py       deadline, stall limit, responses and usage seen by the client
+    api_proxy.py   a closed API (``--api``): the local forwarder that holds the key, counts
+                   billed usage, honours rate limits and keeps the spending cap
+    api_usage.py   pure functions for it: usage, Retry-After, back-off, worst case, redaction
     accounting.py  pure functions: token counts, rates, GPU-seconds, cross-checks
     cache.py       the response cache's namespace (model, revision, engine, version)
     result.py      the result file's schema and summary

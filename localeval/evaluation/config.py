@@ -20,13 +20,14 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from localeval.datasets.manifest import ENV_DATASETS_DIR
 from localeval.errors import ConfigError
-from localeval.recipes import Recipe
+from localeval.recipes import ApiRecipe, Recipe
 
 GenApi = Literal["auto", "chat", "completions"]
+ApiTierName = Literal["standard", "batch"]
 
 DEFAULT_NUM_CONCURRENT = 8
 DEFAULT_REQUEST_TIMEOUT_S = 300.0
@@ -159,6 +160,38 @@ class EvalConfig(BaseModel):
         description="a dataset mirror made by `localeval datasets pull`: the tasks read their "
         "data from it and nothing is fetched from the hub",
     )
+    api: bool = Field(
+        default=False,
+        description="a closed API: no tokenizer, no server metrics; counts from each "
+        "response's usage, through a local forwarder that holds the key, retries rate "
+        "limits and keeps the budget",
+    )
+    price_as: str | None = Field(
+        default=None, description="API price catalog name its usage is priced at"
+    )
+    api_tier: ApiTierName = "standard"
+    max_usd: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    max_rps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    api_key_env: str | None = Field(
+        default=None, description="the environment variable the key is read from (its name)"
+    )
+
+    @model_validator(mode="after")
+    def _api_options_need_api(self) -> EvalConfig:
+        if not self.api:
+            given = [
+                flag
+                for flag, value in (
+                    ("--price-as", self.price_as),
+                    ("--max-usd", self.max_usd),
+                    ("--max-rps", self.max_rps),
+                    ("--api-tier batch", self.api_tier == "batch" or None),
+                )
+                if value is not None
+            ]
+            if given:
+                raise ValueError(f"{', '.join(given)} apply to a closed API: add --api")
+        return self
 
     @field_validator("tasks")
     @classmethod
@@ -236,6 +269,41 @@ class EvalConfig(BaseModel):
                 values[key] = [*include, *value]
             else:
                 values[key] = value
+        if not values["tasks"]:
+            raise ConfigError(
+                f"recipe {recipe.name!r} lists no eval tasks",
+                hint="pass --tasks a,b or add eval.tasks to the recipe",
+            )
+        return cls.build(**values)
+
+    @classmethod
+    def from_api_recipe(cls, recipe: ApiRecipe, **overrides: Any) -> EvalConfig:
+        """An API recipe's ``eval`` section and its ``api`` settings (price, tier, caps,
+        the key's variable), with ``overrides`` (those not None) on top."""
+        spec, api = recipe.eval, recipe.api
+        include: list[str] = []
+        if spec.include_path:
+            path = Path(spec.include_path).expanduser()
+            if not path.is_absolute() and recipe.source_path:
+                path = Path(recipe.source_path).parent / path
+            include.append(str(path))
+        values: dict[str, Any] = {
+            "tasks": list(spec.tasks),
+            "num_concurrent": spec.num_concurrent,
+            "limit": spec.limit,
+            "num_fewshot": spec.num_fewshot,
+            "include_path": include,
+            "api": True,
+            "price_as": api.price_as,
+            "api_tier": api.tier,
+            "max_usd": api.max_usd,
+            "max_rps": api.max_rps,
+            "api_key_env": api.api_key_env,
+        }
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            values[key] = [*include, *value] if key == "include_path" else value
         if not values["tasks"]:
             raise ConfigError(
                 f"recipe {recipe.name!r} lists no eval tasks",

@@ -126,8 +126,11 @@ class LmPool:
         tokenizer: TokenizerChoice,
         max_length: int,
         watch: RequestWatch,
+        lm_eval_retries: int | None = None,
     ) -> None:
         self.endpoint = endpoint
+        # A closed API's requests are retried by the forwarder, not again by lm-eval.
+        self.lm_eval_retries = lm_eval_retries
         self.config = config
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -140,7 +143,7 @@ class LmPool:
         return {
             "model": self.endpoint.model,
             "num_concurrent": self.config.num_concurrent,
-            "max_retries": self.config.max_retries,
+            "max_retries": self.lm_eval_retries or self.config.max_retries,
             "timeout": max(1, math.ceil(self.config.request_timeout_s)),
             "max_length": self.max_length,
             "header": headers or None,
@@ -150,6 +153,11 @@ class LmPool:
     def completions(self) -> Any:
         """The ``local-completions`` model (tokenized requests)."""
         if self._completions is None:
+            if self.tokenizer.backend == "none":
+                raise ConfigError(
+                    "loglikelihood requests need a tokenizer, and a closed API offers none",
+                    hint="pass --tokenizer DIR, a folder with the model's tokenizer files",
+                )
             kwargs = self._common()
             kwargs["base_url"] = f"{self.endpoint.v1}/completions"
             kwargs["tokenizer_backend"] = self.tokenizer.backend
@@ -173,6 +181,8 @@ class LmPool:
         """Build the completions model now, which loads its tokenizer, so that a tokenizer
         that cannot be loaded fails once, before any task, with what to do. Raises
         ConfigError."""
+        if self.tokenizer.backend == "none":
+            return
         try:
             self.completions()
         except Exception as exc:
@@ -186,7 +196,7 @@ class LmPool:
 
     def tokenizer_hint(self) -> str:
         """What to pass instead of the tokenizer in use."""
-        if self.tokenizer.backend == "remote":
+        if self.tokenizer.backend in ("remote", "none"):
             return "pass --tokenizer DIR, a folder with the model's tokenizer files"
         return tokenizer_hint(self.endpoint)
 
@@ -576,6 +586,8 @@ def samples_prompt_tokens(
     if output_type == "loglikelihood_rolling":
         return None, "rolling loglikelihood windows are not re-counted"
     tokenizer = pool.hf_tokenizer()
+    if tokenizer is None and pool.tokenizer.backend == "none":
+        return None, "no local tokenizer (a closed API): the counts are its billed usage"
     if tokenizer is None:
         return None, "remote tokenizer: the sample log is not re-tokenized"
     total = 0

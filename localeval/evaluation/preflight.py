@@ -107,3 +107,48 @@ def prompt_length(prompt: Sequence[Any] | str) -> int | None:
     if prompt and isinstance(prompt[0], (list, tuple)):
         return len(prompt[0]) if len(prompt) == 1 else None
     return len(prompt)
+
+
+def api_prompt_logprobs_problem(
+    url: str, model: str, *, timeout_s: float = 60.0
+) -> tuple[bool, str | None]:
+    """For a closed API (``url``: its ``/v1/completions``, through the local forwarder):
+    ``(chat_only, problem)``. ``chat_only`` when the API has no completions route (404 or
+    405); ``problem`` says why loglikelihood requests cannot run there (None when the API
+    echoes the prompt with a logprob for each of its tokens). The probe is one request of
+    a few tokens with ``max_tokens`` 1; a chat-only API answers it without billing."""
+    payload = {
+        "model": model,
+        "prompt": PREFLIGHT_TEXT,
+        "max_tokens": 1,
+        "temperature": 0,
+        "logprobs": 1,
+        "echo": True,
+    }
+    try:
+        resp = httpx.post(url, json=payload, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        return False, f"the completions probe failed: {exc}"
+    if resp.status_code in (404, 405):
+        return True, (
+            "the API is chat-only (no /v1/completions): loglikelihood and multiple-choice "
+            "tasks need prompt logprobs, which chat APIs do not return"
+        )
+    if resp.status_code != 200:
+        return False, (
+            f"the API answered HTTP {resp.status_code} to an echo + logprobs completions "
+            f"request: {resp.text[:300]}"
+        )
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    usage = body.get("usage") if isinstance(body, dict) else None
+    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    problem = prompt_logprobs_problem(body, int(tokens) if isinstance(tokens, int) else 2)
+    if problem is not None:
+        return False, (
+            f"the API's /v1/completions returns no logprob for every prompt token ({problem}): "
+            "loglikelihood and multiple-choice tasks would score at chance"
+        )
+    return False, None

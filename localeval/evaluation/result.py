@@ -71,6 +71,9 @@ def summary_dict(result: EvalResult) -> dict[str, Any]:
             "cached_requests": t.cached_requests,
             "prompt_tokens": t.prompt_tokens,
             "generated_tokens": t.generated_tokens,
+            "cached_prompt_tokens": t.cached_prompt_tokens,
+            "reasoning_tokens": t.reasoning_tokens,
+            "retries": t.retries,
             "wall_s": t.wall_s,
             "gpu_seconds": t.gpu_seconds,
             "energy_j": t.energy_j,
@@ -84,5 +87,10 @@ def summary_dict(result: EvalResult) -> dict[str, Any]:
         "model": result.provenance.model,
         "tasks": tasks,
         "errors": {name: e.error for name, e in result.errors.items()},
+        "api": (
+            result.provenance.api.model_dump(mode="json")
+            if result.provenance.api is not None
+            else None
+        ),
         "warnings": result.warnings,
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from localeval import paths
 from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, EndpointError, LocalevalError
 from localeval.evaluation.accounting import (
+    Counts,
     ServerDelta,
     choose_counts,
     clean_metrics,
@@ -51,13 +53,17 @@ from localeval.provenance import (
     plan_gpus,
 )
 from localeval.recipes import Recipe
-from localeval.results.eval import EvalProvenance
+from localeval.results.eval import ApiRunInfo, EvalProvenance
 from localeval.results.io import write_json_atomic, write_model, write_text_atomic
 
 if TYPE_CHECKING:
+    from localeval.cost.api import ApiModelPrice
+    from localeval.evaluation.api_proxy import ApiProxy
     from localeval.evaluation.driver import Api, LmPool, LoadedTask, TaskCatalog
 
 DEFAULT_MAX_LENGTH = 2048
+API_ENERGY_REASON = "a closed API: its hardware and energy are not visible"
+API_GPU_SOURCE = "none of ours (a closed API)"
 SETTLE_S = 5.0
 _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 
@@ -109,6 +115,11 @@ class _Run:
     preflight_done: bool = False
     preflight_error: str | None = None
     stalled_in: str | None = None  # the task during which the server stopped answering
+    proxy: ApiProxy | None = None  # a closed API: the forwarder that counts its usage
+
+    @property
+    def is_api(self) -> bool:
+        return self.proxy is not None
 
     def write(self) -> None:
         write_json_atomic(self.run_dir / RESULT_FILE, self.result.model_dump(mode="json"))
@@ -126,6 +137,7 @@ def run_eval(
     recipe: Recipe | None = None,
     engine_info: dict[str, Any] | None = None,
     progress: EvalProgress | None = None,
+    label: str | None = None,
 ) -> EvalResult:
     """Run every task of ``config`` against ``endpoint`` and return the result, also written
     to ``<run dir>/result.json`` (with lm-eval's results in ``lm_eval/`` and the sample log in
@@ -138,7 +150,7 @@ def run_eval(
     endpoint cannot be reached or does not serve the model, and ConfigError when a setting
     cannot work (a tokenizer that cannot be loaded, an unknown task, a folder that cannot
     be created). When the Hugging Face hub is needed and unreachable, the run uses local
-    files only."""
+    files only. ``label`` names a new run directory (default: the recipe's name)."""
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         run = _setup(
@@ -149,6 +161,7 @@ def run_eval(
             progress=progress,
             stack=stack,
             started=started,
+            label=label,
         )
         return _execute(run, started)
 
@@ -162,6 +175,7 @@ def _setup(
     progress: EvalProgress | None,
     stack: contextlib.ExitStack,
     started: float,
+    label: str | None = None,
 ) -> _Run:
     """Check the endpoint, the tokenizer and the tasks, then create the run directory and
     write the first result file. Context managers for the whole run go on ``stack``."""
@@ -180,6 +194,11 @@ def _setup(
         raise ConfigError(f"{run_dir_given}: exists and is not a directory")
     entry = _model_entry(endpoint)
     warnings: list[str] = []
+    price = _api_price(config, endpoint) if config.api else None
+    if config.api and config.max_length is None and price is not None and price.max_input_tokens:
+        entry = {**entry, "max_model_len": price.max_input_tokens}
+    if config.api and config.max_length is None and not entry.get("max_model_len"):
+        entry = {**entry, "max_model_len": DEFAULT_MAX_LENGTH}  # only truncation uses it
     max_length = config.max_length or entry.get("max_model_len")
     if max_length is None and recipe is not None:
         max_length = recipe.engine.max_model_len
@@ -190,27 +209,38 @@ def _setup(
             f"{DEFAULT_MAX_LENGTH} (set --max-length)"
         )
     local = endpoint.is_local
-    detection = gpu_detection(local)
-    plan = plan_gpus(
-        local=local,
-        detection=detection,
-        engine_info=engine_info,
-        gpu_uuids=config.gpu_uuids,
-        gpu_count=config.gpu_count,
-        recipe_gpu_count=recipe.gpu_count if recipe is not None else None,
-    )
+    if config.api:
+        detection: dict[str, Any] = {"available": False, "reason": API_ENERGY_REASON, "gpus": []}
+        plan = GpuPlan(0, API_GPU_SOURCE, [], None, API_ENERGY_REASON)
+    else:
+        detection = gpu_detection(local)
+        plan = plan_gpus(
+            local=local,
+            detection=detection,
+            engine_info=engine_info,
+            gpu_uuids=config.gpu_uuids,
+            gpu_count=config.gpu_count,
+            recipe_gpu_count=recipe.gpu_count if recipe is not None else None,
+        )
 
     from localeval.evaluation.hub import OFFLINE_SET, hub_unreachable_reason, offline_mode
-    from localeval.evaluation.tokenizer import choose_tokenizer, require_offline_tokenizer
+    from localeval.evaluation.tokenizer import (
+        TokenizerChoice,
+        choose_tokenizer,
+        require_offline_tokenizer,
+    )
 
     model_path = (engine_info or {}).get("model") or entry.get("root")
     model_id = recipe.model.id if recipe is not None else str(entry.get("root") or endpoint.model)
-    tokenizer = choose_tokenizer(
-        config.tokenizer,
-        model_paths=[str(model_path) if model_path else None, entry.get("root")],
-        model_id=_hub_id(recipe, entry, endpoint),
-        endpoint=endpoint,
-    )
+    if config.api and config.tokenizer is None:
+        tokenizer = TokenizerChoice("none", None, "a closed API: counts come from its usage")
+    else:
+        tokenizer = choose_tokenizer(
+            config.tokenizer,
+            model_paths=[str(model_path) if model_path else None, entry.get("root")],
+            model_id=_hub_id(recipe, entry, endpoint),
+            endpoint=endpoint,
+        )
     # Ask once whether the hub answers. When it does not, a tokenizer that would come from
     # it fails now (before lm-eval and transformers are imported), and the tokenizer and the
     # datasets come from local files only instead of retrying each download for a minute.
@@ -235,8 +265,19 @@ def _setup(
         endpoint=endpoint.base_url if engine_info is None else None,
     )
     include = [*config.include_path, str(local_tasks_dir())]
+    proxy = None
+    lm_endpoint = endpoint
+    if config.api:
+        proxy = stack.enter_context(_api_proxy(config, endpoint, price))
+        # lm-eval talks to the forwarder, which holds the key; lm-eval never sees it.
+        lm_endpoint = Endpoint(base_url=proxy.base_url, model=endpoint.model, api_key=None)
     pool = driver.LmPool(
-        endpoint, config, tokenizer=tokenizer, max_length=int(max_length), watch=watch
+        lm_endpoint,
+        config,
+        tokenizer=tokenizer,
+        max_length=int(max_length),
+        watch=watch,
+        lm_eval_retries=1 if config.api else None,
     )
     pool.load_tokenizer()
     catalog = driver.TaskCatalog(
@@ -259,8 +300,8 @@ def _setup(
             run_dir = run_dir_given
             run_dir.mkdir(parents=True, exist_ok=True)
         else:
-            label = f"eval-{recipe.name}" if recipe is not None else "eval"
-            run_dir = paths.new_run_dir(label)
+            run_label = recipe.name if recipe is not None else label
+            run_dir = paths.new_run_dir(f"eval-{run_label}" if run_label else "eval")
     except OSError as exc:
         where = exc.filename or config.output_dir or config.cache_dir
         raise ConfigError(f"cannot create {where}: {exc.strerror or exc}") from exc
@@ -294,6 +335,10 @@ def _setup(
         config=config.model_dump(mode="json"),
         warnings=warnings,
     )
+    if config.api:
+        result.provenance.api = _api_info(config, endpoint, price)
+        result.provenance.device = "api"
+        result.provenance.engine_version = None
     if hub_unreachable is not None and hub_unreachable != OFFLINE_SET:  # not what was asked
         result.warnings.append(f"{hub_unreachable}: local files only (offline mode)")
     run = _Run(
@@ -307,9 +352,80 @@ def _setup(
         pool=pool,
         catalog=catalog,
         cache_prefix=prefix,
+        proxy=proxy,
     )
     run.write()
     return run
+
+
+def _api_price(config: EvalConfig, endpoint: Endpoint) -> ApiModelPrice | None:
+    """The catalog price a closed API's usage is priced at: ``price_as``, else the served
+    model's name when the catalog knows it, else None. Raises UnknownNameError for an
+    unknown ``price_as``, and ConfigError for ``max_usd`` without a price or a batch tier
+    the catalog does not list."""
+    from localeval.cost.api import tier_prices
+    from localeval.cost.catalog import load_catalog
+    from localeval.errors import UnknownNameError
+
+    catalog = load_catalog()
+    price = None
+    if config.price_as is not None:
+        price = catalog.get(config.price_as)
+    else:
+        try:
+            price = catalog.get(endpoint.model)
+        except UnknownNameError:
+            price = None
+    if price is None:
+        if config.max_usd is not None:
+            raise ConfigError(
+                f"--max-usd needs a price: {endpoint.model!r} is not in the API price catalog",
+                hint="name the catalog model to price it at with --price-as NAME "
+                "(`localeval cost --list-models` lists them)",
+            )
+        return None
+    tier_prices(price, config.api_tier)  # a batch tier the catalog lacks: ConfigError now
+    return price
+
+
+@contextlib.contextmanager
+def _api_proxy(
+    config: EvalConfig, endpoint: Endpoint, price: ApiModelPrice | None
+) -> Iterator[ApiProxy]:
+    from localeval.evaluation.api_proxy import ApiProxy, ProxySettings
+
+    proxy = ApiProxy(
+        ProxySettings(
+            upstream_v1=endpoint.v1,
+            api_key=endpoint.api_key,
+            concurrency=config.num_concurrent,
+            request_timeout_s=config.request_timeout_s,
+            max_attempts=config.max_retries,
+            max_rps=config.max_rps,
+            price=price,
+            tier=config.api_tier,
+            max_usd=config.max_usd,
+        )
+    )
+    with proxy:
+        yield proxy
+
+
+def _api_info(config: EvalConfig, endpoint: Endpoint, price: ApiModelPrice | None) -> ApiRunInfo:
+    from localeval.endpoint import ENV_API_KEY
+
+    key_env = config.api_key_env
+    if key_env is None and endpoint.api_key and os.environ.get(ENV_API_KEY) == endpoint.api_key:
+        key_env = ENV_API_KEY  # the default variable (else the caller handed the key over)
+    return ApiRunInfo(
+        price_as=price.name if price is not None else None,
+        tier=config.api_tier,
+        key_env=key_env,
+        max_usd=config.max_usd,
+        max_rps=config.max_rps,
+        concurrency=config.num_concurrent,
+        spent_usd=0.0 if price is not None else None,
+    )
 
 
 def _execute(run: _Run, started: float) -> EvalResult:
@@ -333,6 +449,7 @@ def _execute(run: _Run, started: float) -> EvalResult:
                 run.result.tasks[name] = task_result
             if error is not None:
                 run.result.errors[name] = error
+            _api_totals(run)
             run.progress.task_finished(name, task_result, error)
             run.write()
             current = None
@@ -341,10 +458,31 @@ def _execute(run: _Run, started: float) -> EvalResult:
         if current is not None:
             err = TaskError(task=current, stage="interrupted", error="interrupted (Ctrl-C)")
             run.result.errors[current] = err
+    _api_totals(run)
     _finish(run, interrupted)
     run.result.timings["total_s"] = round(time.perf_counter() - started, 3)
     run.write()
     return run.result
+
+
+def _api_totals(run: _Run) -> None:
+    """A closed API's spend so far, whether the cap stopped it, and the requests that
+    belong to no task (the completions probe), into the result."""
+    info = run.result.provenance.api
+    if run.proxy is None or info is None:
+        return
+    info.spent_usd = run.proxy.spent_usd()
+    info.budget_stopped = run.proxy.budget_stopped
+    over = run.proxy.overhead
+    if over.requests:  # billed answers only (a probe a chat-only API refused is free)
+        from localeval.results.eval import RequestOverhead
+
+        run.result.overhead = RequestOverhead(
+            requests=over.requests,
+            prompt_tokens=over.prompt_tokens,
+            generated_tokens=over.generated_tokens,
+            purposes=["preflight"],
+        )
 
 
 def _model_entry(endpoint: Endpoint) -> dict[str, Any]:
@@ -387,7 +525,12 @@ def _finish(run: _Run, interrupted: bool) -> None:
     elif result.errors:
         result.status = "failed"
         total = len(run.config.tasks)
-        if result.tasks:
+        if run.proxy is not None and run.proxy.budget_stopped:
+            result.message = (
+                f"stopped by {run.proxy.budget_message}; {len(result.tasks)} of {total} "
+                "tasks finished and are kept"
+            )
+        elif result.tasks:
             result.message = f"{len(result.errors)} of {total} tasks failed"
         else:
             result.message = "the task failed" if total == 1 else f"all {total} tasks failed"
@@ -456,6 +599,8 @@ def _run_task(run: _Run, name: str) -> tuple[TaskResult | None, TaskError | None
         return _error(
             name, "deadline", f"not run: the server stopped answering during {run.stalled_in}"
         )
+    if run.proxy is not None and run.proxy.budget_stopped:
+        return _error(name, "run", f"not run: the run was stopped by {run.proxy.budget_message}")
     task_started = time.perf_counter()
     try:
         loaded, manager = run.catalog.load(name)
@@ -466,12 +611,19 @@ def _run_task(run: _Run, name: str) -> tuple[TaskResult | None, TaskError | None
     if not loaded.leaves:
         return _error(name, "load", f"task {name!r} has no tasks to run")
     output_types = loaded.output_types
+    if run.is_api and output_types & driver.LOGLIKELIHOOD_TYPES:
+        refused = _api_loglikelihood_problem(run)
+        if refused is not None:
+            return _error(name, "preflight", f"refused before any request: {refused}")
     try:
-        needs_template = (
-            run.config.gen_api == "auto" and not output_types & driver.LOGLIKELIHOOD_TYPES
-        )
+        gen_api = run.config.gen_api
+        if run.is_api and gen_api == "auto":
+            gen_api = "chat"  # an API applies its own chat format
+        needs_template = gen_api == "auto" and not output_types & driver.LOGLIKELIHOOD_TYPES
         has_template = run.pool.has_chat_template() if needs_template else False
-        api, why = driver.choose_api(output_types, run.config.gen_api, has_template)
+        api, why = driver.choose_api(output_types, gen_api, has_template)
+        if run.is_api and gen_api == "chat" and run.config.gen_api == "auto" and api == "chat":
+            why = "a closed API: its chat API"
         lm = run.pool.chat() if api == "chat" else run.pool.completions()
     except LocalevalError as exc:
         return _error(name, "run", str(exc))
@@ -483,7 +635,7 @@ def _run_task(run: _Run, name: str) -> tuple[TaskResult | None, TaskError | None
             f" from {run.pool.tokenizer.source}): {type(exc).__name__}: {exc}; "
             f"{run.pool.tokenizer_hint()}",
         )
-    if output_types & driver.LOGLIKELIHOOD_TYPES:
+    if output_types & driver.LOGLIKELIHOOD_TYPES and not run.is_api:
         if not run.preflight_done:
             try:
                 run.pool.preflight()
@@ -500,8 +652,35 @@ def _run_task(run: _Run, name: str) -> tuple[TaskResult | None, TaskError | None
     return task_result, error
 
 
+def _api_loglikelihood_problem(run: _Run) -> str | None:
+    """Why a closed API cannot run loglikelihood requests (asked once per run: one probe
+    of its completions route, through the forwarder), or None."""
+    from localeval.evaluation.preflight import api_prompt_logprobs_problem
+
+    if not run.preflight_done:
+        assert run.proxy is not None
+        chat_only, problem = api_prompt_logprobs_problem(
+            f"{run.proxy.base_url}/v1/completions",
+            run.endpoint.model,
+            timeout_s=run.watch.timeout_for(run.config.request_timeout_s),
+        )
+        if problem is None and run.pool.tokenizer.backend == "none":
+            problem = (
+                "loglikelihood requests need the model's tokenizer, and the API offers none "
+                "(pass --tokenizer DIR)"
+            )
+        run.preflight_done = True
+        run.preflight_error = problem
+        if run.result.provenance.api is not None:
+            run.result.provenance.api.chat_only = chat_only
+    return run.preflight_error
+
+
 @contextlib.contextmanager
 def _samplers(run: _Run) -> Iterator[tuple[Any, Any]]:
+    if run.is_api:  # no server of ours: no /metrics, no GPU
+        yield None, None
+        return
     from localeval.telemetry.prometheus import PrometheusSampler
 
     nvml_cm: Any = contextlib.nullcontext(None)
@@ -547,6 +726,8 @@ def _measure(
     config = run.config
     with _samplers(run) as (prom, nvml):
         run.watch.start_task()
+        if run.proxy is not None:
+            run.proxy.begin_scope()
         started = time.perf_counter()
         try:
             results = driver.evaluate_task(
@@ -560,23 +741,29 @@ def _measure(
         except EvalAborted as exc:
             if exc.kind == "stall":
                 run.stalled_in = name
-            return _error(name, "deadline", exc.reason)
+            return _error(name, "deadline", _api_note(run, exc.reason))
         except LocalevalError as exc:
-            return _error(name, "run", str(exc))
+            return _error(name, "run", _api_note(run, str(exc)))
         except Exception as exc:
-            return _error(name, "run", f"{type(exc).__name__}: {exc}")
+            return _error(name, "run", _api_note(run, f"{type(exc).__name__}: {exc}"))
+        finally:
+            billed = run.proxy.end_scope() if run.proxy is not None else None
         wall_s = round(time.perf_counter() - started, 3)
-        _settle(prom, run.watch.counts.responses)
+        if prom is not None:
+            _settle(prom, run.watch.counts.responses)
     client = run.watch.counts
-    metrics_summary = prom.summary()
+    metrics_summary = prom.summary() if prom is not None else None
     server: ServerDelta | None = None
-    if metrics_summary.available:
+    if metrics_summary is not None and metrics_summary.available:
         server = ServerDelta(
             requests=_int_or_none(metrics_summary.requests_succeeded),
             prompt_tokens=_int_or_none(metrics_summary.prompt_tokens),
             generated_tokens=_int_or_none(metrics_summary.generation_tokens),
         )
-    counts = choose_counts(server, client)
+    if billed is not None:
+        counts = Counts(billed.requests, billed.prompt_tokens, billed.generated_tokens, "usage")
+    else:
+        counts = choose_counts(server, client)
     lm_eval_requests = sum(
         sum(int(inst.repeats or 1) for inst in (task.instances or []))
         for task in loaded.leaves.values()
@@ -653,6 +840,13 @@ def _measure(
         cached_requests=cached,
         prompt_tokens=counts.prompt_tokens,
         generated_tokens=counts.generated_tokens,
+        cached_prompt_tokens=(
+            billed.cached_prompt_tokens if billed is not None and billed.cached_reported else None
+        ),
+        reasoning_tokens=(
+            billed.reasoning_tokens if billed is not None and billed.reasoning_reported else None
+        ),
+        retries=billed.retries if billed is not None else 0,
         token_source=counts.source,
         wall_s=wall_s,
         gpu_count=run.gpu_plan.gpu_count,
@@ -663,12 +857,31 @@ def _measure(
         prompt_tok_per_s=per_second(counts.prompt_tokens, wall_s),
         requests_per_s=per_second(counts.requests, wall_s),
         check=check,
-        server_metrics=metrics_summary.to_dict(),
+        server_metrics=metrics_summary.to_dict() if metrics_summary is not None else None,
         samples_file=samples_file,
         lm_eval_results_file=str(lm_eval_file),
     )
     _task_warnings(run, task_result, why)
+    if billed is not None and billed.usage_missing:
+        run.result.warnings.append(
+            f"{name}: {billed.usage_missing} of {billed.requests} answers reported no usage: "
+            "their tokens are not counted, and the cost is understated"
+        )
     return task_result, None
+
+
+def _api_note(run: _Run, message: str) -> str:
+    """A failed task's message, saying so when the spending cap stopped it."""
+    if run.proxy is not None and run.proxy.budget_stopped:
+        so_far = run.proxy.scope_so_far()
+        priced = f", ${so_far.spent_usd:.6f}" if run.proxy.settings.price is not None else ""
+        return (
+            f"stopped by {run.proxy.budget_message}; this task was billed for "
+            f"{so_far.requests} answers ({so_far.prompt_tokens:,} prompt and "
+            f"{so_far.generated_tokens:,} output tokens{priced}), counted in the run's spend "
+            "but not scored"
+        )
+    return message
 
 
 def _int_or_none(value: float | None) -> int | None:
@@ -677,7 +890,7 @@ def _int_or_none(value: float | None) -> int | None:
 
 def _task_warnings(run: _Run, t: TaskResult, why: str) -> None:
     notes = run.result.warnings
-    if t.token_source != "prometheus":
+    if t.token_source != "prometheus" and not run.is_api:
         notes.append(
             f"{t.task}: the server's Prometheus counters were unavailable; tokens are "
             f"{'from the responses usage' if t.token_source == 'usage' else 'not counted'}"

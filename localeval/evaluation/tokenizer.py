@@ -20,9 +20,10 @@ _TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
 
 @dataclass(frozen=True)
 class TokenizerChoice:
-    """Which tokenizer lm-eval uses: a Hugging Face folder or id, or the server's."""
+    """Which tokenizer lm-eval uses: a Hugging Face folder or id, the server's, or none (a
+    closed API evaluated through its chat API: the counts come from its usage)."""
 
-    backend: Literal["huggingface", "remote"]
+    backend: Literal["huggingface", "remote", "none"]
     name: str | None
     source: str
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from localeval import paths
 from localeval.errors import ConfigError
-from localeval.recipes import Recipe
+from localeval.recipes import AnyRecipe, ApiRecipe, Recipe
 
 KEY_LENGTH = 12
 DEFAULT_GPU_FREE_TIMEOUT_S = 120.0
@@ -36,7 +36,7 @@ class PipelineConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    recipes: list[Recipe] = Field(min_length=1)
+    recipes: list[AnyRecipe] = Field(min_length=1)
     output: Path | None = Field(default=None, description="run directory (default: derived)")
     new: bool = Field(default=False, description="a new run directory even if this ran before")
     endpoint: str | None = None
@@ -77,6 +77,11 @@ class PipelineConfig(BaseModel):
         else:
             if len(self.recipes) != 1:
                 raise ValueError("--endpoint serves one model: give exactly one recipe")
+            if isinstance(self.recipes[0], ApiRecipe):
+                raise ValueError(
+                    f"{self.recipes[0].name} is an API recipe: its api.base_url is the "
+                    "endpoint; leave --endpoint, --gpus and --profile out"
+                )
             if self.gpus is None:
                 raise ValueError(
                     "--endpoint needs --gpus N: the GPUs serving it (every node), for pricing"
@@ -103,11 +108,15 @@ class PipelineConfig(BaseModel):
         from localeval.bench import BenchConfig
         from localeval.cost.analyze import resolve_profile
 
-        names = [self.profile] if self.profile else [r.hardware.profile for r in self.recipes]
-        for name in dict.fromkeys(names):
+        served = [r for r in self.recipes if isinstance(r, Recipe)]
+        names = [self.profile] if self.profile else [r.hardware.profile for r in served]
+        for name in dict.fromkeys(names if served else []):
             resolve_profile(name)
         for recipe in self.recipes:  # a bench section that cannot run fails now, not later
-            BenchConfig.from_recipe(recipe)
+            if isinstance(recipe, ApiRecipe):
+                recipe.check_price()  # an unknown price or a cap without one: now
+            else:
+                BenchConfig.from_recipe(recipe)
 
     def identity(self) -> dict[str, Any]:
         """What the run directory's key is computed from: each recipe's contents and the

@@ -18,7 +18,7 @@ from localeval.errors import LocalevalError, ServerStartError
 from localeval.pipeline.config import PipelineConfig
 from localeval.pipeline.manifest import Manifest, StageRecord
 from localeval.pipeline.progress import PipelineProgress
-from localeval.recipes import Recipe
+from localeval.recipes import AnyRecipe, ApiRecipe
 from localeval.server.lifecycle import VllmServer
 
 
@@ -56,9 +56,10 @@ class RunContext:
         return os.path.relpath(Path(path), self.run_dir)
 
 
-def effective_recipe(recipe: Recipe, plan: PipelineConfig) -> Recipe:
-    """The recipe as this run uses it: ``--profile`` replaces its hardware profile."""
-    if plan.profile is None:
+def effective_recipe(recipe: AnyRecipe, plan: PipelineConfig) -> AnyRecipe:
+    """The recipe as this run uses it: ``--profile`` replaces its hardware profile (an API
+    recipe has none)."""
+    if plan.profile is None or isinstance(recipe, ApiRecipe):
         return recipe
     hardware = recipe.hardware.model_copy(update={"profile": plan.profile})
     return recipe.model_copy(update={"hardware": hardware})

@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from localeval.endpoint import Endpoint, api_key_from_env
 from localeval.errors import LocalevalError
 from localeval.evaluation import EvalConfig, EvalResult, TaskResult, run_eval
 from localeval.evaluation.result import load_eval_result, main_metric
 from localeval.pipeline.context import RunContext, StageInterrupted, Target, run_stage
 from localeval.pipeline.manifest import RecipeEntry, now_iso
-from localeval.recipes import Recipe
+from localeval.recipes import AnyRecipe, ApiRecipe
 from localeval.results import write_json_atomic
 
 EVAL_CACHE_DIR = "eval-cache"
@@ -26,7 +27,12 @@ def _previous_eval(folder: Path) -> EvalResult | None:
         return None
 
 
-def run_eval_stage(ctx: RunContext, recipe: Recipe, entry: RecipeEntry, target: Target) -> None:
+def run_eval_stage(
+    ctx: RunContext, recipe: AnyRecipe, entry: RecipeEntry, target: Target | None
+) -> None:
+    """Evaluate ``recipe``: against ``target`` (its server, or an existing deployment), or
+    for an API recipe (``target`` None) against its API, with the key from the environment
+    variable it names."""
     rec = entry.stages["eval"]
     with run_stage(ctx, recipe.name, "eval", rec) as folder:
         wanted = list(recipe.eval.tasks)
@@ -53,7 +59,14 @@ def run_eval_stage(ctx: RunContext, recipe: Recipe, entry: RecipeEntry, target: 
             "cache_dir": str(cache),
             "gpu_uuids": ctx.plan.gpu_uuids,
         }
-        if remaining:
+        if remaining and isinstance(recipe, ApiRecipe):
+            overrides.pop("gpu_uuids")
+            config = EvalConfig.from_api_recipe(recipe, **overrides)
+            key = api_key_from_env(recipe.api.api_key_env)
+            endpoint = Endpoint.from_url(recipe.api.base_url, recipe.api.model, key)
+            result = run_eval(config, endpoint, progress=ctx.progress, label=recipe.name)
+        elif remaining:
+            assert target is not None and not isinstance(recipe, ApiRecipe)
             config = EvalConfig.from_recipe(recipe, **overrides)
             result = run_eval(
                 config,

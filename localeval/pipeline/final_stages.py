@@ -4,6 +4,7 @@ of the run that holds measurements, and write one HTML report of them."""
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,13 +13,18 @@ from localeval.errors import LocalevalError
 from localeval.evaluation.result import load_eval_result
 from localeval.pipeline.context import RunContext, effective_recipe, error_message, run_stage
 from localeval.pipeline.manifest import StageRecord, now_iso
+from localeval.recipes import ApiRecipe
 from localeval.report import write_report
 from localeval.report.model import ReportOptions
 from localeval.results import write_model
 from localeval.results.cost import CostGroup, RunCostFile
+from localeval.results.io import write_text_atomic
 
 REPORT_FILE = "report.html"
 COST_FILE = "cost.json"
+
+
+API_COST_FILE = "api_cost.json"
 
 
 @dataclass(frozen=True)
@@ -26,7 +32,7 @@ class _ResultFile:
     recipe: str
     kind: str
     path: Path
-    profile: str
+    profile: str | None  # None: a closed API's eval, priced from its billed usage
     pricing: str
 
 
@@ -44,6 +50,9 @@ def _result_files(ctx: RunContext) -> list[_ResultFile]:
                 continue
             path = ctx.run_dir / rel
             if not path.is_file() or not _has_measurements(path, kind):
+                continue
+            if isinstance(recipe, ApiRecipe):
+                out.append(_ResultFile(entry.name, kind, path, None, "api"))
                 continue
             out.append(
                 _ResultFile(
@@ -85,10 +94,28 @@ def run_final_stages(ctx: RunContext, changed: bool) -> None:
             body(ctx, rec, folder, results)
 
 
+def _api_cost(ctx: RunContext, folder: Path, results: list[_ResultFile]) -> list[str]:
+    """Price the closed-API evals from their billed usage into ``api_cost.json``; returns
+    the problems (a run whose price is unknown)."""
+    from localeval.cost.api_runs import price_api_runs
+    from localeval.cost.catalog import load_catalog
+
+    runs = [(ctx.rel(r.path), load_eval_result(r.path)) for r in results]
+    try:
+        costs = price_api_runs(runs, load_catalog())
+    except LocalevalError as exc:
+        return [f"api: {error_message(exc)}"]
+    data = {"api_runs": [c.to_dict() for c in costs]}
+    write_text_atomic(folder / API_COST_FILE, json.dumps(data, indent=2, allow_nan=False) + "\n")
+    return []
+
+
 def _cost(ctx: RunContext, rec: StageRecord, folder: Path, results: list[_ResultFile]) -> None:
     groups: dict[str, list[_ResultFile]] = {}
+    api_results = [r for r in results if r.profile is None]
     for r in results:
-        groups.setdefault(r.profile, []).append(r)
+        if r.profile is not None:
+            groups.setdefault(r.profile, []).append(r)
     out: list[CostGroup] = []
     problems: list[str] = []
     for profile, members in groups.items():
@@ -105,6 +132,10 @@ def _cost(ctx: RunContext, rec: StageRecord, folder: Path, results: list[_Result
     path = folder / COST_FILE
     write_model(path, RunCostFile(groups=out))
     rec.artifacts = {"cost": ctx.rel(path)}
+    if api_results:
+        problems += _api_cost(ctx, folder, api_results)
+        if (folder / API_COST_FILE).is_file():
+            rec.artifacts["api_cost"] = ctx.rel(folder / API_COST_FILE)
     rec.details = {
         "utilization": ctx.plan.utilization,
         "results": len(results),
@@ -115,9 +146,8 @@ def _cost(ctx: RunContext, rec: StageRecord, folder: Path, results: list[_Result
 
 
 def _report(ctx: RunContext, rec: StageRecord, folder: Path, results: list[_ResultFile]) -> None:
-    options = ReportOptions(
-        pricing=_unique([r.pricing for r in results]), utilization=ctx.plan.utilization
-    )
+    served = [r.pricing for r in results if r.profile is not None]  # an API has no option
+    options = ReportOptions(pricing=_unique(served) or None, utilization=ctx.plan.utilization)
     path = write_report(
         [r.path for r in results], "html", ctx.run_dir / REPORT_FILE, options=options
     )

@@ -45,7 +45,7 @@ from localeval.pipeline.manifest import (
 from localeval.pipeline.progress import NoProgress, PipelineProgress
 from localeval.pipeline.serve_stage import server_died, start_server, stop_server
 from localeval.pipeline.serving import reap_server_group
-from localeval.recipes import Recipe
+from localeval.recipes import AnyRecipe, ApiRecipe
 from localeval.rundir import make_run_dir, remove_empty
 from localeval.server.command import installed_vllm_build
 from localeval.server.lifecycle import terminate_as_interrupt
@@ -102,11 +102,13 @@ def _endpoint_record(plan: PipelineConfig) -> dict[str, Any] | None:
     return record
 
 
-def _expected_gpus(plan: PipelineConfig, recipe: Recipe) -> dict[str, Any]:
+def _expected_gpus(plan: PipelineConfig, recipe: AnyRecipe) -> dict[str, Any]:
     """A recipe's ``gpu_count`` and ``device`` before its server starts: the deployment's
     ``--gpus`` for an existing endpoint; else 0 on vLLM's CPU build (which serves on the
     CPU whatever the recipe's parallel sizes), else the recipe's TP x PP x DP. The serve
-    stage records what the started engine reports."""
+    stage records what the started engine reports. A closed API: none of ours."""
+    if isinstance(recipe, ApiRecipe):
+        return {"gpu_count": 0, "device": "api"}
     if plan.gpus is not None:
         return {"gpu_count": plan.gpus, "device": "gpu" if plan.gpus > 0 else "unknown"}
     if installed_vllm_build() == "cpu":
@@ -217,8 +219,31 @@ def _run_in(plan: PipelineConfig, run_dir: Path, hook: PipelineProgress) -> Mani
 # --------------------------------------------------------------------------- one recipe
 
 
-def _run_recipe(ctx: RunContext, recipe: Recipe) -> bool:
+def _run_api_recipe(ctx: RunContext, recipe: ApiRecipe) -> bool:
+    """An API recipe: no server and no bench; its evaluation against the API when not done
+    yet. True when it ran."""
+    entry = ctx.manifest.entry(recipe.name)
+    stages = entry.stages
+    for name in ("serve", "bench"):
+        if stages[name].status == "pending":
+            stages[name].skip("an API recipe: no server of ours to start or bench")
+        ctx.progress.stage_skipped(recipe.name, name, "an API recipe")
+    if not recipe.eval.tasks and not stages["eval"].done:
+        stages["eval"].skip("the recipe lists no eval tasks")
+    ctx.save()
+    if stages["eval"].done:
+        rec = stages["eval"]
+        reason = rec.message if rec.status == "skipped" and rec.message else "already complete"
+        ctx.progress.stage_skipped(recipe.name, "eval", reason)
+        return False
+    run_eval_stage(ctx, recipe, entry, None)
+    return True
+
+
+def _run_recipe(ctx: RunContext, recipe: AnyRecipe) -> bool:
     """The recipe's stages that are not done yet; True when any of them ran."""
+    if isinstance(recipe, ApiRecipe):
+        return _run_api_recipe(ctx, recipe)
     entry = ctx.manifest.entry(recipe.name)
     stages = entry.stages
     if not recipe.eval.tasks and not stages["eval"].done:
