@@ -444,8 +444,11 @@ def test_run_accepts_an_api_recipe(
     assert result.tasks[GEN].requests == 3 == len(_answered(api))
     cost_stage = manifest["final"]["cost"]
     assert cost_stage["status"] == "complete"
-    priced = json.loads((out / cost_stage["artifacts"]["api_cost"]).read_text())
-    (run,) = priced["api_runs"]
+    # the run's versioned cost file: a group with no hardware profile, priced from usage
+    priced = json.loads((out / cost_stage["artifacts"]["cost"]).read_text())
+    (group,) = priced["groups"]
+    assert group["profile"] is None and group["error"] is None
+    (run,) = group["report"]["api_runs"]
     expected = price_api_eval(result, load_catalog().get(PRICE))
     assert run["total_usd"] == pytest.approx(expected.total_usd)
     assert (out / "report.html").is_file()

@@ -13,12 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 from localeval.cli._gpus import GpuCount
-from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze, analyze_runs
-from localeval.cost.api import ApiTier, tier_prices
-from localeval.cost.api_runs import ApiRunCost, is_api_eval, price_api_runs
+from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze
+from localeval.cost.api import tier_prices
+from localeval.cost.api_runs import ApiRunCost
 from localeval.cost.catalog import load_catalog
 from localeval.cost.compare import paired_self_hosted_usd
-from localeval.cost.inputs import EvalRun, read_runs
 from localeval.cost.pricing import option_label
 from localeval.cost.records import CostReport
 from localeval.report.load import display_name
@@ -660,33 +659,16 @@ def command(
         gpu_seconds=gpu_seconds,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        price_as=price_as,
+        api_run_tier=api_tier if api_tier in ("standard", "batch") else None,  # type: ignore[arg-type]
     )
-    api_costs: list[ApiRunCost] = []
-    report: CostReport | None = None
-    runs = read_runs(results) if results and not options.direct else []
-    api_runs = [r for r in runs if isinstance(r, EvalRun) and is_api_eval(r.result)]
-    if api_runs:  # measured on a closed API: priced from its billed usage
-        catalog = load_catalog(prices_file, price_overrides)
-        tier: ApiTier | None = None
-        if api_tier in ("standard", "batch"):
-            tier = "batch" if api_tier == "batch" else "standard"
-        api_costs = price_api_runs(
-            [(r.path, r.result) for r in api_runs], catalog, price_as=price_as, tier=tier
-        )
-        others = [r for r in runs if r not in api_runs]
-        report = analyze_runs(others, options) if others else None
-    else:
-        report = analyze(results, options)
+    report = analyze(results, options)
     if as_json:
-        data = report.to_dict() if report is not None else {}
-        if api_costs:
-            data["api_runs"] = [c.to_dict() for c in api_costs]
-        click.echo(json.dumps(data, indent=2, allow_nan=False))
+        click.echo(json.dumps(report.to_dict(), indent=2, allow_nan=False))
         return
     console = _console()
-    if report is not None:
-        _print_report(report, console)
-    for cost in api_costs:
+    _print_report(report, console)
+    for cost in report.api_runs:
         _print_api_run(cost, console)
 
 

@@ -25,8 +25,10 @@ reference points).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from localeval.cost.api_runs import is_api_eval, price_api_runs
 from localeval.cost.basis import (
     build_prices,
     electricity,
@@ -52,7 +54,7 @@ from localeval.cost.records import BreakEvenRow, CostReport, PointCost, RunBasis
 from localeval.cost.tasks import eval_costs, task_breakeven
 from localeval.errors import ConfigError
 from localeval.hardware import HardwareProfile, list_profiles
-from localeval.results.cost import SaturationPoint, ServerHold
+from localeval.results.cost import MeasuredApiRun, SaturationPoint, ServerHold
 
 __all__ = [
     "DEFAULT_COMPARE",
@@ -91,10 +93,27 @@ def analyze_results(paths: Sequence[Path | str], opts: CostOptions) -> CostRepor
 
 
 def analyze_runs(runs: Sequence[BenchRun | EvalRun], opts: CostOptions) -> CostReport:
-    """The cost report for results already read (see :func:`localeval.cost.inputs.read_runs`)."""
+    """The cost report for results already read (see :func:`localeval.cost.inputs.read_runs`).
+    A closed-API evaluation is priced from what the API billed (``api_runs``); the other
+    results are priced on hardware."""
     opts.check()
     if not runs:
         raise ConfigError("nothing to price: no bench or eval result")
+    api = [r for r in runs if isinstance(r, EvalRun) and is_api_eval(r.result)]
+    if api:
+        catalog = load_catalog(opts.prices_file, opts.overrides_file)
+        measured = price_api_runs(
+            [(r.path, r.result) for r in api],
+            catalog,
+            price_as=opts.price_as,
+            tier=opts.api_run_tier,
+        )
+        hosted = [r for r in runs if r not in api]
+        if not hosted:
+            ctx = _context(opts, None)
+            ctx.notes.append("closed APIs measured: each task priced from the usage the API billed")
+            return _report(ctx, [], [], [], [], api_runs=measured)
+        return replace(analyze_runs(hosted, opts), api_runs=measured)
     profiles = list_profiles(opts.profiles_dir)
     target: HardwareProfile | None
     if opts.profile is not None:
@@ -166,6 +185,7 @@ def _report(
     saturation: list[SaturationPoint] | None = None,
     task_breakeven: list[BreakEvenRow] | None = None,
     server_holds: list[ServerHold] | None = None,
+    api_runs: list[MeasuredApiRun] | None = None,
 ) -> CostReport:
     api, api_unpriced = api_rows(ctx, tasks)
     return CostReport(
@@ -176,11 +196,12 @@ def _report(
         api=api,
         api_unpriced=api_unpriced,
         breakeven=breakeven,
-        fixed_performance=price_fixed_performance(ctx, tasks),
+        fixed_performance=price_fixed_performance(ctx, tasks, api_runs or []),
         catalog_source=ctx.catalog.source,
         catalog_as_of=ctx.catalog.as_of,
         notes=ctx.notes,
         saturation=saturation or [],
         task_breakeven=task_breakeven or [],
         server_holds=server_holds or [],
+        api_runs=api_runs or [],
     )

@@ -13,67 +13,20 @@ figures and is never priced: it is listed with its reason. Requests that belong 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from localeval.cost.api import ApiModelPrice, ApiTier, tier_prices, usage_cost_usd
 from localeval.cost.catalog import Catalog
-from localeval.cost.metrics import pick_metric
+from localeval.cost.metrics import correct_answers, pick_metric, usd_per_correct
 from localeval.errors import ConfigError, UnknownNameError
+from localeval.results.cost import MeasuredApiRun, MeasuredApiTask
 from localeval.results.eval import EvalResult, TaskResult
 
 TOKENS_PER_MILLION = 1_000_000
 
 
-@dataclass(frozen=True)
-class ApiTaskCost:
-    """One task's billed usage and its price. ``usd_per_m_tokens``: the cost per million
-    billed tokens (prompt + completion); ``partial``: some answers came from the response
-    cache and were not billed in this run."""
-
-    task: str
-    metric: str | None
-    score: float | None
-    n_samples: int | None
-    requests: int
-    retries: int
-    prompt_tokens: int
-    cached_prompt_tokens: int
-    generated_tokens: int
-    reasoning_tokens: int | None
-    uncached_input_usd: float
-    cached_input_usd: float
-    output_usd: float
-    cost_usd: float
-    usd_per_m_tokens: float | None
-    partial: bool = False
-
-
-@dataclass(frozen=True)
-class ApiRunCost:
-    """A measured API run priced: per task, the refused tasks with why, the overhead, and
-    the price used (name, key, tier, source, date)."""
-
-    path: str
-    model: str
-    price_name: str
-    price_key: str
-    tier: ApiTier
-    usd_per_m_input: float
-    usd_per_m_cached_input: float
-    usd_per_m_output: float
-    source: str
-    as_of: str | None
-    tasks: list[ApiTaskCost]
-    not_priced: dict[str, str]
-    overhead_usd: float
-    total_usd: float
-    spent_usd_recorded: float | None
-    budget_stopped: bool
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+ApiTaskCost = MeasuredApiTask
+ApiRunCost = MeasuredApiRun
 
 
 def is_api_eval(result: Any) -> bool:
@@ -111,6 +64,9 @@ def price_api_task(task: TaskResult, price: ApiModelPrice, tier: ApiTier) -> Api
         cost_usd=total,
         usd_per_m_tokens=total / tokens * TOKENS_PER_MILLION if tokens else None,
         partial=task.cached_requests > 0,
+        usd_per_correct=usd_per_correct(
+            total, correct_answers(picked[1] if picked else None, task.n_samples)
+        ),
     )
 
 

@@ -27,7 +27,7 @@ from localeval.cost.pricing import option_label
 from localeval.cost.records import ApiTaskCost, ApiUnpriced, TaskCost, TaskOptionCost
 from localeval.cost.recount import RecountUnavailable, encoding_name_for, load_encoding, recount
 from localeval.cost.reference import load_reference_points
-from localeval.results.cost import API_PAIRS, ApiTier
+from localeval.results.cost import API_PAIRS, ApiTier, MeasuredApiRun
 
 
 def api_token_count(
@@ -111,7 +111,9 @@ def api_rows(
     return rows, unpriced
 
 
-def price_fixed_performance(ctx: Context, tasks: Sequence[TaskCost]) -> FixedPerformance | None:
+def price_fixed_performance(
+    ctx: Context, tasks: Sequence[TaskCost], api_runs: Sequence[MeasuredApiRun] = ()
+) -> FixedPerformance | None:
     """The cheapest self-hosted run or published reference point reaching ``--min-accuracy``
     on ``--task``; None unless both were given."""
     opts = ctx.opts
@@ -139,6 +141,23 @@ def price_fixed_performance(ctx: Context, tasks: Sequence[TaskCost]) -> FixedPer
                         assumptions=t.assumptions + price.assumptions,
                     )
                 )
+    for run in api_runs:
+        for m in run.tasks:
+            if m.task != opts.task:
+                continue
+            candidates.append(
+                Candidate(
+                    label=f"{run.model} API, measured ({run.tier} tier)",
+                    kind="api measured",
+                    model=run.model,
+                    cost_usd=m.cost_usd,
+                    score=m.score,
+                    basis=f"billed usage at {run.price_key} {run.tier}-tier prices "
+                    f"({run.usd_per_m_input:g}/{run.usd_per_m_output:g} $/M)",
+                    source=run.source,
+                    as_of=run.as_of,
+                )
+            )
     for ref in load_reference_points(opts.task):
         candidates.append(
             Candidate(

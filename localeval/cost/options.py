@@ -46,6 +46,8 @@ class CostOptions:
     token_ratio: float | None = None
     api_tiers: tuple[ApiTier, ...] = API_TIERS
     api_output_multiplier: float | None = None
+    price_as: str | None = None
+    api_run_tier: ApiTier | None = None
     samples: Mapping[str, Path] = field(default_factory=dict)
     gke_ratio: float = GKE_DEFAULT_RATIO
     slo_attainment: float = DEFAULT_SLO_ATTAINMENT

@@ -4,7 +4,6 @@ of the run that holds measurements, and write one HTML report of them."""
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +17,9 @@ from localeval.report import write_report
 from localeval.report.model import ReportOptions
 from localeval.results import write_model
 from localeval.results.cost import CostGroup, RunCostFile
-from localeval.results.io import write_text_atomic
 
 REPORT_FILE = "report.html"
 COST_FILE = "cost.json"
-
-
-API_COST_FILE = "api_cost.json"
 
 
 @dataclass(frozen=True)
@@ -94,22 +89,6 @@ def run_final_stages(ctx: RunContext, changed: bool) -> None:
             body(ctx, rec, folder, results)
 
 
-def _api_cost(ctx: RunContext, folder: Path, results: list[_ResultFile]) -> list[str]:
-    """Price the closed-API evals from their billed usage into ``api_cost.json``; returns
-    the problems (a run whose price is unknown)."""
-    from localeval.cost.api_runs import price_api_runs
-    from localeval.cost.catalog import load_catalog
-
-    runs = [(ctx.rel(r.path), load_eval_result(r.path)) for r in results]
-    try:
-        costs = price_api_runs(runs, load_catalog())
-    except LocalevalError as exc:
-        return [f"api: {error_message(exc)}"]
-    data = {"api_runs": [c.to_dict() for c in costs]}
-    write_text_atomic(folder / API_COST_FILE, json.dumps(data, indent=2, allow_nan=False) + "\n")
-    return []
-
-
 def _cost(ctx: RunContext, rec: StageRecord, folder: Path, results: list[_ResultFile]) -> None:
     groups: dict[str, list[_ResultFile]] = {}
     api_results = [r for r in results if r.profile is None]
@@ -129,13 +108,18 @@ def _cost(ctx: RunContext, rec: StageRecord, folder: Path, results: list[_Result
             out.append(CostGroup(profile=profile, results=files, error=str(exc)))
             continue
         out.append(CostGroup(profile=profile, pricing=list(pricing), results=files, report=report))
+    if api_results:  # closed APIs: priced from the usage they billed, no hardware
+        files = [str(r.path) for r in api_results]
+        try:
+            report = analyze(files, CostOptions())
+        except LocalevalError as exc:
+            problems.append(f"api: {error_message(exc)}")
+            out.append(CostGroup(profile=None, results=files, error=str(exc)))
+        else:
+            out.append(CostGroup(profile=None, results=files, report=report))
     path = folder / COST_FILE
     write_model(path, RunCostFile(groups=out))
     rec.artifacts = {"cost": ctx.rel(path)}
-    if api_results:
-        problems += _api_cost(ctx, folder, api_results)
-        if (folder / API_COST_FILE).is_file():
-            rec.artifacts["api_cost"] = ctx.rel(folder / API_COST_FILE)
     rec.details = {
         "utilization": ctx.plan.utilization,
         "results": len(results),

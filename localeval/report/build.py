@@ -17,6 +17,7 @@ from localeval.cost.analyze import (
     metric_stderr,
     pick_metric,
 )
+from localeval.cost.api_runs import is_api_eval
 from localeval.cost.catalog import load_catalog
 from localeval.cost.fixed_performance import normalize_threshold
 from localeval.cost.pricing import option_label, parse_option
@@ -77,6 +78,8 @@ def _task_notes(task: TaskResult) -> list[str]:
 
 
 def _hardware_key(run: Run) -> str:
+    if isinstance(run, EvalRun) and is_api_eval(run.result):
+        return "(closed API)"  # priced from its billed usage, not on hardware
     prov = run.provenance
     return (
         prov.profile or ",".join(sorted({g.name for g in prov.gpus})) or "(hardware not recorded)"
@@ -239,6 +242,12 @@ class _Builder:
                 api = [a for a in report.api if (a.path, a.task) == key]
                 unpriced = [u for u in report.api_unpriced if (u.path, u.task) == key]
                 by_task[key] = (tc, api, unpriced)
+        measured: dict[tuple[str, str], tuple[Any, Any]] = {
+            (run.path, m.task): (run, m)
+            for _, report in self.costs
+            for run in report.api_runs
+            for m in run.tasks
+        }
         for run in self.runs:
             if not isinstance(run, EvalRun):
                 continue
@@ -248,6 +257,37 @@ class _Builder:
                 )
             for task in run.tasks:
                 found = by_task.get((run.path, task.task))
+                api_found = measured.get((run.path, task.task))
+                if api_found is not None:
+                    api_run, m = api_found
+                    texts = [
+                        f"{api_run.model}: billed usage priced as {api_run.price_key} "
+                        f"({api_run.tier} tier, {api_run.usd_per_m_input:g} in / "
+                        f"{api_run.usd_per_m_cached_input:g} cached / "
+                        f"{api_run.usd_per_m_output:g} out $/M): {api_run.source}, as of "
+                        f"{api_run.as_of}",
+                        *api_run.notes,
+                    ]
+                    rows.append(
+                        EvalRow(
+                            run=self.labels[run.path],
+                            name=task.task,
+                            metric=m.metric,
+                            score=m.score,
+                            stderr=metric_stderr(task.numeric_metrics, m.metric)
+                            if m.metric
+                            else None,
+                            task=task,
+                            self_hosted=(),
+                            api=(),
+                            kwh=None,
+                            estimate=False,
+                            notes=self.notes.refs(texts),
+                            measured_api=m,
+                            measured_api_run=api_run,
+                        )
+                    )
+                    continue
                 if found is None:
                     metrics = task.numeric_metrics
                     picked = pick_metric(metrics)
@@ -391,7 +431,25 @@ class _Builder:
             threshold = min(bounds) if bounds else None
             if self.options.min_accuracy is not None:
                 threshold = normalize_threshold(self.options.min_accuracy)
-            for row in rows[:1]:
+            for row in rows:
+                if row.measured_api is None or row.measured_api_run is None:
+                    continue
+                api_run = row.measured_api_run
+                raw.append(
+                    {
+                        "label": f"{row.run}, measured ({api_run.tier} tier)",
+                        "kind": "api measured",
+                        "run": row.run,
+                        "option": None,
+                        "basis": f"billed usage at {api_run.price_key} {api_run.tier}-tier prices",
+                        "cost_usd": row.measured_api.cost_usd,
+                        "score": row.score,
+                        "score_is_lower_bound": False,
+                        "source": api_run.source,
+                        "as_of": api_run.as_of,
+                    }
+                )
+            for row in [r for r in rows if not r.is_api][:1]:
                 for a in row.api:
                     tier = "" if a.tier == "standard" else f" ({a.tier} tier)"
                     raw.append(

@@ -343,9 +343,10 @@ def _bench_sections(report: Report, plots: bool) -> list[Section]:
 
 
 def _eval_section(report: Report) -> list[Section]:
-    rows = report.eval
+    rows = [r for r in report.eval if not r.is_api]
+    sections = _side_by_side_section(report)
     if not rows:
-        return []
+        return sections
     opt = report.primary_option
     label = option_label(opt) if opt else "-"
     apis = report.api_models
@@ -462,6 +463,90 @@ def _eval_section(report: Report) -> list[Section]:
                 "reasoning model whose hidden tokens are unknown, a tier not listed).",
             ),
             tables=tuple(tables),
+        ),
+        *sections,
+    ]
+
+
+def _side_by_side_section(report: Report) -> list[Section]:
+    """Each task that a closed API was measured on, with the self-hosted runs of the same
+    task: accuracy and cost measured on both sides."""
+    measured = [r for r in report.eval if r.is_api]
+    tasks = list(dict.fromkeys(r.name for r in measured))
+    if not tasks:
+        return []
+    opt = report.primary_option
+    table_rows = []
+    for task in tasks:
+        for r in (x for x in report.eval if x.name == task):
+            score = "-" if r.score is None else f"{metric_label(r.metric)} {r.score:.4g}"
+            if r.measured_api is not None and r.measured_api_run is not None:
+                m, run = r.measured_api, r.measured_api_run
+                table_rows.append(
+                    (
+                        task,
+                        r.run,
+                        f"closed API, measured ({run.tier} tier)",
+                        score,
+                        f"{m.prompt_tokens:,} ({m.cached_prompt_tokens:,} cached) / "
+                        f"{m.generated_tokens:,}"
+                        + (
+                            f" ({m.reasoning_tokens:,} reasoning)"
+                            if m.reasoning_tokens is not None
+                            else ""
+                        ),
+                        usd(m.cost_usd) + " billed",
+                        usd(m.usd_per_correct),
+                        refs(r.notes),
+                    )
+                )
+                continue
+            c = r.cost(opt) or (r.self_hosted[0] if r.self_hosted else None)
+            if c is None:
+                continue
+            table_rows.append(
+                (
+                    task,
+                    r.run + (" ESTIMATE" if r.estimate else ""),
+                    f"self-hosted, {option_label(c.option)}",
+                    score,
+                    f"{r.task.prompt_tokens:,} / {r.task.generated_tokens:,}",
+                    f"{usd(c.as_run_usd)} / {usd(c.slo_point_usd)} / {usd(c.saturation_usd)}",
+                    " / ".join(
+                        usd(v) if v is not None else "-"
+                        for v in (
+                            c.as_run_usd_per_correct,
+                            c.slo_point_usd_per_correct,
+                            c.saturation_usd_per_correct,
+                        )
+                    ),
+                    refs(r.notes),
+                )
+            )
+    table = _table(
+        (
+            "task",
+            "run",
+            "measured on",
+            "score",
+            "tokens in / out",
+            "cost (API: billed; self-hosted: as run / SLO point / saturation)",
+            "$ per correct answer",
+            "notes",
+        ),
+        table_rows,
+        (False, False, False, True, True, True, True),
+    )
+    return [
+        Section(
+            "Measured side by side: closed APIs and self-hosted runs of the same task",
+            paragraphs=(
+                "Both sides measured with the same harness, task configuration, limit and "
+                "few-shot: the API's score and billed usage (cached and reasoning tokens "
+                "included) at its catalog prices in the tier shown, beside each self-hosted "
+                "run's score and cost. Nothing in this table is an estimate unless marked.",
+            ),
+            tables=(table,),
         )
     ]
 
@@ -496,7 +581,14 @@ def _fixed_sections(report: Report, plots: bool) -> list[Section]:
                 "Pareto frontier when no other point is as cheap and at least as accurate. "
                 "Published points are the cost of one full run of the benchmark as "
                 "published (their score a lower bound where only a threshold is reported); "
-                "API points price this run's tokens, their accuracy is not measured.",
+                "'api' points are ESTIMATES that price this run's tokens at an API's prices "
+                "(their accuracy is not measured); 'api measured' points are closed APIs "
+                "evaluated on the same task, at what they billed, with their own accuracy. "
+                "This is the headline chart of Chris Hayduk's essay \"Open Source LLMs Are "
+                'Eating the World" (https://www.chrishayduk.com/p/open-source-llms-are-'
+                "eating-the-world): the cost to reach an accuracy on a task; "
+                "`localeval report --min-accuracy X` and `localeval cost --task T "
+                "--min-accuracy X` set the threshold.",
             ),
             figure="accuracy_cost" if plots else None,
         )

@@ -25,6 +25,8 @@ from localeval.results.cost import (
     ApiTier,
     ApiUnpriced,
     BreakEvenRow,
+    MeasuredApiRun,
+    MeasuredApiTask,
     OptionTokenPrices,
     PricedHour,
     SaturationPoint,
@@ -140,6 +142,13 @@ class EvalRow:
     estimate: bool
     notes: tuple[int, ...] = ()
     api_unpriced: tuple[ApiUnpriced, ...] = ()
+    measured_api: MeasuredApiTask | None = None
+    measured_api_run: MeasuredApiRun | None = None
+
+    @property
+    def is_api(self) -> bool:
+        """Whether the row is a closed API measured (``eval --api``), not a self-hosted run."""
+        return self.measured_api is not None
 
     def cost(self, option: str | None) -> TaskOptionCost | None:
         return next((c for c in self.self_hosted if c.option == option), None)
@@ -160,7 +169,7 @@ class CostPoint:
     measured; a lower bound when ``score_is_lower_bound``)."""
 
     label: str
-    kind: str  # "self-hosted" | "published" | "api"
+    kind: str  # "self-hosted" | "published" | "api" (an estimate) | "api measured"
     run: str | None
     option: str | None
     basis: str | None  # "as run" | "at saturation" for self-hosted points

@@ -352,6 +352,19 @@ def _view_axis(ax: Axes, view: TaskView, runs: list[str]) -> None:
                 fontsize=8,
             )
         costs += [p.cost_usd for p in published]
+    measured = [p for p in view.points if p.kind == "api measured" and p.score is not None]
+    for j, p in enumerate(measured):
+        (line,) = ax.plot(
+            [p.cost_usd],
+            [p.score or 0.0],
+            linestyle="none",
+            marker="D",
+            markersize=8,
+            color=API_COLORS[j % len(API_COLORS)],
+            label=f"{p.label} (API, measured)",
+        )
+        handles.append(line)
+        costs.append(p.cost_usd)
     frontier = sorted(view.frontier, key=lambda p: p.cost_usd)
     apis = [p for p in view.points if p.kind == "api"]
     right = max([*costs, *(p.cost_usd for p in apis)], default=1.0) * 2.0

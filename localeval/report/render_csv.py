@@ -156,6 +156,16 @@ def _eval(report: Report) -> Iterator[Row]:
         for a in e.api:
             what = f"API {a.model} {a.tier}" + (" ESTIMATE" if a.estimate else " measured")
             yield ("eval", e.run, e.name, what, "cost_usd", a.cost_usd, "USD")
+        if e.measured_api is not None and e.measured_api_run is not None:
+            m, run = e.measured_api, e.measured_api_run
+            what = f"API measured {run.tier}"
+            for metric, value, unit in (
+                ("billed_usd", m.cost_usd, "USD"),
+                ("usd_per_correct", m.usd_per_correct, "USD/correct answer"),
+                ("cached_prompt_tokens", m.cached_prompt_tokens, "tokens"),
+                ("reasoning_tokens", m.reasoning_tokens, "tokens"),
+            ):
+                yield ("eval", e.run, e.name, what, metric, value, unit)
         for u in e.api_unpriced:
             yield ("eval", e.run, e.name, f"API {u.model} {u.tier}", "not_priced", u.reason, "")
 

@@ -142,6 +142,12 @@ def _eval_dict(e: EvalRow) -> dict[str, Any]:
         "self_hosted": [to_json(c) for c in e.self_hosted],
         "api": [to_json(a) for a in e.api],
         "api_unpriced": [to_json(u) for u in e.api_unpriced],
+        "measured_api": None if e.measured_api is None else to_json(e.measured_api),
+        "measured_api_price": None
+        if e.measured_api_run is None
+        else {
+            k: v for k, v in to_json(e.measured_api_run).items() if k not in ("tasks", "not_priced")
+        },
         "kwh": e.kwh,
         "estimate": e.estimate,
         "notes": list(e.notes),

@@ -308,7 +308,7 @@ class Candidate:
     when a source only reports that the threshold is reached."""
 
     label: str
-    kind: str  # "self-hosted" | "api reference"
+    kind: str  # "self-hosted" | "api measured" | "api reference"
     model: str
     cost_usd: float | None
     score: float | None
@@ -480,6 +480,61 @@ class ApiUnpriced:
 
 
 @dataclass(frozen=True, config=_CONFIG)
+class MeasuredApiTask:
+    """One task of a measured closed-API run (``localeval eval --api``): its score, what
+    the API billed (tokens, hidden reasoning included in ``generated_tokens``) and that
+    usage at the catalog's prices in the run's tier. ``usd_per_m_tokens``: per million
+    billed tokens; ``usd_per_correct``: per correct answer (accuracy x documents);
+    ``partial``: some answers came from the response cache and were not billed here."""
+
+    task: str
+    metric: str | None
+    score: float | None
+    n_samples: int | None
+    requests: int
+    retries: int
+    prompt_tokens: int
+    cached_prompt_tokens: int
+    generated_tokens: int
+    reasoning_tokens: int | None
+    uncached_input_usd: float
+    cached_input_usd: float
+    output_usd: float
+    cost_usd: float
+    usd_per_m_tokens: float | None
+    partial: bool = False
+    usd_per_correct: float | None = None
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class MeasuredApiRun:
+    """A measured closed-API run priced from its billed usage: per task, the tasks it could
+    not run (never priced) with why, the requests of no task (``overhead_usd``), and the
+    price used (catalog name and key, tier, $/M, source, date). Never an estimate."""
+
+    path: str
+    model: str
+    price_name: str
+    price_key: str
+    tier: ApiTier
+    usd_per_m_input: float
+    usd_per_m_cached_input: float
+    usd_per_m_output: float
+    source: str
+    as_of: str | None
+    tasks: list[MeasuredApiTask]
+    not_priced: dict[str, str]
+    overhead_usd: float
+    total_usd: float
+    spent_usd_recorded: float | None
+    budget_stopped: bool
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_json(self)
+
+
+@dataclass(frozen=True, config=_CONFIG)
 class BreakEvenRow:
     """Break-even of one price against one API model, from one throughput figure.
     ``task``: the eval task whose own input:output mix the row uses (None: the bench
@@ -585,6 +640,7 @@ class CostReport:
     catalog_as_of: str | None
     notes: list[str]
     api_unpriced: list[ApiUnpriced] = field(default_factory=list)
+    api_runs: list[MeasuredApiRun] = field(default_factory=list)
     saturation: list[SaturationPoint] = field(default_factory=list)
     task_breakeven: list[BreakEvenRow] = field(default_factory=list)
     server_holds: list[ServerHold] = field(default_factory=list)

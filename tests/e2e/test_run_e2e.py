@@ -155,6 +155,125 @@ def test_the_whole_job_in_one_command(tmp_path: Path) -> None:
     (segment,) = log_segments(out / serve["artifacts"]["log"])
     assert len(ACCESS.findall(segment)) == expected
     print(f"\nlocaleval run (small bench) took {wall_s:.0f} s, load {os.getloadavg()}")
+    side_by_side_with_a_closed_api(tmp_path, out)
+
+
+def side_by_side_with_a_closed_api(tmp_path: Path, run_dir: Path) -> None:
+    """The same shipped tasks measured on a closed-API double (chat only, with cached and
+    reasoning tokens and some wrong answers), then one report of both sides: accuracy and
+    cost measured on each, and the cost-to-reach-accuracy chart with the API's point."""
+    from localeval.cost.catalog import load_catalog
+    from localeval.testing.fake_api import FakeApi, FakeApiBehavior
+
+    key, price = "sk-e2e-5b1f", "gpt-4o-mini"
+    behavior = FakeApiBehavior(
+        api_key=key, chat_only=True, cached_tokens=2, reasoning_tokens=5, wrong_every=4
+    )
+    api_out = tmp_path / "api-eval"
+    with FakeApi(behavior) as api:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "localeval.cli",
+                "eval",
+                "--endpoint",
+                api.base_url,
+                "--model",
+                api.model,
+                "--api",
+                "--price-as",
+                price,
+                "--tasks",
+                f"{MC},{GEN}",
+                "--output",
+                str(api_out),
+                "--no-progress",
+            ],
+            env={**os.environ, "LOCALEVAL_API_KEY": key},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        answered = [s for s in api.seen if s.path.endswith("/chat/completions")]
+    # the multiple-choice task is refused before any request (no prompt logprobs on a
+    # chat-only API): the run says so with exit 1, the generation task is measured
+    assert done.returncode == 1, done.stderr[-3000:]
+    ev = json.loads((api_out / "result.json").read_text())
+    assert ev["errors"][MC]["stage"] == "preflight"
+    gen = ev["tasks"][GEN]
+    assert gen["requests"] == len(answered) == len(load_sum_docs())
+    assert gen["reasoning_tokens"] == 5 * gen["requests"]
+    assert gen["cached_prompt_tokens"] == 2 * gen["requests"]
+    assert 0.7 <= gen["metrics"]["exact_match"] <= 0.8  # one answer in four is wrong
+    assert key not in (api_out / "result.json").read_text()
+
+    report_json = tmp_path / "report.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "localeval.cli",
+            "report",
+            str(run_dir),
+            str(api_out),
+            "--format",
+            "json",
+            "--output",
+            str(report_json),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(report_json.read_text())
+    rows = [e for e in data["eval"] if e["name"] == GEN]
+    measured = [e for e in rows if e["measured_api"] is not None]
+    hosted = [e for e in rows if e["measured_api"] is None]
+    assert len(measured) == 1 and len(hosted) == 1
+    m = measured[0]["measured_api"]
+    p = load_catalog().get(price)
+    expected = (
+        (gen["prompt_tokens"] - gen["cached_prompt_tokens"]) * p.input_usd_per_token
+        + gen["cached_prompt_tokens"] * (p.cache_read_usd_per_token or p.input_usd_per_token)
+        + gen["generated_tokens"] * p.output_usd_per_token
+    )
+    assert round(m["cost_usd"], 2) == round(expected, 2) and m["cost_usd"] == pytest.approx(
+        expected
+    )
+    assert m["usd_per_correct"] == pytest.approx(
+        expected / (gen["metrics"]["exact_match"] * gen["n_samples"])
+    )
+    assert hosted[0]["self_hosted"][0]["as_run_usd_per_correct"] is not None
+    (view,) = [v for v in data["fixed_performance"] if v["task"] == GEN]
+    kinds = {pt["kind"] for pt in view["points"]}
+    assert {"self-hosted", "api measured"} <= kinds
+    api_point = next(pt for pt in view["points"] if pt["kind"] == "api measured")
+    assert api_point["score"] == gen["metrics"]["exact_match"]
+
+    report_md = tmp_path / "report.md"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "localeval.cli",
+            "report",
+            str(run_dir),
+            str(api_out),
+            "--format",
+            "md",
+            "--output",
+            str(report_md),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = report_md.read_text()
+    assert "Measured side by side" in text and "closed API, measured (standard tier)" in text
+    assert (tmp_path / "report_files" / "accuracy_cost.png").stat().st_size > 0
 
 
 def test_sigkill_during_eval_then_the_same_command_resumes(tmp_path: Path) -> None:
