@@ -23,6 +23,7 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -438,7 +439,7 @@ def _worker_main(conn: Connection, stop_event: Any, settings: ClientSettings) ->
 
         run_async(_serve(conn, stop_event, settings, parent))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        pass
+        pass  # the parent went away or closed the pipe: nothing left to do
 
 
 async def _recv(conn: Connection) -> Any:
@@ -562,7 +563,8 @@ class WorkerPool:
             code = self._procs[k].exitcode
             raise LocalevalError(
                 f"client process {k} of {self.size} exited"
-                + (f" with code {code}" if code is not None else ""),
+                + (f" with code {code}" if code is not None else "")
+                + f" ({type(exc).__name__}: {exc})",
                 hint="rerun with fewer --workers; the result so far is saved",
             ) from exc
 
@@ -594,31 +596,44 @@ class WorkerPool:
         results: dict[int, ShareResult] = {}
         done = loop.create_future()
 
-        def readable(k: int) -> None:
-            conn = self._conns[k]
-            try:
-                while k not in results and conn.poll():
-                    msg = self._recv(k)
-                    if msg[0] == "progress" and on_done is not None:
-                        for _ in range(msg[1]):
-                            on_done(True)
-                        for _ in range(msg[2]):
-                            on_done(False)
-                    elif msg[0] == "done":
-                        results[k] = msg[1]
-                        loop.remove_reader(conn.fileno())
-                    elif msg[0] == "error":
-                        raise LocalevalError(f"client process {k} failed:\n{msg[1]}")
-            except LocalevalError as exc:
-                loop.remove_reader(conn.fileno())
-                if not done.done():
-                    done.set_exception(exc)
+        def deliver(k: int, msg: Any) -> None:
+            # on the event loop: one message of process k
+            if done.done():
                 return
-            if len(results) == self.size and not done.done():
-                done.set_result(None)
+            if isinstance(msg, LocalevalError):
+                done.set_exception(msg)
+            elif msg[0] == "progress" and on_done is not None:
+                for _ in range(msg[1]):
+                    on_done(True)
+                for _ in range(msg[2]):
+                    on_done(False)
+            elif msg[0] == "done":
+                results[k] = msg[1]
+                if len(results) == self.size:
+                    done.set_result(None)
+            elif msg[0] == "error":
+                done.set_exception(LocalevalError(f"client process {k} failed:\n{msg[1]}"))
 
-        for k, conn in enumerate(self._conns):
-            loop.add_reader(conn.fileno(), readable, k)
+        def read(k: int) -> None:
+            # a thread per process, blocked in recv: the pipe stays a blocking descriptor
+            # (an event loop's reader would make it non-blocking, and a large message
+            # would then fail half-read)
+            while True:
+                try:
+                    msg = self._recv(k)
+                except LocalevalError as exc:
+                    msg = exc
+                try:
+                    loop.call_soon_threadsafe(deliver, k, msg)
+                except RuntimeError:  # the loop is closed: the run is over
+                    return
+                if isinstance(msg, LocalevalError) or msg[0] in ("done", "error"):
+                    return
+
+        for k in range(self.size):
+            threading.Thread(
+                target=read, args=(k,), name=f"bench-worker-{k}-reader", daemon=True
+            ).start()
 
         async def forward_stop() -> None:
             await stop.wait()
@@ -629,9 +644,6 @@ class WorkerPool:
             await done
         finally:
             forwarder.cancel()
-            for conn in self._conns:
-                with contextlib.suppress(Exception):
-                    loop.remove_reader(conn.fileno())
         return [results[k] for k in range(self.size)]
 
     def close(self) -> None:
