@@ -447,3 +447,66 @@ def test_ctrl_c_stops_every_process_and_keeps_the_result(tmp_path: Path) -> None
     assert point["interrupted"] is True and point["workers"] == 2 and point["completed"] > 0
     assert not list(out.glob("*.part"))
     assert len(_records(tmp_path)) == point["completed"] + point["failed"]
+
+
+# --- the self-check of several processes ------------------------------------------------
+
+
+def _share(worker: int, lag_ms: float, cpu_s: float, requests: int = 50) -> Any:
+    from localeval.bench.metrics import PointAccumulator
+    from localeval.bench.sketch import LatencyAccumulator
+    from localeval.bench.workers import ShareResult
+
+    acc = PointAccumulator()
+    for i in range(requests):
+        acc.add(
+            RequestRecord(
+                index=i, ok=True, scheduled_t=0.0, sent_t=lag_ms / 1000.0, ttft_s=0.01,
+                e2e_s=0.02, output_tokens=2, chunks=2,
+            )
+        )  # fmt: skip
+    loop = LatencyAccumulator()
+    loop.extend([0.5] * 100)
+    return ShareResult(
+        worker=worker, acc=acc, loop_lag_ms=loop, start_t=100.0, duration_s=2.0, cpu_s=cpu_s
+    )
+
+
+def test_each_process_is_checked_and_a_busy_one_flags_the_point() -> None:
+    from localeval.bench.workers import merge_shares
+
+    shares = [_share(0, lag_ms=0.1, cpu_s=0.4), _share(1, lag_ms=30.0, cpu_s=1.9)]
+    check = bench_runner._client_check(shares, merge_shares(shares))
+    assert [w.worker for w in check.workers] == [0, 1]
+    assert [w.client_bound for w in check.workers] == [False, True]
+    assert check.client_bound and check.cpu_util_pct == pytest.approx(95.0)
+    assert check.reason is not None and check.reason.startswith("client process 1: ")
+    assert check.schedule_lag_ms.count == 100 and check.schedule_lag_ms.max == pytest.approx(30.0)
+    assert check.workers[1].schedule_lag_p99_ms == pytest.approx(30.0)
+    # one process: today's check, no per-process list
+    alone = bench_runner._client_check(shares[:1], merge_shares(shares[:1]))
+    assert alone.workers == [] and not alone.client_bound
+
+
+def test_a_cpu_bound_client_is_told_to_use_more_workers(
+    fake: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localeval.bench import metrics
+
+    real = metrics.client_check_stats
+
+    def busy(sched: Any, loop: Any, cpu_s: Any, wall_s: float, **kw: Any) -> Any:
+        wall_s = max(wall_s, 1.0)  # long enough to judge
+        return real(sched, loop, wall_s * 0.97, wall_s, **kw)  # 97% of a core
+
+    monkeypatch.setattr(bench_runner, "client_check_stats", busy)
+    data = bench(fake, tmp_path, "--concurrency", "2", "--num-requests", "8")
+    (warning,) = [w for w in data["warnings"] if "bottleneck" in w]
+    assert "client CPU 97%" in warning and "--workers 2" in warning
+
+
+def test_a_long_rate_point_cycles_a_bounded_prompt_pool() -> None:
+    soak = BenchConfig(request_rates_rps=[700.0], duration_s=3600.0, num_requests=None)
+    assert bench_runner._prompts_needed(soak, "rate", 700.0) == bench_runner.RATE_PROMPT_POOL_MAX
+    short = BenchConfig(request_rates_rps=[5.0], duration_s=10.0, num_requests=None)
+    assert bench_runner._prompts_needed(short, "rate", 5.0) == 51

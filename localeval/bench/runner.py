@@ -97,6 +97,9 @@ T = TypeVar("T")
 
 # Prompts made for a point bounded only by duration (cycled when more are sent).
 DURATION_PROMPT_POOL = 1000
+# At most this many prompts for a rate point bounded only by duration (cycled when more are
+# sent): a long soak neither builds nor holds millions of prompts before it starts.
+RATE_PROMPT_POOL_MAX = 10_000
 SEARCH_DEFAULTS = {"concurrency": (1.0, 256.0), "rate": (1.0, 1024.0)}
 
 
@@ -596,7 +599,7 @@ def _prompts_needed(cfg: BenchConfig, mode: str, value: float) -> int:
     if cfg.num_requests is not None:
         return cfg.num_requests
     if mode == "rate" and math.isfinite(value):
-        return max(1, math.ceil(value * (cfg.duration_s or 0)) + 1)
+        return max(1, min(RATE_PROMPT_POOL_MAX, math.ceil(value * (cfg.duration_s or 0)) + 1))
     return DURATION_PROMPT_POOL
 
 
