@@ -510,3 +510,19 @@ def test_a_long_rate_point_cycles_a_bounded_prompt_pool() -> None:
     assert bench_runner._prompts_needed(soak, "rate", 700.0) == bench_runner.RATE_PROMPT_POOL_MAX
     short = BenchConfig(request_rates_rps=[5.0], duration_s=10.0, num_requests=None)
     assert bench_runner._prompts_needed(short, "rate", 5.0) == 51
+
+
+def test_a_recipe_names_its_workers_and_the_option_wins() -> None:
+    from localeval.errors import ConfigError
+    from localeval.recipes import load_recipe
+
+    recipe = load_recipe("tiny-cpu")
+    assert BenchConfig.from_recipe(recipe).workers == 1
+    bench = type(recipe.bench).model_validate({**recipe.bench.model_dump(), "workers": "auto"})
+    auto = recipe.model_copy(update={"bench": bench})
+    with pytest.raises(ValueError, match="workers"):
+        type(recipe.bench).model_validate({**recipe.bench.model_dump(), "workers": "many"})
+    assert BenchConfig.from_recipe(auto).workers == "auto"
+    assert BenchConfig.from_recipe(auto, workers=3).workers == 3
+    with pytest.raises(ConfigError, match="workers"):
+        BenchConfig.build(concurrency=[1], workers=0)
