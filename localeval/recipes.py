@@ -24,7 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from localeval import paths
 from localeval.errors import ConfigError, UnknownNameError
 from localeval.hardware import PricingOption
-from localeval.results.bench import RateRps, length_bounds, rate_pattern_problem
+from localeval.results.bench import (
+    ClientWorkers,
+    RateRps,
+    length_bounds,
+    rate_pattern_problem,
+)
 from localeval.yamlio import load_yaml, validate_model
 
 Dtype = Literal["auto", "float32", "float16", "bfloat16", "half", "float"]
@@ -143,6 +148,9 @@ class BenchScenario(_Strict):
     dataset: str | None = Field(default=None, description="ShareGPT JSON or JSONL prompt file")
     slo: Slo | None = None
     seed: int = 0
+    workers: ClientWorkers = Field(
+        default=1, description="client processes sharing each point's load (or auto)"
+    )
 
     @field_validator("concurrency")
     @classmethod

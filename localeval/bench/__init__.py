@@ -1,8 +1,9 @@
 """The load generator behind ``localeval bench``: a streaming client for OpenAI-compatible
 endpoints (:mod:`.client`), workloads (:mod:`.workloads`), load patterns and the SLO
-search (:mod:`.schedule`), pure metrics (:mod:`.metrics`), the result schema
-(:mod:`.result`) and the run itself (:mod:`.runner`). It talks to an endpoint URL and
-never starts a server."""
+search (:mod:`.schedule`), pure metrics (:mod:`.metrics`) with a mergeable quantile
+sketch for long points (:mod:`.sketch`), points spread over client processes
+(:mod:`.workers`), the result schema (:mod:`.result`) and the run itself (:mod:`.runner`).
+It talks to an endpoint URL and never starts a server."""
 
 from localeval.bench.config import BenchConfig, SloConfig, parse_slo
 from localeval.bench.result import BenchResult, PointResult, load_bench_result

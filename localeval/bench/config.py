@@ -17,6 +17,7 @@ from localeval.results.bench import (
     BURST,
     DEFAULT_SLO_ATTAINMENT,
     Arrival,
+    ClientWorkers,
     RateRps,
     rate_pattern_problem,
 )
@@ -51,6 +52,7 @@ FLAGS: dict[str, str] = {
     "slo": "--slo",
     "slo_attainment_target": "--slo-attainment",
     "seed": "--seed",
+    "workers": "--workers",
     "request_timeout_s": "--request-timeout",
     "gpu_count": "--gpus",
     "gpu_uuids": "--gpu-uuids",
@@ -141,6 +143,9 @@ class BenchConfig(BaseModel):
     gpu_interval_s: float = Field(default=0.1, gt=0)
     metrics_interval_s: float = Field(default=1.0, gt=0)
     recipe_name: str | None = None
+    workers: ClientWorkers = Field(
+        default=1, description="client processes sharing each point's load, or auto"
+    )
 
     @field_validator("concurrency")
     @classmethod
@@ -274,6 +279,7 @@ class BenchConfig(BaseModel):
             "think_time_ms": bench.think_time_ms,
             "dataset": bench.dataset,
             "seed": bench.seed,
+            "workers": bench.workers,
             "tokenizer": recipe.model.tokenizer,
             "recipe_name": recipe.name,
         }

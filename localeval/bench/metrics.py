@@ -4,7 +4,10 @@ latency figures, goodput under an SLO, and the client self-check.
 Percentiles use linear interpolation between closest ranks (numpy's default ``linear``
 method, Hyndman & Fan type 7): for sorted values ``x[0..n-1]`` and ``q`` in percent, with
 ``h = (n - 1) * q / 100``, the result is ``x[floor(h)] + (h - floor(h)) * (x[floor(h)+1] -
-x[floor(h)])``. Nothing here does I/O or reads a clock.
+x[floor(h)])``. A point's records are folded one by one into a :class:`PointAccumulator`
+(exact counts and sums; percentiles exact up to :data:`~localeval.bench.sketch.EXACT_LIMIT`
+values per figure, then from a mergeable sketch within 0.25%), so a long run keeps no list of
+its requests. Nothing here does I/O or reads a clock.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from localeval.bench.records import RequestRecord
+from localeval.bench.sketch import DEFAULT_RELATIVE_ACCURACY, EXACT_LIMIT, LatencyAccumulator
 from localeval.results.bench import ClientCheckResult
 from localeval.results.bench import PointMetrics as PointMetrics
 from localeval.results.common import LatencyStats
@@ -61,6 +65,36 @@ def distribution_ms(values_s: Iterable[float]) -> LatencyStats:
     )
 
 
+def accumulated_ms(acc: LatencyAccumulator) -> LatencyStats:
+    """:func:`distribution_ms` of an accumulator fed with milliseconds: the same figures
+    while it still holds every value, else the sketch's percentiles (within its relative
+    accuracy) with the exact count, mean and maximum."""
+    exact = acc.exact_values()
+    if exact is not None:
+        if not exact:
+            return LatencyStats()
+        return LatencyStats(
+            mean=math.fsum(exact) / len(exact),
+            p50=percentile(exact, 50),
+            p90=percentile(exact, 90),
+            p95=percentile(exact, 95),
+            p99=percentile(exact, 99),
+            max=exact[-1],
+            count=len(exact),
+        )
+    sketch = acc.sketch
+    p50, p90, p95, p99 = sketch.percentiles(PERCENTILES)
+    return LatencyStats(
+        mean=sketch.sum / sketch.count,
+        p50=p50,
+        p90=p90,
+        p95=p95,
+        p99=p99,
+        max=sketch.max,
+        count=sketch.count,
+    )
+
+
 @dataclass(frozen=True)
 class Slo:
     """Per-request bounds in milliseconds; a request meets the SLO when every given bound
@@ -103,71 +137,147 @@ class Slo:
         )
 
 
+class PointAccumulator:
+    """A point's requests folded in one at a time (:meth:`add`), from one client process
+    or several (:meth:`merge`); :meth:`metrics` gives what :func:`summarize` gives for the
+    same records. Memory stays bounded however many requests come."""
+
+    def __init__(
+        self,
+        slo: Slo | None = None,
+        *,
+        relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
+        exact_limit: int = EXACT_LIMIT,
+    ) -> None:
+        self.slo = slo if slo is not None and not slo.empty else None
+        self.completed = 0
+        self.failed = 0
+        self.errors: Counter[str] = Counter()
+        self.error_examples: dict[str, str] = {}
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.usage_missing = 0
+        self.prompt_tokens_mismatch = 0
+        self.output_tokens_mismatch = 0
+        self.slo_met = 0
+
+        def acc() -> LatencyAccumulator:
+            return LatencyAccumulator(relative_accuracy, exact_limit)
+
+        self.ttft_ms = acc()
+        self.itl_ms = acc()
+        self.tpot_ms = acc()
+        self.e2e_ms = acc()
+        self.schedule_lag_ms = acc()  # the client self-check's figure, every request
+
+    @property
+    def requests(self) -> int:
+        return self.completed + self.failed
+
+    def add(self, r: RequestRecord) -> None:
+        """Count one request."""
+        self.schedule_lag_ms.add(r.schedule_lag_s * 1000.0)
+        if not r.ok:
+            self.failed += 1
+            kind = r.error_kind or "unknown"
+            self.errors[kind] += 1
+            self.error_examples.setdefault(kind, (r.error or "")[:300])
+            return
+        self.completed += 1
+        prompt = r.prompt_tokens if r.prompt_tokens is not None else r.expected_prompt_tokens
+        self.input_tokens += prompt or 0
+        self.output_tokens += r.output_tokens or 0
+        if r.ttft_s is not None:
+            self.ttft_ms.add(r.ttft_s * 1000.0)
+        for gap in r.itl_s:
+            self.itl_ms.add(gap * 1000.0)
+        tpot = r.tpot_s
+        if tpot is not None:
+            self.tpot_ms.add(tpot * 1000.0)
+        if r.e2e_s is not None:
+            self.e2e_ms.add(r.e2e_s * 1000.0)
+        self.usage_missing += r.usage_missing
+        if (
+            r.prompt_tokens is not None
+            and r.expected_prompt_tokens is not None
+            and r.prompt_tokens != r.expected_prompt_tokens
+        ):
+            self.prompt_tokens_mismatch += 1
+        if (
+            r.output_tokens is not None
+            and r.expected_output_tokens is not None
+            and r.output_tokens != r.expected_output_tokens
+        ):
+            self.output_tokens_mismatch += 1
+        if self.slo is not None and self.slo.met_by(r):
+            self.slo_met += 1
+
+    def merge(self, other: PointAccumulator) -> None:
+        """Add another accumulator's requests (another client process's share)."""
+        self.completed += other.completed
+        self.failed += other.failed
+        self.errors.update(other.errors)
+        for kind, example in other.error_examples.items():
+            self.error_examples.setdefault(kind, example)
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.usage_missing += other.usage_missing
+        self.prompt_tokens_mismatch += other.prompt_tokens_mismatch
+        self.output_tokens_mismatch += other.output_tokens_mismatch
+        self.slo_met += other.slo_met
+        for name in ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms", "schedule_lag_ms"):
+            getattr(self, name).merge(getattr(other, name))
+
+    def metrics(self, duration_s: float) -> PointMetrics:
+        """The point's figures over ``duration_s`` seconds of measurement."""
+
+        def per_s(x: float) -> float:
+            return x / duration_s if duration_s > 0 else 0.0
+
+        slo_met: int | None = None
+        attainment: float | None = None
+        goodput: float | None = None
+        if self.slo is not None:
+            slo_met = self.slo_met
+            attainment = slo_met / self.requests if self.requests else None
+            goodput = per_s(slo_met)
+        figures = (self.ttft_ms, self.itl_ms, self.tpot_ms, self.e2e_ms)
+        sketched = any(a.method == "sketch" for a in figures)
+        return PointMetrics(
+            completed=self.completed,
+            failed=self.failed,
+            duration_s=duration_s,
+            request_throughput_rps=per_s(self.completed),
+            input_tok_per_s=per_s(self.input_tokens),
+            output_tok_per_s=per_s(self.output_tokens),
+            total_tok_per_s=per_s(self.input_tokens + self.output_tokens),
+            total_input_tokens=self.input_tokens,
+            total_output_tokens=self.output_tokens,
+            ttft_ms=accumulated_ms(self.ttft_ms),
+            itl_ms=accumulated_ms(self.itl_ms),
+            tpot_ms=accumulated_ms(self.tpot_ms),
+            e2e_ms=accumulated_ms(self.e2e_ms),
+            errors=dict(sorted(self.errors.items())),
+            error_examples=dict(self.error_examples),
+            usage_missing=self.usage_missing,
+            prompt_tokens_mismatch=self.prompt_tokens_mismatch,
+            output_tokens_mismatch=self.output_tokens_mismatch,
+            slo_met=slo_met,
+            slo_attainment=attainment,
+            goodput_rps=goodput,
+            percentile_method="sketch" if sketched else "exact",
+            percentile_relative_error=self.ttft_ms.sketch.relative_accuracy if sketched else None,
+        )
+
+
 def summarize(
     records: Sequence[RequestRecord], duration_s: float, slo: Slo | None = None
 ) -> PointMetrics:
     """Summarize one point's records over ``duration_s`` seconds of measurement."""
-    done = [r for r in records if r.ok]
-    failed = [r for r in records if not r.ok]
-    errors = Counter(r.error_kind or "unknown" for r in failed)
-    examples: dict[str, str] = {}
-    for r in failed:
-        examples.setdefault(r.error_kind or "unknown", (r.error or "")[:300])
-
-    input_tokens = 0
-    output_tokens = 0
-    for r in done:
-        prompt = r.prompt_tokens if r.prompt_tokens is not None else r.expected_prompt_tokens
-        input_tokens += prompt or 0
-        output_tokens += r.output_tokens or 0
-
-    def per_s(x: float) -> float:
-        return x / duration_s if duration_s > 0 else 0.0
-
-    slo_met: int | None = None
-    attainment: float | None = None
-    goodput: float | None = None
-    if slo is not None and not slo.empty:
-        slo_met = sum(1 for r in done if slo.met_by(r))
-        attainment = slo_met / len(records) if records else None
-        goodput = per_s(slo_met)
-
-    itls = [gap for r in done for gap in r.itl_s]
-    return PointMetrics(
-        completed=len(done),
-        failed=len(failed),
-        duration_s=duration_s,
-        request_throughput_rps=per_s(len(done)),
-        input_tok_per_s=per_s(input_tokens),
-        output_tok_per_s=per_s(output_tokens),
-        total_tok_per_s=per_s(input_tokens + output_tokens),
-        total_input_tokens=input_tokens,
-        total_output_tokens=output_tokens,
-        ttft_ms=distribution_ms(r.ttft_s for r in done if r.ttft_s is not None),
-        itl_ms=distribution_ms(itls),
-        tpot_ms=distribution_ms(t for r in done if (t := r.tpot_s) is not None),
-        e2e_ms=distribution_ms(r.e2e_s for r in done if r.e2e_s is not None),
-        errors=dict(sorted(errors.items())),
-        error_examples=examples,
-        usage_missing=sum(1 for r in done if r.usage_missing),
-        prompt_tokens_mismatch=sum(
-            1
-            for r in done
-            if r.prompt_tokens is not None
-            and r.expected_prompt_tokens is not None
-            and r.prompt_tokens != r.expected_prompt_tokens
-        ),
-        output_tokens_mismatch=sum(
-            1
-            for r in done
-            if r.output_tokens is not None
-            and r.expected_output_tokens is not None
-            and r.output_tokens != r.expected_output_tokens
-        ),
-        slo_met=slo_met,
-        slo_attainment=attainment,
-        goodput_rps=goodput,
-    )
+    acc = PointAccumulator(slo)
+    for record in records:
+        acc.add(record)
+    return acc.metrics(duration_s)
 
 
 def client_check(
@@ -183,8 +293,26 @@ def client_check(
     lag p99 above ``lag_limit_ms``, or client CPU above ``cpu_limit_pct`` of one core over
     a point of at least a second. A late loop that used little CPU was kept off the CPU by
     other processes (often the server, on the same cores), and the reason says so."""
-    sched = distribution_ms(schedule_lags_s)
-    loop = distribution_ms(loop_lags_s)
+    return client_check_stats(
+        distribution_ms(schedule_lags_s),
+        distribution_ms(loop_lags_s),
+        cpu_s,
+        wall_s,
+        lag_limit_ms=lag_limit_ms,
+        cpu_limit_pct=cpu_limit_pct,
+    )
+
+
+def client_check_stats(
+    sched: LatencyStats,
+    loop: LatencyStats,
+    cpu_s: float | None,
+    wall_s: float,
+    *,
+    lag_limit_ms: float = CLIENT_LAG_LIMIT_MS,
+    cpu_limit_pct: float = CLIENT_CPU_LIMIT_PCT,
+) -> ClientCheckResult:
+    """:func:`client_check` from the lags' statistics (milliseconds)."""
     cpu_pct = None if cpu_s is None or wall_s <= 0 else 100.0 * cpu_s / wall_s
     reasons = []
     if sched.p99 is not None and sched.p99 > lag_limit_ms:

@@ -39,7 +39,8 @@ def load_bench_result(path: Path) -> BenchResult:
 def summary_dict(result: BenchResult) -> dict[str, Any]:
     """A compact, JSON-ready summary of a run (what ``localeval bench --json`` prints):
     status, files, and per point the load, counts, throughputs, median and p99 latencies
-    in milliseconds, goodput, energy per output token and the client self-check."""
+    in milliseconds, goodput, energy per output token, the client self-check and the
+    client processes that sent the point."""
     points = []
     for p in result.points:
         points.append(
@@ -64,6 +65,7 @@ def summary_dict(result: BenchResult) -> dict[str, Any]:
                 "energy_per_output_token_j": p.energy_per_output_token_j,
                 "gpu_unavailable_reason": p.gpu_unavailable_reason,
                 "client_bound": p.client.client_bound,
+                "workers": p.workers,
             }
         )
     return {

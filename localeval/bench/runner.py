@@ -3,18 +3,24 @@ point while sampling GPU and engine telemetry, summarizes, and writes the result
 (atomically, after every point) and the per-request records. :func:`run_bench` is the one
 entry point; it prints nothing (progress goes to an optional :class:`Progress` hook).
 
-Ctrl-C stops sending, cancels the requests in flight, writes what was measured with
-status ``interrupted``; the caller raises :class:`~localeval.errors.Interrupted` through
-``BenchResult.raise_for_status()``.
+Each request's record is appended to ``requests.jsonl`` as it completes and folded into
+the point's accumulator (:class:`~localeval.bench.metrics.PointAccumulator`): a run holds no
+list of its requests, however long. With ``workers`` above one, the points run in that many
+client processes (:mod:`.workers`), each writing its own part of the records file, which
+is appended to ``requests.jsonl`` when the point ends.
+
+Ctrl-C stops sending (in every client process), cancels the requests in flight, writes
+what was measured with status ``interrupted``; the caller raises
+:class:`~localeval.errors.Interrupted` through ``BenchResult.raise_for_status()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import os
+import shutil
 import signal
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +30,11 @@ from typing import Any, Protocol, TypeVar
 from localeval import paths
 from localeval.bench.client import StreamingClient
 from localeval.bench.config import BenchConfig
-from localeval.bench.metrics import Slo, client_check, summarize
+from localeval.bench.metrics import (
+    CLIENT_CPU_LIMIT_PCT,
+    accumulated_ms,
+    client_check_stats,
+)
 from localeval.bench.records import RequestRecord
 from localeval.bench.result import (
     REQUESTS_FILE,
@@ -33,7 +43,24 @@ from localeval.bench.result import (
     PointResult,
     SearchResult,
 )
-from localeval.bench.schedule import PatternRun, SloSearch, run_concurrency, run_rate
+from localeval.bench.schedule import SloSearch, run_concurrency
+from localeval.bench.sketch import LatencyAccumulator
+from localeval.bench.workers import (
+    ASSUMED_STREAM_CHUNKS_PER_S,
+    WORKER_CAPACITY_CHUNKS_PER_S,
+    ClientSettings,
+    MergedShares,
+    PointWork,
+    ShareResult,
+    WorkerPool,
+    auto_workers,
+    expected_chunk_rate,
+    free_cores,
+    merge_shares,
+    run_share,
+    split_point,
+    stream_chunk_rate,
+)
 from localeval.bench.workloads import (
     HfTokenizer,
     PromptItem,
@@ -54,7 +81,13 @@ from localeval.provenance import (
     now_iso,
     plan_gpus,
 )
-from localeval.results.bench import SPREAD_CLIP_SD, BenchProvenance, length_bounds
+from localeval.results.bench import (
+    SPREAD_CLIP_SD,
+    BenchProvenance,
+    ClientCheckResult,
+    WorkerCheckResult,
+    length_bounds,
+)
 from localeval.results.io import write_json_atomic
 from localeval.rundir import make_run_dir
 from localeval.telemetry.nvml_sampler import GpuTelemetry, NvmlSampler
@@ -64,6 +97,9 @@ T = TypeVar("T")
 
 # Prompts made for a point bounded only by duration (cycled when more are sent).
 DURATION_PROMPT_POOL = 1000
+# At most this many prompts for a rate point bounded only by duration (cycled when more are
+# sent): a long soak neither builds nor holds millions of prompts before it starts.
+RATE_PROMPT_POOL_MAX = 10_000
 SEARCH_DEFAULTS = {"concurrency": (1.0, 256.0), "rate": (1.0, 1024.0)}
 
 
@@ -93,7 +129,7 @@ class _NoProgress:
         pass
 
 
-def _event_loop_factory() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
+def event_loop_factory() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
     """uvloop's loop when installed (less CPU per chunk), else asyncio's own."""
     try:
         import uvloop
@@ -102,8 +138,8 @@ def _event_loop_factory() -> tuple[Callable[[], asyncio.AbstractEventLoop] | Non
     return uvloop.new_event_loop, "uvloop"
 
 
-def _run_async(coro: Coroutine[Any, Any, T]) -> T:
-    factory, _ = _event_loop_factory()
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    factory, _ = event_loop_factory()
     runner_cls = getattr(asyncio, "Runner", None)  # Python 3.11+
     if runner_cls is None:  # pragma: no cover - Python 3.10
         return asyncio.run(coro)
@@ -125,7 +161,7 @@ def build_provenance(
     """Versions, machine, GPUs (names, UUIDs, driver), engine and its arguments, recipe
     and seed of a run. ``gpu_count`` and the GPUs listed are ``plan``'s
     (:func:`localeval.provenance.plan_gpus`)."""
-    _, loop_name = _event_loop_factory()
+    _, loop_name = event_loop_factory()
     recipe_profile = (recipe.get("hardware") or {}).get("profile") if recipe is not None else None
     shared = measurement_provenance(
         endpoint, engine_info=engine_info, plan=plan, detection=gpus, recipe_profile=recipe_profile
@@ -165,6 +201,10 @@ class _Run:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     interrupted: bool = False
     prepared: dict[int, list[PromptItem]] = field(default_factory=dict)
+    workers: int = 1
+    pool: WorkerPool | None = None
+    # each stream's chunks per second in the warmup (None: not measured)
+    stream_chunks_per_s: float | None = None
 
     def write(self) -> None:
         write_json_atomic(self.run_dir / RESULT_FILE, self.result.model_dump(mode="json"))
@@ -284,7 +324,7 @@ def run_bench(
     )
     run.write()
     try:
-        _run_async(_main(run, handle_sigint))
+        run_async(_main(run, handle_sigint))
     except (KeyboardInterrupt, asyncio.CancelledError):
         run.interrupted = True
     except LocalevalError as exc:
@@ -374,16 +414,67 @@ async def _main(run: _Run, handle_sigint: bool) -> None:
                 run.prepared[index] = run.prompts(_prompts_needed(cfg, mode, value), index)
             if not await _warmup(run, client):
                 return
-            if cfg.search is not None:
-                await _search(run, client)
-            else:
-                for mode, value in loads:
-                    point = await _point(run, client, mode, value)
-                    if point is None or _should_stop(run, point):
-                        break
+            _choose_workers(run)
+            pool: contextlib.AbstractAsyncContextManager[WorkerPool | None] = (
+                contextlib.nullcontext()
+                if run.workers == 1
+                else WorkerPool(
+                    run.workers,
+                    ClientSettings(
+                        endpoint=run.endpoint,
+                        api=cfg.api,
+                        request_timeout_s=cfg.request_timeout_s,
+                        ignore_eos=cfg.ignore_eos,
+                    ),
+                )
+            )
+            if run.workers > 1:
+                run.progress.note(f"starting {run.workers} client processes")
+            async with pool as run.pool:
+                if cfg.search is not None:
+                    await _search(run, client)
+                else:
+                    for mode, value in loads:
+                        point = await _point(run, client, mode, value)
+                        if point is None or _should_stop(run, point):
+                            break
     finally:
+        run.pool = None
         if installed:
             loop.remove_signal_handler(signal.SIGINT)
+
+
+def _choose_workers(run: _Run) -> None:
+    """Settle the number of client processes (``auto``: from the expected chunk rate and
+    the free cores) and record it, with how it was chosen, in the provenance."""
+    cfg = run.config
+    prov = run.result.provenance
+    if cfg.workers != "auto":
+        run.workers = cfg.workers
+        prov.client_workers = run.workers
+        prov.client_workers_reason = "--workers" if run.workers > 1 else None
+        return
+    measured = run.stream_chunks_per_s
+    per_stream = measured if measured is not None else ASSUMED_STREAM_CHUNKS_PER_S
+    loads = list(cfg.loads)
+    if cfg.search is not None:
+        loads = [(cfg.search, cfg.search_max or SEARCH_DEFAULTS[cfg.search][1])]
+    chunks = expected_chunk_rate(
+        loads,
+        stream_chunks_per_s=per_stream,
+        output_tokens=cfg.output_tokens,
+        num_requests=cfg.num_requests,
+        max_concurrency=cfg.max_concurrency,
+    )
+    cores = free_cores(local_server=run.endpoint.is_local)
+    run.workers = auto_workers(chunks, cores)
+    source = "measured in the warmup" if measured is not None else "assumed, no warmup"
+    prov.client_workers = run.workers
+    prov.client_workers_reason = (
+        f"auto: {chunks:,.0f} chunks/s expected ({per_stream:,.0f} per stream, {source}) "
+        f"at {WORKER_CAPACITY_CHUNKS_PER_S:,.0f} per process, {max(cores, 1)} core(s) free"
+    )
+    run.progress.note(f"client processes: {run.workers} ({prov.client_workers_reason})")
 
 
 def _should_stop(run: _Run, point: PointResult) -> bool:
@@ -445,6 +536,7 @@ async def _warmup(run: _Run, client: StreamingClient) -> bool:
     )
     if run.stop.is_set():
         return False
+    run.stream_chunks_per_s = stream_chunk_rate(pattern.records)
     if pattern.records and not any(r.ok for r in pattern.records):
         first_failure = pattern.records[0]
         run.result.status = "failed"
@@ -507,7 +599,7 @@ def _prompts_needed(cfg: BenchConfig, mode: str, value: float) -> int:
     if cfg.num_requests is not None:
         return cfg.num_requests
     if mode == "rate" and math.isfinite(value):
-        return max(1, math.ceil(value * (cfg.duration_s or 0)) + 1)
+        return max(1, min(RATE_PROMPT_POOL_MAX, math.ceil(value * (cfg.duration_s or 0)) + 1))
     return DURATION_PROMPT_POOL
 
 
@@ -520,23 +612,34 @@ async def _point(
     index = len(run.result.points)
     n_prompts = _prompts_needed(cfg, mode, value)
     items = run.prepared.pop(index, None) or run.prompts(n_prompts, stream=index)
-    bodies = [client.body(it.prompt, _output_tokens(cfg, it)) for it in items]
+    work = PointWork(
+        bodies=[client.body(it.prompt, _output_tokens(cfg, it)) for it in items],
+        expected_prompt_tokens=[it.expected_prompt_tokens for it in items],
+        expected_output_tokens=[_output_tokens(cfg, it) for it in items],
+    )
+    del items
     if run.stop.is_set():
         return None
-    n = len(items)
-
-    async def send(i: int, t: float) -> RequestRecord:
-        k = i % n
-        return await client.send(
-            i,
-            bodies[k],
-            scheduled_t=t,
-            expected_prompt_tokens=items[k].expected_prompt_tokens,
-            expected_output_tokens=_output_tokens(cfg, items[k]),
-        )
-
-    def on_record(record: RequestRecord) -> None:
-        run.progress.request_done(record.ok)
+    records = run.run_dir / REQUESTS_FILE
+    parts = (
+        [records]
+        if run.pool is None
+        else [run.run_dir / f"{REQUESTS_FILE}.worker{k}.part" for k in range(run.workers)]
+    )
+    specs = split_point(
+        point=index,
+        mode="concurrency" if mode == "concurrency" else "rate",
+        value=value,
+        workers=run.workers if run.pool is not None else 1,
+        num_requests=cfg.num_requests,
+        duration_s=cfg.duration_s,
+        records_paths=[str(p) for p in parts],
+        slo=cfg.slo_bounds,
+        think_time_s=cfg.think_time_ms / 1000.0,
+        arrival=cfg.arrival_at(value) if mode == "rate" else cfg.arrival,
+        seed=cfg.seed + index,
+        max_concurrency=cfg.max_concurrency if mode == "rate" else None,
+    )
 
     run.progress.point_started(_label(mode, value), cfg.num_requests, cfg.duration_s)
     started_at = now_iso()
@@ -552,29 +655,14 @@ async def _point(
         headers=run.endpoint.headers(),
     )
     with gpu_sampler if gpu_sampler is not None else contextlib.nullcontext(), prom:
-        pattern: PatternRun
-        if mode == "concurrency":
-            pattern = await run_concurrency(
-                send,
-                int(value),
-                num_requests=cfg.num_requests,
-                duration_s=cfg.duration_s,
-                stop=run.stop,
-                on_record=on_record,
-                think_time_s=cfg.think_time_ms / 1000.0,
-            )
+        shares: list[ShareResult]
+        if run.pool is None:
+            shares = [await run_share(client, specs[0], work, run.stop, run.progress.request_done)]
         else:
-            pattern = await run_rate(
-                send,
-                float(value),
-                arrival=cfg.arrival_at(value),
-                seed=cfg.seed + index,
-                num_requests=cfg.num_requests,
-                duration_s=cfg.duration_s,
-                stop=run.stop,
-                on_record=on_record,
-                max_concurrency=cfg.max_concurrency,
-            )
+            try:
+                shares = await run.pool.run_point(specs, work, run.stop, run.progress.request_done)
+            finally:
+                _append_parts(records, parts)
     gpu = (
         gpu_sampler.summary()
         if gpu_sampler is not None
@@ -588,13 +676,12 @@ async def _point(
         cfg=cfg,
         search=search,
         started_at=started_at,
-        pattern=pattern,
+        shares=shares,
         gpu=gpu_dict,
         gpu_unavailable_reason=None if gpu.available else gpu.unavailable_reason,
         server_metrics=prom.summary().to_dict(),
     )
     run.result.points.append(point)
-    _append_records(run.run_dir / REQUESTS_FILE, index, pattern)
     run.write()
     run.progress.point_finished(point)
     return point
@@ -608,19 +695,14 @@ def _point_result(
     cfg: BenchConfig,
     search: bool,
     started_at: str,
-    pattern: PatternRun,
+    shares: list[ShareResult],
     gpu: dict[str, Any] | None,
     gpu_unavailable_reason: str | None,
     server_metrics: dict[str, Any],
 ) -> PointResult:
-    slo: Slo | None = cfg.slo_bounds
-    metrics = summarize(pattern.records, pattern.duration_s, slo)
-    check = client_check(
-        [r.schedule_lag_s for r in pattern.records],
-        pattern.loop_lags_s,
-        pattern.cpu_s,
-        pattern.duration_s,
-    )
+    merged = merge_shares(shares)
+    metrics = merged.acc.metrics(merged.duration_s)
+    check = _client_check(shares, merged)
     meets = (
         None
         if metrics.slo_attainment is None
@@ -634,18 +716,19 @@ def _point_result(
             "rate_rps": float(value) if mode == "rate" and math.isfinite(value) else None,
             "arrival": cfg.arrival_at(value) if mode == "rate" else None,
             "max_concurrency": cfg.max_concurrency if mode == "rate" else None,
-            "capped_waits": pattern.capped_waits
+            "capped_waits": merged.capped_waits
             if mode == "rate" and cfg.max_concurrency is not None
             else None,
             "search": search,
             "started_at": started_at,
-            "interrupted": pattern.stopped,
-            "cancelled": pattern.cancelled,
+            "interrupted": merged.stopped,
+            "cancelled": merged.cancelled,
             "meets_slo": meets,
             "client": check,
             "gpu": gpu,
             "gpu_unavailable_reason": gpu_unavailable_reason,
             "server_metrics": server_metrics,
+            "workers": sum(1 for s in shares if not s.idle) or 1,
             **dict(metrics),
         }
     )
@@ -653,13 +736,72 @@ def _point_result(
     return point
 
 
-def _append_records(path: Path, point_index: int, pattern: PatternRun) -> None:
-    with path.open("a", encoding="utf-8") as fh:
-        for record in pattern.records:
-            line = {"point": point_index, **record.to_json(pattern.start_t)}
-            fh.write(json.dumps(line, allow_nan=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+def _client_check(shares: list[ShareResult], merged: MergedShares) -> ClientCheckResult:
+    """The client self-check of a point: of its one process, or of each process (and the
+    point is client-bound when any was; the CPU figure is the busiest process's)."""
+    checks = [
+        client_check_stats(
+            accumulated_ms(s.acc.schedule_lag_ms),
+            accumulated_ms(s.loop_lag_ms),
+            s.cpu_s,
+            s.duration_s,
+        )
+        for s in shares
+    ]
+    if len(shares) == 1:
+        return checks[0]
+    per_worker = [
+        WorkerCheckResult(
+            worker=s.worker,
+            requests=s.acc.requests,
+            schedule_lag_p99_ms=c.schedule_lag_ms.p99,
+            loop_lag_p99_ms=c.loop_lag_ms.p99,
+            cpu_util_pct=c.cpu_util_pct,
+            client_bound=c.client_bound,
+            reason=c.reason,
+        )
+        for s, c in zip(shares, checks, strict=True)
+        if not s.idle
+    ]
+    cpus = [c.cpu_util_pct for c in per_worker if c.cpu_util_pct is not None]
+    reasons = [f"client process {c.worker}: {c.reason}" for c in per_worker if c.reason]
+    sched = LatencyAccumulator()
+    for s in shares:
+        sched.merge(s.acc.schedule_lag_ms)
+    return ClientCheckResult(
+        schedule_lag_ms=accumulated_ms(sched),
+        loop_lag_ms=accumulated_ms(merged.loop_lag_ms),
+        cpu_util_pct=max(cpus) if cpus else None,
+        client_bound=any(c.client_bound for c in per_worker),
+        reason="; ".join(reasons) or None,
+        workers=per_worker,
+    )
+
+
+def _append_parts(path: Path, parts: list[Path]) -> None:
+    """Append the client processes' record files to ``path`` (in process order) and
+    remove them; the main records file is fsynced."""
+    with path.open("ab") as out:
+        for part in parts:
+            if part == path or not part.exists():
+                continue
+            with part.open("rb") as src:
+                shutil.copyfileobj(src, out)
+            part.unlink()
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _more_workers(point: PointResult) -> str:
+    """A suggestion to spread the load over more client processes, when the client's
+    CPU was the limit (a starved client needs cores, not processes)."""
+    cpu = point.client.cpu_util_pct
+    if cpu is None or cpu <= CLIENT_CPU_LIMIT_PCT:
+        return ""
+    return (
+        f"; spread the load over more client processes: --workers {2 * point.workers} "
+        "(or auto), on a machine with the cores for them"
+    )
 
 
 def _finish(run: _Run) -> None:
@@ -669,7 +811,7 @@ def _finish(run: _Run) -> None:
         if point.client.client_bound:
             result.warnings.append(
                 f"point {point.index} ({_label(point.mode, _value(point))}): the client may "
-                f"have been the bottleneck: {point.client.reason}"
+                f"have been the bottleneck: {point.client.reason}" + _more_workers(point)
             )
         if point.usage_missing:
             result.warnings.append(

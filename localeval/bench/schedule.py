@@ -6,6 +6,15 @@ nothing of HTTP. In open-loop mode each request is due at its arrival time wheth
 earlier ones have finished, and latency counts from that due time, so a slow client or
 server cannot hide queueing (no coordinated omission). Each point is bounded by a request
 count and/or a duration; a stop event ends it early (in-flight requests are cancelled).
+
+A pattern can run as one share of a point spread over several client processes
+(``bench --workers``): all shares start at the same ``start_t`` (``time.perf_counter`` is
+the system's monotonic clock, common to every process); a closed loop runs its share of
+the concurrency and of the requests, each with its own request indices; an open loop
+takes every ``workers``-th arrival of the one schedule (:func:`dealt_arrivals`), so the
+merged arrivals are exactly the single schedule's. Records go to ``on_record`` as they
+complete; a pattern keeps them only when asked (``keep_records``), so a long point holds
+no list of its requests.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from localeval.bench.records import RequestRecord
+from localeval.bench.sketch import LatencyAccumulator
 from localeval.results.bench import Arrival
 
 SendFn = Callable[[int, float], Awaitable[RequestRecord]]
@@ -31,14 +41,15 @@ LOOP_PROBE_INTERVAL_S = 0.01
 
 @dataclass(frozen=True)
 class PatternRun:
-    """What a pattern produced: the records, the start (perf_counter seconds), the wall
-    time from the first due request to the last answer (seconds), the event-loop lag samples (seconds), the client thread's
-    CPU seconds, the number of requests cancelled by a stop, and whether it was stopped."""
+    """What a pattern produced: the records (when kept, sorted by index), the start
+    (perf_counter seconds), the wall time from the start to the last answer (seconds), the
+    event-loop lag (milliseconds), the client thread's CPU seconds, the number of requests
+    cancelled by a stop, and whether it was stopped."""
 
     records: list[RequestRecord]
     start_t: float
     duration_s: float
-    loop_lags_s: list[float]
+    loop_lag_ms: LatencyAccumulator
     cpu_s: float
     cancelled: int
     stopped: bool
@@ -66,13 +77,49 @@ def arrival_offsets(rate_rps: float, arrival: Arrival, seed: int) -> Iterator[fl
             t += rng.expovariate(rate_rps)
 
 
-async def _loop_probe(samples: list[float]) -> None:
+def dealt_arrivals(
+    rate_rps: float, arrival: Arrival, seed: int, worker: int = 0, workers: int = 1
+) -> Iterator[tuple[int, float]]:
+    """``(index, offset)`` of the arrivals of :func:`arrival_offsets` that client process
+    ``worker`` of ``workers`` sends: every ``workers``-th, dealt round-robin. Every
+    process draws the same seeded schedule, so together they send exactly it."""
+    if not 0 <= worker < workers:
+        raise ValueError(f"worker {worker} is not one of {workers}")
+    offsets = enumerate(arrival_offsets(rate_rps, arrival, seed))
+    return itertools.islice(offsets, worker, None, workers)
+
+
+def split_evenly(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` shares that differ by at most one, the larger first
+    (a concurrency of 7 over 2 client processes: 4 and 3)."""
+    if parts < 1 or total < 0:
+        raise ValueError("split a non-negative total into at least one part")
+    base, extra = divmod(total, parts)
+    return [base + (1 if k < extra else 0) for k in range(parts)]
+
+
+def split_in_proportion(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights`` (largest remainders), summing to
+    ``total``: the requests of a closed-loop point, by each process's share of the
+    concurrency."""
+    weight = sum(weights)
+    if weight <= 0:
+        raise ValueError("the weights must add to a positive number")
+    exact = [total * w / weight for w in weights]
+    shares = [math.floor(x) for x in exact]
+    order = sorted(range(len(weights)), key=lambda k: (shares[k] - exact[k], k))
+    for k in order[: total - sum(shares)]:
+        shares[k] += 1
+    return shares
+
+
+async def _loop_probe(lags: LatencyAccumulator) -> None:
     """Measure how late a short periodic sleep wakes up: the client's event-loop lag."""
     interval = LOOP_PROBE_INTERVAL_S
     while True:
         t = time.perf_counter()
         await asyncio.sleep(interval)
-        samples.append(max(0.0, time.perf_counter() - t - interval))
+        lags.add(max(0.0, time.perf_counter() - t - interval) * 1000.0)
 
 
 async def _wait_stop(stop: asyncio.Event, timeout_s: float) -> bool:
@@ -87,24 +134,30 @@ async def _wait_stop(stop: asyncio.Event, timeout_s: float) -> bool:
 
 
 class _Measure:
-    """Common bookkeeping: records, loop-lag probe, CPU and wall time."""
+    """Common bookkeeping: records (when kept), loop-lag probe, CPU and wall time."""
 
-    def __init__(self, on_record: RecordHook | None) -> None:
+    def __init__(self, on_record: RecordHook | None, keep_records: bool) -> None:
         self.records: list[RequestRecord] = []
-        self.loop_lags: list[float] = []
+        self.keep_records = keep_records
+        self.loop_lags = LatencyAccumulator()
         self.on_record = on_record
         self.cancelled = 0
         self._probe: asyncio.Task[None] | None = None
         self._cpu0 = 0.0
         self.t0 = 0.0
 
-    def start(self) -> None:
+    async def start(self, start_t: float | None) -> None:
+        """Start measuring, at ``start_t`` (perf_counter seconds) when given: the common
+        start of a point's client processes, waited for here."""
+        if start_t is not None:
+            await asyncio.sleep(max(0.0, start_t - time.perf_counter()))
         self._cpu0 = time.thread_time()
-        self.t0 = time.perf_counter()
+        self.t0 = time.perf_counter() if start_t is None else start_t
         self._probe = asyncio.get_running_loop().create_task(_loop_probe(self.loop_lags))
 
     def add(self, record: RequestRecord) -> None:
-        self.records.append(record)
+        if self.keep_records:
+            self.records.append(record)
         if self.on_record is not None:
             self.on_record(record)
 
@@ -119,7 +172,7 @@ class _Measure:
             records=sorted(self.records, key=lambda r: r.index),
             start_t=self.t0,
             duration_s=wall,
-            loop_lags_s=self.loop_lags,
+            loop_lag_ms=self.loop_lags,
             cpu_s=cpu,
             cancelled=self.cancelled,
             stopped=stopped,
@@ -153,10 +206,16 @@ async def run_concurrency(
     stop: asyncio.Event | None = None,
     on_record: RecordHook | None = None,
     think_time_s: float = 0.0,
+    keep_records: bool = True,
+    start_t: float | None = None,
+    first_index: int = 0,
+    index_step: int = 1,
 ) -> PatternRun:
     """Closed loop: ``concurrency`` workers each send a request as soon as their previous
     one ends (or ``think_time_s`` after it: a user reading the answer before the next
-    message), until ``num_requests`` were sent or ``duration_s`` passed."""
+    message), until ``num_requests`` were sent or ``duration_s`` passed. Requests are
+    numbered ``first_index``, ``first_index + index_step``, ... (one process's share of a
+    point keeps indices apart from the others'); ``start_t``: see :class:`_Measure`."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     if think_time_s < 0:
@@ -164,9 +223,9 @@ async def run_concurrency(
     if num_requests is None and duration_s is None:
         raise ValueError("bound the point by num_requests and/or duration_s")
     stop = stop or asyncio.Event()
-    m = _Measure(on_record)
+    m = _Measure(on_record, keep_records)
     counter = itertools.count()
-    m.start()
+    await m.start(start_t)
     deadline = m.t0 + duration_s if duration_s is not None else math.inf
 
     async def worker() -> None:
@@ -174,10 +233,10 @@ async def run_concurrency(
             now = time.perf_counter()
             if now >= deadline:
                 return
-            i = next(counter)
-            if num_requests is not None and i >= num_requests:
+            j = next(counter)
+            if num_requests is not None and j >= num_requests:
                 return
-            m.add(await send(i, now))
+            m.add(await send(first_index + j * index_step, now))
             if think_time_s and await _wait_stop(stop, think_time_s):
                 return
 
@@ -198,11 +257,17 @@ async def run_rate(
     stop: asyncio.Event | None = None,
     on_record: RecordHook | None = None,
     max_concurrency: int | None = None,
+    keep_records: bool = True,
+    start_t: float | None = None,
+    worker: int = 0,
+    workers: int = 1,
 ) -> PatternRun:
     """Open loop: requests due at ``arrival_offsets``, until ``num_requests`` were due or
     the next would be due after ``duration_s``. With ``max_concurrency``, at most that many
     are in flight: a request due while the cap is reached waits for a free slot and is
-    timed from then (vLLM's client does the same); the run counts those waits."""
+    timed from then (vLLM's client does the same); the run counts those waits. One of
+    ``workers`` client processes sends only its :func:`dealt_arrivals` (and caps its own
+    requests in flight at ``max_concurrency``)."""
     if num_requests is None and duration_s is None:
         raise ValueError("bound the point by num_requests and/or duration_s")
     if arrival == "burst" and num_requests is None:
@@ -210,7 +275,7 @@ async def run_rate(
     if max_concurrency is not None and max_concurrency < 1:
         raise ValueError("max_concurrency must be at least 1")
     stop = stop or asyncio.Event()
-    m = _Measure(on_record)
+    m = _Measure(on_record, keep_records)
     tasks: set[asyncio.Task[None]] = set()
     slots = asyncio.Semaphore(max_concurrency) if max_concurrency is not None else None
     waits = 0
@@ -226,9 +291,9 @@ async def run_rate(
             # a request that waited for a slot is due when it gets one
             m.add(await send(i, max(due, time.perf_counter()) if waited else due))
 
-    m.start()
+    await m.start(start_t)
     stopped = False
-    for i, offset in enumerate(arrival_offsets(rate_rps, arrival, seed)):
+    for i, offset in dealt_arrivals(rate_rps, arrival, seed, worker, workers):
         if num_requests is not None and i >= num_requests:
             break
         if duration_s is not None and offset >= duration_s:

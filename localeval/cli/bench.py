@@ -85,6 +85,19 @@ def _rate_list(text: str | None, num_requests: int | None) -> list[float | str] 
     return values
 
 
+def _workers(text: str | None) -> int | str | None:
+    """``--workers``: a whole number of client processes, or ``auto``."""
+    if text is None or text.strip().lower() == "auto":
+        return None if text is None else "auto"
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"--workers: expected a number of client processes or auto, got {text!r}",
+            hint="e.g. --workers 4, or --workers auto",
+        ) from exc
+
+
 class _RichProgress:
     """Live progress on stderr: one bar per point."""
 
@@ -253,6 +266,13 @@ def _print_summary(console: Console, result: BenchResult) -> None:
     help=f"Share of requests that must meet --slo for a point to pass (default {DEFAULT_SLO_ATTAINMENT:g}).",
 )
 @click.option("--seed", type=int, help="Seed for prompts and arrivals.")
+@click.option(
+    "--workers",
+    metavar="N|auto",
+    help="Client processes sharing each point's load (default 1): a concurrency is split "
+    "across them, a rate's arrivals dealt from one schedule; auto picks N from the expected "
+    "chunk rate (measured in the warmup) and the free cores.",
+)
 @click.option("--request-timeout", type=float, help="Seconds before a request is failed.")
 @click.option("--gpus", "gpu_count", type=GpuCount(min=0), metavar="N", help=GPUS_HELP)
 @click.option("--gpu-uuids", metavar="UUID,...", help=GPU_UUIDS_HELP)
@@ -296,6 +316,7 @@ def command(
     slo: str | None,
     slo_attainment: float | None,
     seed: int | None,
+    workers: str | None,
     request_timeout: float | None,
     gpu_count: int | None,
     gpu_uuids: str | None,
@@ -329,6 +350,7 @@ def command(
         "slo": parse_slo(slo) if slo is not None else None,
         "slo_attainment_target": slo_attainment,
         "seed": seed,
+        "workers": _workers(workers),
         "request_timeout_s": request_timeout,
         "gpu_count": gpu_count,
         "gpu_uuids": uuid_list(gpu_uuids),

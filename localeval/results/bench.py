@@ -40,6 +40,9 @@ RateRps = Annotated[
     BeforeValidator(lambda v: BURST if isinstance(v, float) and v == math.inf else v),
 ]
 Arrival = Literal["poisson", "constant", "burst"]
+# Client processes sharing a point's load (``bench --workers``): a count, or "auto".
+MAX_CLIENT_WORKERS = 256
+ClientWorkers = Annotated[int, Field(ge=1, le=MAX_CLIENT_WORKERS)] | Literal["auto"]
 
 
 # A spread length is clipped to this many standard deviations around its mean.
@@ -80,15 +83,31 @@ KIND: Literal["bench"] = "bench"
 _TELEMETRY_CONFIG = ConfigDict(extra="forbid")
 
 
+class WorkerCheckResult(ResultModel):
+    """One client process's own delays over a point (``bench --workers N``), as in
+    :class:`ClientCheckResult`; ``requests``: what that process sent."""
+
+    worker: int = Field(ge=0)
+    requests: int = Field(ge=0)
+    schedule_lag_p99_ms: float | None
+    loop_lag_p99_ms: float | None
+    cpu_util_pct: float | None
+    client_bound: bool
+    reason: str | None
+
+
 class ClientCheckResult(ResultModel):
     """The client's own delays; ``client_bound`` flags a point the client may have limited.
-    ``cpu_util_pct``: the client thread's share of one core over the point."""
+    ``cpu_util_pct``: the client thread's share of one core over the point (with several
+    client processes, the busiest one's). ``workers``: each client process's own check
+    when the point ran in more than one (empty otherwise)."""
 
     schedule_lag_ms: LatencyStats
     loop_lag_ms: LatencyStats
     cpu_util_pct: float | None
     client_bound: bool
     reason: str | None
+    workers: list[WorkerCheckResult] = Field(default_factory=list)
 
 
 EnergyMethod = Literal["counter", "integrated_power"]
@@ -204,6 +223,8 @@ class PointMetrics(ResultModel):
     slo_met: int | None = None
     slo_attainment: float | None = Field(default=None, ge=0, le=1)
     goodput_rps: float | None = None
+    percentile_method: Literal["exact", "sketch"] = "exact"
+    percentile_relative_error: float | None = Field(default=None, gt=0, lt=1)
 
 
 class PointResult(PointMetrics):
@@ -215,7 +236,8 @@ class PointResult(PointMetrics):
     "burst"`` and no rate: every request was due at once. ``max_concurrency``: the cap on
     a rate point's requests in flight (``--max-concurrency``); a request due while the cap
     was reached waited for a free slot and is timed from then, as vLLM's client does;
-    ``capped_waits`` counts those requests."""
+    ``capped_waits`` counts those requests. ``workers``: the client processes that shared
+    the point's load (``bench --workers``)."""
 
     index: int
     mode: Literal["concurrency", "rate"]
@@ -234,6 +256,7 @@ class PointResult(PointMetrics):
     server_metrics: dict[str, Any]
     max_concurrency: int | None = Field(default=None, ge=1)
     capped_waits: int | None = Field(default=None, ge=0)
+    workers: int = Field(default=1, ge=1)
 
     @property
     def label(self) -> str:
@@ -315,9 +338,13 @@ class SearchResult(ResultModel):
 
 
 class BenchProvenance(Provenance):
-    """Provenance of a bench run; ``client_event_loop`` names the client's event loop."""
+    """Provenance of a bench run; ``client_event_loop`` names the client's event loop;
+    ``client_workers``: the client processes that sent the load (``--workers``), with how
+    that number was chosen in ``client_workers_reason``."""
 
     client_event_loop: str | None = None
+    client_workers: int | None = Field(default=None, ge=1)
+    client_workers_reason: str | None = None
 
 
 class BenchResult(ResultModel):

@@ -10,6 +10,10 @@ from __future__ import annotations
 #     gpu/cpu/unknown and a CPU server is 0 GPUs everywhere).
 #   bench 3: bursts (``arrival: "burst"``, ``--rate inf``) and a rate's concurrency cap
 #     (``max_concurrency``, ``capped_waits``); the workload's length spread. Optional fields.
+#     Later, still 3 (every field optional, its default what older files meant): a long
+#     point's percentiles from a quantile sketch (``percentile_method``,
+#     ``percentile_relative_error``; default ``exact``), several client processes
+#     (``workers``, default 1; ``client.workers``; ``provenance.client_workers``).
 #   eval 3: what a task's requests billed (``cached_prompt_tokens``, ``reasoning_tokens``,
 #     ``retries``), a closed API's run (``provenance.api``, ``device: api``) and the
 #     requests that belong to no task (``overhead``). Every new field is optional.
