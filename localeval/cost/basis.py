@@ -69,7 +69,16 @@ def run_basis(
     units = hw.gpu_count
     if units <= 0:
         units = 1
-        notes.append("no GPU in the run: priced as one device-hour of the profile per hour")
+        if hw.cpu_workers:
+            # vLLM's CPU build runs TP x PP x DP as processes on one host's cores: the host
+            # is what is rented, so more workers are not more device-hours.
+            notes.append(
+                f"CPU server with {hw.cpu_workers} engine workers on one host: priced as one "
+                "device-hour (one VM-hour) of the profile per hour, not "
+                f"{hw.cpu_workers}: the workers share the host's cores"
+            )
+        else:
+            notes.append("no GPU in the run: priced as one device-hour of the profile per hour")
     measured = measured_profile(run, profiles)
     if target is None:
         notes.append("price supplied for the hardware the run was measured on")

@@ -103,15 +103,17 @@ def _endpoint_record(plan: PipelineConfig) -> dict[str, Any] | None:
 
 
 def _expected_gpus(plan: PipelineConfig, recipe: Recipe) -> dict[str, Any]:
-    """A recipe's ``gpu_count`` and ``device`` before its server starts: the deployment's
-    ``--gpus`` for an existing endpoint; else 0 on vLLM's CPU build (which serves on the
-    CPU whatever the recipe's parallel sizes), else the recipe's TP x PP x DP. The serve
-    stage records what the started engine reports."""
+    """A recipe's ``gpu_count``, ``engine_workers`` and ``device`` before its server starts:
+    the deployment's ``--gpus`` for an existing endpoint (its workers unknown); else 0 GPUs
+    on vLLM's CPU build, which runs the recipe's TP x PP x DP as worker processes on this
+    host's cores; else the recipe's TP x PP x DP GPUs. The serve stage records what the
+    started engine reports."""
     if plan.gpus is not None:
         return {"gpu_count": plan.gpus, "device": "gpu" if plan.gpus > 0 else "unknown"}
+    workers = recipe.gpu_count
     if installed_vllm_build() == "cpu":
-        return {"gpu_count": 0, "device": "cpu"}
-    return {"gpu_count": recipe.gpu_count, "device": "gpu"}
+        return {"gpu_count": 0, "engine_workers": workers, "device": "cpu"}
+    return {"gpu_count": workers, "engine_workers": workers, "device": "gpu"}
 
 
 def _open_manifest(plan: PipelineConfig, run_dir: Path) -> tuple[Manifest, bool]:

@@ -92,12 +92,15 @@ class StageRecord(_Model):
 
 class RecipeEntry(_Model):
     """One recipe of the run and the state of its stages. ``gpu_count``: every GPU its
-    server uses (0 on vLLM's CPU build); ``device``: what serves it."""
+    server uses (0 on vLLM's CPU build); ``engine_workers``: the engine's worker processes
+    (TP x PP x DP; on the CPU build they share one host; None for an existing endpoint);
+    ``device``: what serves it."""
 
     name: str
     source: str | None = None
     served_model_name: str
     gpu_count: int = Field(ge=0)
+    engine_workers: int | None = Field(default=None, ge=1)
     device: Device = "unknown"
     stages: dict[str, StageRecord] = Field(
         default_factory=lambda: {name: StageRecord() for name in RECIPE_STAGES}
