@@ -21,6 +21,9 @@ from __future__ import annotations
 #     ``correct_answers``, ``*_usd_per_correct``); the catalog's ``reasoning_model`` and
 #     ``supports_prompt_logprobs``. Every new field is optional.
 #   report 1: ``report --format json`` (a rendering, read by nobody in localeval).
+#   bench 3, eval 3, run-manifest 2 also gained, optional: ``engine_workers`` (the engine's
+#   TP x PP x DP processes; on the CPU build they share one host) in ``provenance.engine``
+#   and in each recipe of the manifest.
 KINDS: dict[str, int] = {
     "bench": 3,
     "eval": 3,
