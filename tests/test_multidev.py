@@ -219,3 +219,29 @@ def test_ray_refusal_above_the_tail_is_found_and_quoted(tmp_path: Path) -> None:
     assert err.message.endswith(": ValueError: current platform cpu does not support ray.")
     assert "does not support ray" not in err.log_tail  # 40 lines of traceback below it
     assert "Engine core initialization failed" in err.log_tail
+
+
+def test_eval_on_a_multi_node_ray_server_marks_energy_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same rule for an evaluation: real lm-eval against the fake completions server."""
+    from localeval.evaluation import EvalConfig, run_eval
+    from tests.fakes.fake_completions import FakeCompletionsServer
+    from tests.fakes.fake_nvml import FakeGpu, FakeNvml
+
+    nvml = FakeNvml(
+        [FakeGpu(name="NVIDIA H100 80GB HBM3", uuid=f"GPU-{i}", index=i) for i in range(2)]
+    )
+    monkeypatch.setattr("localeval.nvml.load_nvml", lambda: nvml)
+    engine = {"gpu_count": 2, "cluster": _cluster(nodes=2, gpus_per_node=2)}
+    config = EvalConfig.build(
+        tasks=["localeval_sums_mc"], limit=2, tokenizer="remote", num_concurrent=2,
+        output_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    with FakeCompletionsServer() as fake:
+        result = run_eval(config, Endpoint.from_url(fake.base_url, fake.model), engine_info=engine)
+    assert result.status == "complete", result.errors
+    assert result.provenance.gpu_count == 2
+    task = result.tasks["localeval_sums_mc"]
+    assert task.energy_j is None
+    assert "Ray cluster of 2 nodes" in str(task.energy_unavailable_reason)
