@@ -111,10 +111,26 @@ def workers_of(pgid: int) -> dict[int, tuple[str, int | None]]:
     return procs
 
 
+def serving_port(port: int) -> list[int]:
+    """Processes whose command line serves ``port`` (the API server: ``--port N``)."""
+    needle = f"\0--port\0{port}\0".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if needle in b"\0" + cmdline:
+                found.append(int(entry))
+    return found
+
+
 def assert_all_gone(procs: dict[int, tuple[str, int | None]], pgid: int, port: int) -> None:
     left = {pid: name for pid, (name, ticks) in procs.items() if alive(pid, ticks)}
     assert left == {}, f"server processes left: {left}"
     assert group_members(pgid) == []
+    assert serving_port(port) == []
     assert port_is_free("127.0.0.1", port)
 
 
@@ -180,6 +196,7 @@ def test_signal_to_localeval_leaves_no_worker(tmp_path: Path, sig: signal.Signal
         pgid = details["pgid"]
         port = int(details["base_url"].rsplit(":", 1)[1])
         procs = workers_of(pgid)
+        assert serving_port(port) == [pgid]  # the API server leads the group
         os.kill(proc.pid, sig)
         code = proc.wait(timeout=120)
     finally:
