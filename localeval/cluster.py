@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -109,7 +110,14 @@ def discover_ray_cluster(address: str = "auto", *, ray: Any = None) -> ClusterIn
             )
     version = getattr(ray, "__version__", None)
     try:
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        # warnings only: Ray's INFO lines ("Connecting to existing Ray cluster ...") would
+        # interleave with localeval's own progress on stderr
+        ray.init(
+            address=address,
+            ignore_reinit_error=True,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
     except Exception as exc:
         return ClusterInfo(
             available=False,

@@ -34,6 +34,16 @@ class GpuPlan:
     energy_reason: str | None
 
 
+def cluster_nodes(engine_info: Mapping[str, Any] | None) -> int:
+    """The alive nodes of the Ray cluster the server was started on (``engine_info``'s
+    ``cluster``, :meth:`localeval.cluster.ClusterInfo.to_dict`); 0 when none was read."""
+    cluster = (engine_info or {}).get("cluster")
+    if not isinstance(cluster, Mapping) or not cluster.get("available"):
+        return 0
+    count = cluster.get("node_count")
+    return count if isinstance(count, int) else 0
+
+
 def plan_gpus(
     *,
     local: bool,
@@ -50,7 +60,8 @@ def plan_gpus(
 
     Energy is sampled on this machine's GPUs only for a local endpoint, and only when it
     is clear which GPUs serve: the named ``gpu_uuids`` when they are as many as the count,
-    or every GPU here when their number is the count. A server that spans nodes (Ray) or
+    or every GPU here when their number is the count. A server that spans nodes (a Ray
+    cluster of several nodes in ``engine_info``, or more GPUs than this machine has) or
     holds only some of this machine's GPUs gets a reason instead of a figure that would
     cover the wrong GPUs."""
     found = [g for g in detection.get("gpus", []) if isinstance(g, dict)]
@@ -72,8 +83,16 @@ def plan_gpus(
     gpus = [dict(g) for g in found]
     reason: str | None = None
     uuids: list[str] | None = None
+    nodes = cluster_nodes(engine_info)
     if not local:
         reason = "the endpoint is not on this machine"
+    elif nodes > 1:
+        # NVML here sees this node's GPUs only, and Ray places the workers: even when this
+        # node has as many GPUs as the engine uses, they need not be the ones serving.
+        reason = (
+            f"the server runs on a Ray cluster of {nodes} nodes and NVML here sees only this "
+            "node's GPUs: a server that spans several nodes has no energy figure"
+        )
     elif not detection.get("available"):
         reason = str(detection.get("reason") or "no GPU telemetry")
     elif gpu_uuids:

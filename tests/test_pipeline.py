@@ -761,13 +761,35 @@ def test_ray_cluster_goes_into_provenance_and_cost_counts_every_gpu(
 def test_a_ray_cluster_too_small_fails_before_starting(
     tmp_path: Path, launcher: FakeLauncher, monkeypatch: pytest.MonkeyPatch, fast_report: Any
 ) -> None:
+    """Refused before any stage of any recipe: nothing runs, no run directory is left."""
     monkeypatch.setitem(sys.modules, "ray", FakeRay([ray_node(1, 4)]))
+    first = write_recipe(tmp_path, "model-a")
+    with pytest.raises(ConfigError) as info:
+        run_pipeline(plan_for([first, ray_recipe(tmp_path)], tmp_path))
+    assert "has 4 GPU(s) on 1 node(s)" in info.value.message
+    assert "recipe big-ray needs 8 (TP 4 x PP 2 x DP 1)" in info.value.message
+    assert launcher.calls == []
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_ray_cluster_that_shrank_after_the_check_fails_the_serve_stage(
+    tmp_path: Path, launcher: FakeLauncher, monkeypatch: pytest.MonkeyPatch, fast_report: Any
+) -> None:
+    """The serve stage reads the cluster again: a node lost since the run began fails the
+    stage (the run goes on to the next recipe) and no server starts."""
+    fake = FakeRay([ray_node(1, 4), ray_node(2, 4)])
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    real_check = serve_stage.check_ray_cluster
+
+    def shrinking(recipe: Recipe, note: Any) -> Any:
+        fake._nodes = [ray_node(1, 4)]
+        return real_check(recipe, note)
+
+    monkeypatch.setattr(serve_stage, "check_ray_cluster", shrinking)
     manifest = run_pipeline(plan_for([ray_recipe(tmp_path)], tmp_path))
     serve = manifest.recipes[0].stages["serve"]
     assert serve.status == "failed"
-    assert "has 4 GPU(s) on 1 node(s)" in (serve.message or "") and "needs 8" in (
-        serve.message or ""
-    )
+    assert "has 4 GPU(s) on 1 node(s)" in (serve.message or "")
     assert launcher.calls == []
 
 

@@ -110,6 +110,10 @@ SAMPLES = {
         "huggingface_hub.errors.GatedRepoError: 403 Client Error. Cannot access gated repo for url https://huggingface.co/meta-llama/Llama-3.1-8B-Instruct/resolve/main/config.json.",
         "OSError: /nonexistent does not appear to have a file named config.json.",
     ],
+    # vLLM's CPU build asked for the Ray executor (distributed_executor_backend ray)
+    "ray_unsupported": [
+        "(EngineCore pid=7) ValueError: current platform cpu does not support ray."
+    ],
     "unsupported_configuration": [
         "api_server.py: error: unrecognized arguments: --no-such-flag",
         "api_server.py: error: argument --dtype: invalid choice: 'float13'",

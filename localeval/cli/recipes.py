@@ -86,6 +86,14 @@ def validate_cmd(files: tuple[Path, ...]) -> None:
             if exc.hint:
                 problems.append(f"  hint: {exc.hint}")
             continue
-        click.echo(f"ok: {path} ({recipe.name})")
+        if isinstance(recipe, ApiRecipe):
+            click.echo(f"ok: {path} ({recipe.name}: a closed API)")
+            continue
+        eng = recipe.engine
+        click.echo(
+            f"ok: {path} ({recipe.name}: {recipe.gpu_count} device"
+            f"{'s' if recipe.gpu_count != 1 else ''}, TP {eng.tensor_parallel_size} "
+            f"x PP {eng.pipeline_parallel_size} x DP {eng.data_parallel_size})"
+        )
     if problems:
         raise ConfigError(f"{bad} of {len(files)} recipe file(s) invalid", problems=problems)

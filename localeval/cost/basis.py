@@ -77,11 +77,17 @@ def gpu_units(run: BenchRun | EvalRun, gpus: int | None) -> tuple[int, str, list
     if hw.gpu_count > 0:
         return hw.gpu_count, "result", []
     if hw.device in ("cpu", "api"):
-        return (
-            1,
-            "one host",
-            ["no GPU in the run: priced as one device-hour of the profile per hour"],
-        )
+        if hw.cpu_workers:
+            # vLLM's CPU build runs TP x PP x DP as processes on one host's cores: the host
+            # is what is rented, so more workers are not more device-hours.
+            note = (
+                f"CPU server with {hw.cpu_workers} engine workers on one host: priced as one "
+                "device-hour (one VM-hour) of the profile per hour, not "
+                f"{hw.cpu_workers}: the workers share the host's cores"
+            )
+        else:
+            note = "no GPU in the run: priced as one device-hour of the profile per hour"
+        return 1, "one host", [note]
     raise PricingRefused(
         f"{run.path}: the number of GPUs serving the measured endpoint is unknown (measured "
         "against --endpoint without --gpus), so it is not priced",

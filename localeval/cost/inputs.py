@@ -33,17 +33,29 @@ class Hardware:
     gpu_names: tuple[str, ...]
     gpu_count: int
     device: str = "unknown"
+    engine_workers: int | None = None
 
     @classmethod
     def of(cls, prov: Provenance) -> Hardware:
         names = tuple(g.name for g in prov.gpus if g.name)
-        return cls(prov.profile, names, prov.gpu_count, prov.device)
+        return cls(prov.profile, names, prov.gpu_count, prov.device, prov.engine_workers)
+
+    @property
+    def cpu_workers(self) -> int:
+        """Engine worker processes sharing one CPU host (0 unless a CPU server ran more
+        than one)."""
+        if self.device == "cpu" and self.gpu_count == 0 and (self.engine_workers or 1) > 1:
+            return int(self.engine_workers or 0)
+        return 0
 
     def describe(self) -> str:
-        """``4 x NVIDIA H100 80GB HBM3 (profile h100-sxm)`` or similar."""
+        """``4 x NVIDIA H100 80GB HBM3 (profile h100-sxm)``, ``CPU, 2 engine workers
+        (profile cpu)`` or similar."""
         names = sorted(set(self.gpu_names))
         prof = f" (profile {self.profile})" if self.profile else ""
         if self.gpu_count == 0:
+            if self.cpu_workers:
+                return f"CPU, {self.cpu_workers} engine workers{prof}"
             return f"{'CPU' if self.device == 'cpu' else 'no GPU'}{prof}"
         what = ", ".join(names) if names else "GPU name not recorded"
         return f"{self.gpu_count} x {what}{prof}"

@@ -44,7 +44,7 @@ from localeval.pipeline.manifest import (
 )
 from localeval.pipeline.progress import NoProgress, PipelineProgress
 from localeval.pipeline.serve_stage import server_died, start_server, stop_server
-from localeval.pipeline.serving import reap_server_group
+from localeval.pipeline.serving import check_ray_cluster, reap_server_group
 from localeval.recipes import AnyRecipe, ApiRecipe
 from localeval.rundir import make_run_dir, remove_empty
 from localeval.server.command import installed_vllm_build
@@ -103,17 +103,19 @@ def _endpoint_record(plan: PipelineConfig) -> dict[str, Any] | None:
 
 
 def _expected_gpus(plan: PipelineConfig, recipe: AnyRecipe) -> dict[str, Any]:
-    """A recipe's ``gpu_count`` and ``device`` before its server starts: the deployment's
-    ``--gpus`` for an existing endpoint; else 0 on vLLM's CPU build (which serves on the
-    CPU whatever the recipe's parallel sizes), else the recipe's TP x PP x DP. The serve
-    stage records what the started engine reports. A closed API: none of ours."""
+    """A recipe's ``gpu_count``, ``engine_workers`` and ``device`` before its server starts:
+    the deployment's ``--gpus`` for an existing endpoint (its workers unknown); else 0 GPUs
+    on vLLM's CPU build, which runs the recipe's TP x PP x DP as worker processes on this
+    host's cores; else the recipe's TP x PP x DP GPUs. The serve stage records what the
+    started engine reports. A closed API: none of ours."""
     if isinstance(recipe, ApiRecipe):
         return {"gpu_count": 0, "device": "api"}
     if plan.gpus is not None:
         return {"gpu_count": plan.gpus, "device": "gpu" if plan.gpus > 0 else "unknown"}
+    workers = recipe.gpu_count
     if installed_vllm_build() == "cpu":
-        return {"gpu_count": 0, "device": "cpu"}
-    return {"gpu_count": recipe.gpu_count, "device": "gpu"}
+        return {"gpu_count": 0, "engine_workers": workers, "device": "cpu"}
+    return {"gpu_count": workers, "engine_workers": workers, "device": "gpu"}
 
 
 def _open_manifest(plan: PipelineConfig, run_dir: Path) -> tuple[Manifest, bool]:
@@ -180,9 +182,26 @@ def run_pipeline(plan: PipelineConfig, progress: PipelineProgress | None = None)
             remove_empty(created)
 
 
+def _check_clusters(plan: PipelineConfig, manifest: Manifest) -> None:
+    """Before any stage: the Ray cluster of each recipe that still has a stage to run must
+    hold the GPUs its engine needs, else ConfigError (vLLM would wait for them forever, and
+    a run of several recipes would fail only when it reached this one). The serve stage
+    reads the cluster again and records it."""
+    if plan.endpoint is not None:
+        return
+    for recipe in plan.recipes:
+        if isinstance(recipe, ApiRecipe) or recipe.engine.distributed_backend != "ray":
+            continue
+        stages = manifest.entry(recipe.name).stages
+        wanted = ["bench", "eval"] if recipe.eval.tasks else ["bench"]
+        if any(not stages[s].done for s in wanted):
+            check_ray_cluster(recipe, lambda message: None)
+
+
 def _run_in(plan: PipelineConfig, run_dir: Path, hook: PipelineProgress) -> Manifest:
     with _run_lock(run_dir), terminate_as_interrupt():
         manifest, resumed = _open_manifest(plan, run_dir)
+        _check_clusters(plan, manifest)
         ctx = RunContext(plan, run_dir, manifest, hook)
         for recipe_name, stage, rec in manifest.recover():
             where = f"{recipe_name}/{stage}" if recipe_name else stage

@@ -62,11 +62,12 @@ def start_server(ctx: RunContext, recipe: Recipe, entry: RecipeEntry) -> Target 
         entry.server.ready_after_s = server.ready_after_s
         ctx.save()
         # gpu_count: every GPU the engine holds, on every node (TP x PP x DP; 0 on the CPU
-        # build): what the cost model prices.
+        # build): what the cost model prices. engine_workers: its TP x PP x DP processes.
         engine_info = server.engine_info()
         if cluster is not None:
             engine_info["cluster"] = cluster.to_dict()
         entry.gpu_count = int(engine_info["gpu_count"])
+        entry.engine_workers = int(engine_info["engine_workers"])
         entry.device = device_kind(engine_info.get("vllm_build"), entry.gpu_count)
         ctx.progress.note(
             f"{recipe.name}: server ready after {server.ready_after_s:.0f} s at {server.base_url}"

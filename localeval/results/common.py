@@ -46,7 +46,9 @@ class EndpointInfo(ResultModel):
 class EngineInfo(ResultModel):
     """How the server was started when localeval started it (secrets redacted), or, for an
     existing deployment (``launcher: external``), what was said of it: its GPU count. ``gpu_count``: every GPU the engine holds
-    on every node (0 on vLLM's CPU build)."""
+    on every node (0 on vLLM's CPU build). ``engine_workers``: the engine's worker processes
+    (tensor x pipeline x data parallel sizes): one per GPU on a GPU build; on the CPU build
+    processes that share the host's cores (None when localeval did not start the server)."""
 
     launcher: str | None = None
     deployment: str | None = None
@@ -58,6 +60,7 @@ class EngineInfo(ResultModel):
     served_model_name: str | None = None
     gpu_count: int | None = Field(default=None, ge=0)
     gpu_count_source: str | None = None
+    engine_workers: int | None = Field(default=None, ge=1)
     ready_after_s: float | None = None
     recipe: str | None = None
     cluster: dict[str, Any] | None = None
@@ -132,9 +135,18 @@ class Provenance(ResultModel):
         return self
 
     @property
+    def engine_workers(self) -> int | None:
+        """The engine's worker processes, when localeval started the server (see
+        :class:`EngineInfo`)."""
+        return self.engine.engine_workers if self.engine is not None else None
+
+    @property
     def hardware(self) -> str:
-        """``1 x NVIDIA H100 80GB HBM3``, ``CPU`` or ``no GPU``: what the file says served."""
+        """``1 x NVIDIA H100 80GB HBM3``, ``CPU``, ``CPU, 2 engine workers`` or ``no GPU``:
+        what the file says served."""
         if self.gpu_count <= 0:
+            if self.device == "cpu" and (self.engine_workers or 1) > 1:
+                return f"CPU, {self.engine_workers} engine workers"
             return {"cpu": "CPU", "api": "closed API"}.get(self.device, "no GPU")
         names = sorted({g.name for g in self.gpus})
         return f"{self.gpu_count} x {', '.join(names) if names else 'GPU (name not recorded)'}"

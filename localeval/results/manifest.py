@@ -104,14 +104,16 @@ class ServerHeld(_Model):
 
 class RecipeEntry(_Model):
     """One recipe of the run and the state of its stages. ``gpu_count``: every GPU its
-    server uses (0 on vLLM's CPU build); ``device``: what serves it; ``server``: how long
-    the server localeval started held its GPUs (None for an existing endpoint, or before
-    one started)."""
+    server uses (0 on vLLM's CPU build); ``engine_workers``: the engine's worker processes
+    (TP x PP x DP; on the CPU build they share one host; None for an existing endpoint);
+    ``device``: what serves it; ``server``: how long the server localeval started held its
+    GPUs (None for an existing endpoint, or before one started)."""
 
     name: str
     source: str | None = None
     served_model_name: str
     gpu_count: int = Field(ge=0)
+    engine_workers: int | None = Field(default=None, ge=1)
     device: Device = "unknown"
     server: ServerHeld | None = None
     stages: dict[str, StageRecord] = Field(

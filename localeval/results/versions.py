@@ -32,6 +32,9 @@ from __future__ import annotations
 #   run-manifest 3: each recipe's server hold (``server``: started, stopped, held_s,
 #     ready_after_s), what the cost prices beside "as run".
 #   report 1: ``report --format json`` (a rendering, read by nobody in localeval).
+#   bench 3, eval 3, run-manifest 2 also gained, optional: ``engine_workers`` (the engine's
+#   TP x PP x DP processes; on the CPU build they share one host) in ``provenance.engine``
+#   and in each recipe of the manifest.
 KINDS: dict[str, int] = {
     "bench": 3,
     "eval": 3,

@@ -34,11 +34,13 @@ from localeval.server.command import (
     installed_vllm_build,
     vllm_version,
 )
-from localeval.server.logs import HINTS, classify_log, tail
+from localeval.server.logs import HINTS, cause_line, classify_log, tail
 from localeval.server.procs import group_members as group_members
 
 POLL_INTERVAL_S = 0.5
 WATCHDOG_GRACE_S = 20.0
+# Lines of the server log searched for the cause of a failed start.
+CLASSIFY_LINES = 400
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -90,6 +92,7 @@ class VllmServer:
         startup_timeout_s: float,
         stop_timeout_s: float = 30.0,
         gpu_count: int = 1,
+        engine_workers: int = 1,
         recipe_name: str | None = None,
     ) -> None:
         self.command = command
@@ -98,6 +101,7 @@ class VllmServer:
         self.startup_timeout_s = startup_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.gpu_count = gpu_count
+        self.engine_workers = engine_workers
         self.recipe_name = recipe_name
         self.proc: subprocess.Popen[bytes] | None = None
         self.watchdog: subprocess.Popen[bytes] | None = None
@@ -148,6 +152,7 @@ class VllmServer:
             "model": self.command.model,
             "served_model_name": self.served_model_name,
             "gpu_count": self.gpu_count,
+            "engine_workers": self.engine_workers,
             "ready_after_s": self.ready_after_s,
             "recipe": self.recipe_name,
         }
@@ -204,12 +209,17 @@ class VllmServer:
             raise ServerError(f"cannot start the server watchdog: {exc}") from exc
 
     def _fail(self, message: str, cause: str | None = None) -> ServerStartError:
-        log_tail = tail(self.log_path, 40)
-        found = cause or classify_log(log_tail)
+        # The cause is looked for further up than the tail shown: a failed engine core logs
+        # its error, then the API server's own traceback buries it.
+        wide = tail(self.log_path, CLASSIFY_LINES)
+        found = cause or classify_log(wide)
+        line = cause_line(wide, found)
+        if line:
+            message = f"{message}: {line}"
         return ServerStartError(
             message,
             cause=found,
-            log_tail=log_tail,
+            log_tail=tail(self.log_path, 40),
             log_path=str(self.log_path),
             hint=HINTS.get(found),
         )
@@ -350,9 +360,11 @@ def prepare_server(
         command,
         run_dir=run_dir,
         startup_timeout_s=startup_timeout_s or recipe.default_startup_timeout_s(),
-        # The CPU build occupies no GPU: results record 0 and pricing counts the host as
-        # one device of the recipe's (cpu) profile.
+        # The CPU build occupies no GPU: results record 0 GPUs and the engine's worker
+        # processes (TP x PP x DP, sharing this host's cores); pricing counts the host as
+        # one device of the recipe's (cpu) profile however many workers it runs.
         gpu_count=0 if build == "cpu" else recipe.gpu_count,
+        engine_workers=recipe.gpu_count,
         recipe_name=recipe.name,
     )
 

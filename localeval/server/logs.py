@@ -9,6 +9,7 @@ CAUSES = (
     "out_of_memory",
     "port_in_use",
     "model_not_found",
+    "ray_unsupported",
     "unsupported_configuration",
     "timeout",
     "other",
@@ -20,6 +21,9 @@ HINTS = {
     "port_in_use": "pick another --port, or stop what is listening there",
     "model_not_found": "check the model id or path; for a gated model accept its licence and "
     "set HF_TOKEN; offline, point model.id at a local directory",
+    "ray_unsupported": "this vLLM build cannot run its workers on Ray (the CPU build has no "
+    "Ray device): leave engine.distributed_backend out (or set it to mp) to serve on this "
+    "host, or run the GPU build of vLLM on the Ray cluster's GPU nodes",
     "unsupported_configuration": "an engine argument or model feature is not supported by this "
     "vLLM build: check the recipe's engine section and extra_args",
     "timeout": "the server did not become ready in time: raise engine.startup_timeout_s or "
@@ -55,6 +59,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     (
+        # vLLM's own refusal (vllm/v1/executor/ray_utils.py) when the platform has no Ray
+        # device key, e.g. "current platform cpu does not support ray."
+        "ray_unsupported",
+        re.compile(r"current platform \S+ does not support ray", re.IGNORECASE),
+    ),
+    (
         "unsupported_configuration",
         re.compile(
             r"error: argument|unrecognized arguments|invalid choice|Unsupported|not supported"
@@ -71,6 +81,23 @@ def classify_log(text: str) -> str:
         if pattern.search(text):
             return cause
     return "other"
+
+
+# vLLM's log prefix: "(EngineCore pid=7) ERROR 12-04 15:05:15 [core.py:1510] "
+_PREFIX = re.compile(r"^\([^)]*\)\s+[A-Z]+\s+\S+\s+\S+\s+\[[^\]]*\]\s*")
+
+
+def cause_line(text: str, cause: str) -> str | None:
+    """The last line of ``text`` that shows ``cause`` (vLLM's log prefix removed), to quote
+    in the error message: the root cause is often above the last lines of the log, under a
+    traceback of the API server's own. None when no line shows it."""
+    pattern = dict(_PATTERNS).get(cause)
+    if pattern is None:
+        return None
+    for line in reversed(text.splitlines()):
+        if pattern.search(line):
+            return _PREFIX.sub("", line.strip())[:300]
+    return None
 
 
 def tail(path: Path, lines: int = 30, max_bytes: int = 64 * 1024) -> str:
