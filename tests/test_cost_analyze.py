@@ -490,3 +490,47 @@ def test_slo_recorded_as_a_count_of_requests(tmp_path: Path) -> None:
     data["points"][1]["slo_attainment"] = 0.995
     explicit = run([write(tmp_path, data, "b2.json")])
     assert explicit.points[1].slo_met is True
+
+
+def _api_eval(tmp_path: Path) -> Path:
+    """The H100 eval fixture's mmlu_pro as a closed API measured it: billed usage with
+    cached and reasoning tokens, its own accuracy, priced as gpt-4o-mini."""
+    data = json.loads(EVAL.read_text())
+    prov = data["provenance"]
+    prov.update(device="api", gpu_count=0, gpus=[], profile=None, model="gpt-4o-mini")
+    prov["api"] = {"price_as": "gpt-4o-mini", "tier": "standard"}
+    task = data["tasks"]["mmlu_pro"]
+    task.update(
+        metrics={"acc": 0.87, "acc_stderr": 0.003},
+        prompt_tokens=1_000_000,
+        cached_prompt_tokens=400_000,
+        generated_tokens=300_000,
+        reasoning_tokens=0,
+        gpu_count=0,
+        gpu_seconds=0.0,
+        energy_j=None,
+        energy_unavailable_reason="a closed API",
+        token_source="usage",
+    )
+    data["tasks"] = {"mmlu_pro": task}
+    return write(tmp_path, data, "api.json")
+
+
+def test_a_measured_api_run_is_priced_beside_the_self_hosted_runs(tmp_path: Path) -> None:
+    report = run(
+        [BENCH, EVAL, _api_eval(tmp_path)], task="mmlu_pro", min_accuracy=83, compare=("gpt-4o",)
+    )
+    (api_run,) = report.api_runs
+    (m,) = api_run.tasks
+    # gpt-4o-mini: $0.15/M input, $0.075/M cached, $0.60/M output (LiteLLM's file)
+    expected = 600_000 * 0.15e-6 + 400_000 * 0.075e-6 + 300_000 * 0.60e-6
+    assert round(m.cost_usd, 2) == round(expected, 2) and m.cost_usd == pytest.approx(expected)
+    assert m.usd_per_correct == pytest.approx(expected / (0.87 * 12032))
+    # the self-hosted runs are priced as before, and the API run is not priced on hardware
+    assert {t.path for t in report.tasks} == {str(EVAL)}
+    fp = report.fixed_performance
+    assert fp is not None
+    measured = [c for c in fp.meeting if c.kind == "api measured"]
+    assert [c.cost_usd for c in measured] == [pytest.approx(expected)]
+    assert measured[0].score == 0.87
+    assert report.to_dict()["api_runs"][0]["tasks"][0]["cost_usd"] == pytest.approx(expected)

@@ -25,7 +25,6 @@ reference points).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from localeval.cost.api_runs import is_api_eval, price_api_runs
@@ -113,7 +112,14 @@ def analyze_runs(runs: Sequence[BenchRun | EvalRun], opts: CostOptions) -> CostR
             ctx = _context(opts, None)
             ctx.notes.append("closed APIs measured: each task priced from the usage the API billed")
             return _report(ctx, [], [], [], [], api_runs=measured)
-        return replace(analyze_runs(hosted, opts), api_runs=measured)
+        return _analyze_hosted(hosted, opts, measured)
+    return _analyze_hosted(runs, opts, [])
+
+
+def _analyze_hosted(
+    runs: Sequence[BenchRun | EvalRun], opts: CostOptions, api_runs: list[MeasuredApiRun]
+) -> CostReport:
+    """The cost report of self-hosted results, with the measured API runs beside them."""
     profiles = list_profiles(opts.profiles_dir)
     target: HardwareProfile | None
     if opts.profile is not None:
@@ -149,6 +155,7 @@ def analyze_runs(runs: Sequence[BenchRun | EvalRun], opts: CostOptions) -> CostR
         saturation=[s.record for s in saturations.peak.values()],
         task_breakeven=per_task,
         server_holds=holds,
+        api_runs=api_runs,
     )
 
 
