@@ -87,6 +87,15 @@ def test_unknown_gpu_count_is_not_priced(tmp_path: Path) -> None:
     assert "--gpus N" in str(info.value.hint) and "--profile" in str(info.value.hint)
 
 
+def test_unknown_gpu_count_is_named_before_a_missing_profile(tmp_path: Path) -> None:
+    # a result naming no profile and no GPU count: the refusal names --gpus, not only
+    # --profile (pricing it with a profile alone would still price it as one GPU)
+    path = write(tmp_path, endpoint_eval(profile=None), "eval.json")
+    with pytest.raises(PricingRefused, match="number of GPUs") as info:
+        analyze([path], CostOptions(profiles_dir=PROFILES, compare=("o1",)))
+    assert "--gpus N" in str(info.value.hint) and "--profile" in str(info.value.hint)
+
+
 def test_gpus_prices_the_deployment_and_is_recorded(tmp_path: Path) -> None:
     path = write(tmp_path, endpoint_eval(profile="test-h100"), "eval.json")
     report = analyze([path], CostOptions(profiles_dir=PROFILES, compare=("o1",), gpus=8))
