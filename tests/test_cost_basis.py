@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from localeval.cli import cli
 from localeval.cost.analyze import CostOptions, analyze
-from localeval.errors import PricingRefused
+from localeval.errors import ConfigError, PricingRefused
 from tests.factories import bench_result, eval_result, provenance
 
 DATA = Path(__file__).parent / "data"
@@ -89,9 +89,9 @@ def test_unknown_gpu_count_is_not_priced(tmp_path: Path) -> None:
 
 def test_unknown_gpu_count_is_named_before_a_missing_profile(tmp_path: Path) -> None:
     # a result naming no profile and no GPU count: the refusal names --gpus, not only
-    # --profile (pricing it with a profile alone would still price it as one GPU)
+    # --profile (pricing it with a profile alone would still be refused for the count)
     path = write(tmp_path, endpoint_eval(profile=None), "eval.json")
-    with pytest.raises(PricingRefused, match="number of GPUs") as info:
+    with pytest.raises(ConfigError, match="how many GPUs") as info:
         analyze([path], CostOptions(profiles_dir=PROFILES, compare=("o1",)))
     assert "--gpus N" in str(info.value.hint) and "--profile" in str(info.value.hint)
 

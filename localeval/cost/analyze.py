@@ -31,7 +31,6 @@ from localeval.cost.api_runs import is_api_eval, price_api_runs
 from localeval.cost.basis import (
     build_prices,
     electricity,
-    gpu_units,
     measured_power_per_gpu_w,
     measured_target,
     run_basis,
@@ -121,8 +120,6 @@ def _analyze_hosted(
     runs: Sequence[BenchRun | EvalRun], opts: CostOptions, api_runs: list[MeasuredApiRun]
 ) -> CostReport:
     """The cost report of self-hosted results, with the measured API runs beside them."""
-    for r in runs:  # an unknown GPU count is refused first, naming --gpus and --profile
-        gpu_units(r, opts.gpus)
     profiles = list_profiles(opts.profiles_dir)
     target: HardwareProfile | None
     if opts.profile is not None:

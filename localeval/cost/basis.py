@@ -57,9 +57,14 @@ def measured_target(
         )
     target = next(iter(measured.values()), None)
     if target is None and opts.usd_per_hour is None:
+        unknown = opts.gpus is None and any(
+            r.hardware.gpu_count <= 0 and r.hardware.device not in ("cpu", "api") for r in runs
+        )
         raise ConfigError(
-            "no price: the results name no hardware profile and none was given",
-            hint="pass --profile NAME (see `localeval hw list`) or --usd-per-hour X",
+            "no price: the results name no hardware profile and none was given"
+            + ("; nor do they say how many GPUs served them" if unknown else ""),
+            hint="pass --profile NAME (see `localeval hw list`) or --usd-per-hour X"
+            + (", and --gpus N (the GPUs serving the endpoint)" if unknown else ""),
         )
     return target
 
