@@ -12,7 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from localeval.errors import ConfigError
-from localeval.recipes import ApiRecipe, list_all_recipes, load_any_recipe, load_any_recipe_file
+from localeval.recipes import (
+    ApiRecipe,
+    Recipe,
+    list_all_recipes,
+    load_any_recipe,
+    load_any_recipe_file,
+)
 
 
 @click.group("recipes")
@@ -87,5 +93,8 @@ def validate_cmd(files: tuple[Path, ...]) -> None:
                 problems.append(f"  hint: {exc.hint}")
             continue
         click.echo(f"ok: {path} ({recipe.name})")
+        if isinstance(recipe, Recipe):
+            for warning in recipe.warnings():
+                click.echo(f"  warning: {warning}")
     if problems:
         raise ConfigError(f"{bad} of {len(files)} recipe file(s) invalid", problems=problems)
