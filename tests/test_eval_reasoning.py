@@ -246,3 +246,29 @@ def test_a_failed_preflight_is_counted_too(fake: FakeCompletionsServer, tmp_path
     assert result.status == "failed" and result.errors[MC].stage == "preflight"
     assert result.overhead is not None
     assert result.overhead.prompt_tokens == fake.counters.prompt_tokens
+
+
+# --- what the user sees --------------------------------------------------------------------
+def test_cli_and_report_show_cut_off_answers_and_reasoning(
+    fake: FakeCompletionsServer, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from localeval.cli import cli
+
+    out = tmp_path / "run"
+    args = [
+        "eval", "--endpoint", fake.base_url, "--model", fake.model, "--tasks", f"{MC},{GEN}",
+        "--limit", str(LIMIT), "--tokenizer", "remote", "--output", str(out),
+        "--gen-api", "chat", "--gen-kwargs", "max_gen_toks=20",
+    ]  # fmt: skip
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert f"{GEN}: {LIMIT} of {LIMIT} answers (100%) cut off at max_gen_toks" in text
+    assert f"{GEN}: {LIMIT * 13:,} of {LIMIT * 20:,} generated tokens are reasoning" in text
+    assert "requests of no task (preflight): 1," in text
+    report = CliRunner().invoke(cli, ["report", str(out)], catch_exceptions=False)
+    assert report.exit_code == 0, report.output
+    shown = " ".join(report.output.split())
+    assert f"{LIMIT} of {LIMIT} answers (100%) cut off at max_gen_toks 20" in shown
