@@ -272,3 +272,19 @@ def test_cli_and_report_show_cut_off_answers_and_reasoning(
     assert report.exit_code == 0, report.output
     shown = " ".join(report.output.split())
     assert f"{LIMIT} of {LIMIT} answers (100%) cut off at max_gen_toks 20" in shown
+
+
+def test_max_gen_toks_beyond_the_served_context_is_refused_before_any_request(
+    fake: FakeCompletionsServer, tmp_path: Path
+) -> None:
+    from localeval.errors import ConfigError
+
+    config = EvalConfig.build(
+        tasks=[GEN],
+        tokenizer="remote",
+        output_dir=str(tmp_path / "run"),
+        gen_kwargs={"max_gen_toks": fake.max_model_len},
+    )
+    with pytest.raises(ConfigError, match="leaves no room for a prompt"):
+        run_eval(config, Endpoint.from_url(fake.base_url, fake.model))
+    assert fake.counters.received == 0

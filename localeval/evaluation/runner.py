@@ -211,6 +211,15 @@ def _setup(
             f"the server does not report max_model_len; lm-eval's max_length set to "
             f"{DEFAULT_MAX_LENGTH} (set --max-length)"
         )
+    served_len = entry.get("max_model_len")
+    gen = _asked_max_gen_toks(config)
+    if gen is not None and isinstance(served_len, int) and gen >= served_len:
+        raise ConfigError(
+            f"max_gen_toks {gen} leaves no room for a prompt: the server's max_model_len is "
+            f"{served_len}, and every generation request would be refused",
+            hint=f"pass --gen-kwargs max_gen_toks=N with N well under {served_len} (a reasoning "
+            "model needs thousands), or serve with a longer engine.max_model_len",
+        )
     local = endpoint.is_local
     if config.api:
         detection: dict[str, Any] = {"available": False, "reason": API_ENERGY_REASON, "gpus": []}
@@ -913,14 +922,22 @@ def _reasoning(run: _Run, client: Any, billed: Any) -> Reasoning:
     return reasoning_figures(client, count)
 
 
+def _asked_max_gen_toks(config: EvalConfig) -> int | None:
+    """The generation length the run's generation arguments ask for (None: the tasks')."""
+    for key in ("max_tokens", "max_gen_toks"):
+        value = (config.gen_kwargs or {}).get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
 def _max_gen_toks(loaded: Any, config: EvalConfig, lm: Any) -> int | None:
     """The ``max_gen_toks`` the task's generations ran with: the run's generation
     arguments, else the task's own, else lm-eval's default; None when the task's leaves
     differ."""
-    if config.gen_kwargs:
-        for key in ("max_tokens", "max_gen_toks"):
-            if isinstance(config.gen_kwargs.get(key), int):
-                return int(config.gen_kwargs[key])
+    asked = _asked_max_gen_toks(config)
+    if asked is not None:
+        return asked
     found: set[int] = set()
     for task in loaded.leaves.values():
         if str(task.OUTPUT_TYPE) != "generate_until":
