@@ -8,6 +8,7 @@ and without vLLM's reasoning parser, with real lm-eval."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -268,6 +269,11 @@ def test_cli_and_report_show_cut_off_answers_and_reasoning(
     assert f"{GEN}: {LIMIT} of {LIMIT} answers (100%) cut off at max_gen_toks" in text
     assert f"{GEN}: {LIMIT * 13:,} of {LIMIT * 20:,} generated tokens are reasoning" in text
     assert "requests of no task (preflight): 1," in text
+    again = [*args, "--json", "--no-cache", "--output", str(tmp_path / "again")]
+    summary = CliRunner().invoke(cli, again)
+    data = json.loads(summary.stdout)
+    assert data["tasks"][GEN]["truncated"] == data["tasks"][GEN]["generations"] == LIMIT
+    assert data["overhead"]["purposes"] == ["preflight"]
     report = CliRunner().invoke(cli, ["report", str(out)], catch_exceptions=False)
     assert report.exit_code == 0, report.output
     shown = " ".join(report.output.split())
