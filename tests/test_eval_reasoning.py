@@ -27,7 +27,7 @@ from localeval.evaluation.thinking import (
 from localeval.evaluation.watch import ClientCounts, RequestWatch
 from localeval.results import load_result
 from localeval.results.eval import TaskResult
-from tests.fakes.fake_completions import FakeCompletionsServer, encode
+from tests.fakes.fake_completions import FakeCompletionsServer, encode, write_byte_tokenizer
 
 CHAT_TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
 MC, GEN = "localeval_sums_mc", "localeval_sums_gen"
@@ -294,3 +294,13 @@ def test_max_gen_toks_beyond_the_served_context_is_refused_before_any_request(
     with pytest.raises(ConfigError, match="leaves no room for a prompt"):
         run_eval(config, Endpoint.from_url(fake.base_url, fake.model))
     assert fake.counters.received == 0
+
+
+def test_thinking_counted_with_a_local_tokenizer(
+    fake: FakeCompletionsServer, tmp_path: Path
+) -> None:
+    folder = write_byte_tokenizer(tmp_path / "tok", chat_template=CHAT_TEMPLATE)
+    task = _run(fake, tmp_path, gen_api="chat", tokenizer=str(folder)).tasks[GEN]
+    assert task.metrics["exact_match"] == 1.0
+    assert task.reasoning_tokens == LIMIT * len(encode(THINKING))  # no special tokens added
+    assert task.reasoning_tokens_source == "tokenizer"

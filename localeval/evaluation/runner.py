@@ -913,11 +913,17 @@ def _reasoning(run: _Run, client: Any, billed: Any) -> Reasoning:
     if billed is not None and billed.reasoning_reported:
         return Reasoning(billed.reasoning_tokens, "usage")
     count: Any = None
-    if run.pool.tokenizer.backend != "none":
+    hf = run.pool.hf_tokenizer()
+    if hf is not None:  # without the BOS lm-eval may add to a prompt
+
+        def count(text: str) -> int:
+            return len(hf(text, add_special_tokens=False)["input_ids"])
+
+    elif run.pool.tokenizer.backend == "remote":  # the server's /tokenize, no special tokens
         lm = run.pool.completions()
 
         def count(text: str) -> int:
-            return len(lm.tok_encode(text, add_special_tokens=False))
+            return len(lm.tok_encode(text))
 
     return reasoning_figures(client, count)
 
