@@ -257,6 +257,7 @@ def test_validate_warns_of_a_reasoning_model_without_parser_or_room(tmp_path: Pa
         "eval: {tasks: [gsm8k]}\nhardware: {profile: h100-sxm}\n",
     )
     out = CliRunner().invoke(cli, ["recipes", "validate", str(path)], catch_exceptions=False)
-    assert out.exit_code == 0
-    assert "set engine.reasoning_parser: deepseek_r1" in out.output
-    assert "set eval.max_gen_toks" in out.output
+    assert out.exit_code == 0 and f"ok: {path}" in out.stdout
+    assert f"warning: {path}: " in out.stderr
+    assert "set engine.reasoning_parser: deepseek_r1" in out.stderr
+    assert "set eval.max_gen_toks" in out.stderr

@@ -83,6 +83,9 @@ def validate_cmd(files: tuple[Path, ...]) -> None:
             recipe = load_any_recipe_file(path)
             if isinstance(recipe, ApiRecipe):
                 recipe.check_price()
+            elif isinstance(recipe, Recipe):  # valid, but likely wrong: said on stderr
+                for warning in recipe.warnings():
+                    click.echo(f"warning: {path}: {warning}", err=True)
         except ConfigError as exc:
             # Every line of the error: a validation error lists one problem per field; a
             # YAML error gives the file, line and column, the line itself and what to fix.
@@ -93,8 +96,5 @@ def validate_cmd(files: tuple[Path, ...]) -> None:
                 problems.append(f"  hint: {exc.hint}")
             continue
         click.echo(f"ok: {path} ({recipe.name})")
-        if isinstance(recipe, Recipe):
-            for warning in recipe.warnings():
-                click.echo(f"  warning: {warning}")
     if problems:
         raise ConfigError(f"{bad} of {len(files)} recipe file(s) invalid", problems=problems)
