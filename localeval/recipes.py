@@ -14,6 +14,7 @@ it (``eval --api``); ``serve`` and ``bench`` refuse it.
 
 from __future__ import annotations
 
+import difflib
 import importlib.resources
 import re
 from pathlib import Path
@@ -43,6 +44,37 @@ Quantization = Literal[
 ]  # fmt: skip
 
 BUILTIN_TINY_MODEL = "builtin:tiny-sums"
+
+REASONING_PARSERS = (
+    "deepseek_r1", "deepseek_v3", "deepseek_v4", "deepseek_v41", "poolside_v1",
+    "cohere_command3", "cohere_command4", "ernie45", "gemma4", "glm45", "glm47", "ling3",
+    "openai_gptoss", "granite", "granite_thinking_parser", "hf", "holo2", "hunyuan_a13b",
+    "hy_v3", "hy_v4", "kimi_k2", "kimi_k3", "k2_horizon", "mimo", "minicpmv", "minimax_m2",
+    "minimax_m2_append_think", "minimax_m3", "mistral", "nemotron_v3", "olmo3", "plamo3",
+    "muse_glimmer", "qwen3", "seed_oss", "step3", "step3p5", "inkling",
+)  # fmt: skip
+"""vLLM's ``--reasoning-parser`` names (``vllm.reasoning`` registry of vLLM 0.32, December
+2026; the "Reasoning Outputs" page of vLLM's documentation lists the models of each)."""
+
+REASONING_MODELS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"deepseek-r1", re.IGNORECASE), "deepseek_r1"),
+    (re.compile(r"(^|/)qwq-", re.IGNORECASE), "deepseek_r1"),
+)
+"""Models that think before they answer on every request, and the parser vLLM's
+documentation gives for them ("Reasoning Outputs": DeepSeek R1 series and QwQ-32B:
+``deepseek_r1``; checked December 2026)."""
+
+REASONING_MAX_GEN_TOKS = 32768
+"""Room for a reasoning model's thinking and answer: the generation length DeepSeek used to
+evaluate R1 and its distills (their model cards, January 2025)."""
+
+
+def reasoning_parser_for(model_id: str) -> str | None:
+    """The reasoning parser for a model known to think on every request, else None."""
+    for pattern, parser in REASONING_MODELS:
+        if pattern.search(model_id):
+            return parser
+    return None
 
 
 class _Strict(BaseModel):
@@ -87,6 +119,10 @@ class EngineArgs(_Strict):
         default=None, description="Ray cluster address (e.g. 'auto' or 'ray://head:10001')"
     )
     seed: int | None = None
+    reasoning_parser: str | None = Field(
+        default=None,
+        description="vLLM --reasoning-parser: the thinking apart from the answer (e.g. deepseek_r1)",
+    )
     extra_args: list[str] = Field(
         default_factory=list, description="passed through to vLLM unchanged"
     )
@@ -95,10 +131,27 @@ class EngineArgs(_Strict):
     )
     startup_timeout_s: float | None = Field(default=None, gt=0)
 
+    @field_validator("reasoning_parser")
+    @classmethod
+    def _known_parser(cls, v: str | None) -> str | None:
+        if v is not None and v not in REASONING_PARSERS:
+            close = difflib.get_close_matches(v, REASONING_PARSERS, n=3, cutoff=0.6)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise ValueError(
+                f"unknown reasoning parser {v!r}: {hint}vLLM's parsers are "
+                f"{', '.join(REASONING_PARSERS)}"
+            )
+        return v
+
     @model_validator(mode="after")
     def _ray_needs_backend(self) -> EngineArgs:
         if self.ray_address and self.distributed_backend != "ray":
             raise ValueError("ray_address is set but distributed_backend is not 'ray'")
+        if self.reasoning_parser and any(
+            a == "--reasoning-parser" or a.startswith("--reasoning-parser=")
+            for a in self.extra_args
+        ):
+            raise ValueError("reasoning_parser is set and extra_args carries --reasoning-parser")
         return self
 
     @property
@@ -194,6 +247,12 @@ class EvalSpec(_Strict):
     num_concurrent: int = Field(default=8, gt=0)
     limit: int | None = Field(default=None, gt=0)
     num_fewshot: int | None = Field(default=None, ge=0)
+    max_gen_toks: int | None = Field(
+        default=None,
+        gt=0,
+        description="tokens each generation may take (lm-eval's max_gen_toks for every task); "
+        "a reasoning model needs room for its thinking",
+    )
     include_path: str | None = None
     datasets_dir: str | None = Field(
         default=None,
@@ -247,6 +306,35 @@ class Recipe(_Strict):
     bench: BenchScenario = Field(default_factory=BenchScenario)
     hardware: HardwareSpec
     source_path: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _generations_fit_the_context(self) -> Recipe:
+        limit, gen = self.engine.max_model_len, self.eval.max_gen_toks
+        if limit is not None and gen is not None and gen >= limit:
+            raise ValueError(
+                f"eval.max_gen_toks {gen} leaves no room for a prompt in engine.max_model_len "
+                f"{limit}: every generation request would fail"
+            )
+        return self
+
+    def warnings(self) -> list[str]:
+        """What is valid but likely wrong: a model known to think on every request served
+        without a reasoning parser, or evaluated without room for its thinking."""
+        out: list[str] = []
+        parser = reasoning_parser_for(self.model.id)
+        if parser is not None and self.engine.reasoning_parser is None:
+            out.append(
+                f"{self.model.id} is a reasoning model: set engine.reasoning_parser: {parser} "
+                "(vLLM then returns the thinking apart from the answer)"
+            )
+        thinks = parser is not None or self.engine.reasoning_parser is not None
+        if thinks and self.eval.tasks and self.eval.max_gen_toks is None:
+            out.append(
+                "a reasoning model's thinking needs room: set eval.max_gen_toks (e.g. "
+                f"{REASONING_MAX_GEN_TOKS}, within engine.max_model_len); the tasks' own "
+                "limits (a few hundred tokens) cut the thinking off"
+            )
+        return out
 
     @model_validator(mode="after")
     def _prompts_fit_the_context(self) -> Recipe:

@@ -11,7 +11,15 @@ from click.testing import CliRunner
 
 from localeval.cli import cli
 from localeval.errors import ConfigError, UnknownNameError
-from localeval.recipes import list_recipes, load_recipe, load_recipe_file
+from localeval.recipes import (
+    Recipe,
+    list_recipes,
+    load_any_recipe_file,
+    load_recipe,
+    load_recipe_file,
+)
+
+REPO_RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 REQUIRED_BUILTINS = {
     "tiny-cpu",
@@ -183,3 +191,73 @@ def test_help_and_version() -> None:
     for args in (["-h"], ["recipes", "-h"], ["recipes", "list", "--help"], ["serve", "-h"]):
         res = runner.invoke(cli, args, catch_exceptions=False)
         assert res.exit_code == 0 and "Usage:" in res.output, args
+
+
+# --- reasoning models ---------------------------------------------------------------------
+def test_every_builtin_reasoning_model_has_its_parser_and_room_to_think() -> None:
+    from localeval.evaluation.config import EvalConfig
+    from localeval.recipes import REASONING_MAX_GEN_TOKS, reasoning_parser_for
+
+    # the recipe files of this source tree (an installed package may carry older ones)
+    shipped = [load_any_recipe_file(p) for p in sorted(REPO_RECIPES.glob("*.yaml"))]
+    shipped = [r for r in shipped if isinstance(r, Recipe)]
+    thinking = [r for r in shipped if reasoning_parser_for(r.model.id)]
+    assert [r.name for r in thinking] == ["deepseek-r1-distill-qwen-32b-h200"]
+    for recipe in thinking:
+        assert recipe.engine.reasoning_parser == reasoning_parser_for(recipe.model.id)
+        # room for long thinking, and for a few-shot prompt within the context
+        assert recipe.engine.max_model_len is not None and recipe.eval.max_gen_toks is not None
+        assert 16384 <= recipe.eval.max_gen_toks <= REASONING_MAX_GEN_TOKS
+        assert recipe.engine.max_model_len - recipe.eval.max_gen_toks >= 4096
+        assert recipe.warnings() == []
+        config = EvalConfig.from_recipe(recipe)
+        assert config.gen_kwargs == {"max_gen_toks": recipe.eval.max_gen_toks}
+        # --gen-kwargs adds to the recipe's, and wins where both say
+        both = EvalConfig.from_recipe(recipe, gen_kwargs={"temperature": 0.6, "max_gen_toks": 9})
+        assert both.gen_kwargs == {"max_gen_toks": 9, "temperature": 0.6}
+    for recipe in shipped:
+        assert recipe.warnings() == [], recipe.name
+
+
+def test_reasoning_model_ids() -> None:
+    from localeval.recipes import reasoning_parser_for
+
+    assert reasoning_parser_for("deepseek-ai/DeepSeek-R1-Distill-Llama-70B") == "deepseek_r1"
+    assert reasoning_parser_for("Qwen/QwQ-32B") == "deepseek_r1"
+    assert reasoning_parser_for("meta-llama/Llama-3.1-8B-Instruct") is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("engine: {reasoning_parser: deepseek-r1}", "did you mean deepseek_r1"),
+        ("engine: {reasoning_parser: nope}", "unknown reasoning parser 'nope'"),
+        (
+            "engine: {reasoning_parser: qwen3, extra_args: ['--reasoning-parser', 'qwen3']}",
+            "extra_args carries --reasoning-parser",
+        ),
+        (
+            "engine: {max_model_len: 4096}\neval: {max_gen_toks: 4096}",
+            "eval.max_gen_toks 4096 leaves no room for a prompt",
+        ),
+        ("eval: {max_gen_toks: 0}", "eval.max_gen_toks"),
+    ],
+)
+def test_bad_reasoning_settings_name_the_field(tmp_path: Path, extra: str, message: str) -> None:
+    text = "name: r\nmodel: {id: org/m}\nhardware: {profile: h100-sxm}\n" + extra + "\n"
+    with pytest.raises(ConfigError) as err:
+        load_recipe_file(write(tmp_path, text))
+    assert message in "\n".join([err.value.message, *err.value.problems])
+
+
+def test_validate_warns_of_a_reasoning_model_without_parser_or_room(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "name: r1\nmodel: {id: deepseek-ai/DeepSeek-R1-Distill-Qwen-7B}\n"
+        "eval: {tasks: [gsm8k]}\nhardware: {profile: h100-sxm}\n",
+    )
+    out = CliRunner().invoke(cli, ["recipes", "validate", str(path)], catch_exceptions=False)
+    assert out.exit_code == 0 and f"ok: {path}" in out.stdout
+    assert f"warning: {path}: " in out.stderr
+    assert "set engine.reasoning_parser: deepseek_r1" in out.stderr
+    assert "set eval.max_gen_toks" in out.stderr

@@ -893,13 +893,14 @@ def test_plan_json_is_the_plan_file_and_reads_back() -> None:
 GOLDEN_V2_EVAL = GOLDEN_ROOT / "v2" / "eval_result.json"
 
 
-def test_v2_eval_golden_loads_as_version_3_with_nothing_lost() -> None:
+def test_v2_eval_golden_loads_at_the_current_version_with_nothing_lost() -> None:
     original = raw(GOLDEN_V2_EVAL)
     assert (original["kind"], original["schema_version"]) == ("eval", 2)
     model = read_measurement(GOLDEN_V2_EVAL)
     assert isinstance(model, EvalResult)
-    assert model.schema_version == current_version("eval") == 3
-    assert_carried_over(original | {"schema_version": 3}, model.model_dump(mode="json"))
+    assert model.schema_version == current_version("eval")
+    current = {"schema_version": current_version("eval")}
+    assert_carried_over(original | current, model.model_dump(mode="json"))
     for name, task in model.tasks.items():
         assert task.prompt_tokens == original["tasks"][name]["prompt_tokens"]
         # version 2 said nothing of cached or reasoning tokens, nor of retries
@@ -911,6 +912,25 @@ def test_an_api_provenance_has_no_gpus() -> None:
     data = raw(GOLDEN_V2_EVAL)["provenance"] | {"device": "api", "gpu_count": 2}
     with pytest.raises(ValueError, match="API server uses 0 GPUs"):
         EvalResult.model_validate(raw(GOLDEN_V2_EVAL) | {"provenance": data, "schema_version": 3})
+
+
+GOLDEN_V3_EVAL = GOLDEN_ROOT / "v3" / "eval_result.json"
+
+
+def test_v3_eval_golden_loads_at_the_current_version_with_nothing_lost() -> None:
+    original = raw(GOLDEN_V3_EVAL)
+    assert (original["kind"], original["schema_version"]) == ("eval", 3)
+    model = read_measurement(GOLDEN_V3_EVAL)
+    assert isinstance(model, EvalResult)
+    assert model.schema_version == current_version("eval") == 4
+    assert_carried_over(original | {"schema_version": 4}, model.model_dump(mode="json"))
+    for name, task in model.tasks.items():
+        assert task.generated_tokens == original["tasks"][name]["generated_tokens"]
+        # version 3 did not count cut-off answers nor say where reasoning tokens came from
+        assert (task.generations, task.truncated, task.max_gen_toks) == (None, None, None)
+        assert (task.reasoning_tokens_source, task.truncated_share) == (None, None)
+    # nor did a self-hosted run record its preflight request
+    assert model.overhead is None
 
 
 GOLDEN_V2_BENCH = GOLDEN_ROOT / "v2" / "bench_rate.json"

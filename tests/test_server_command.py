@@ -141,3 +141,14 @@ def test_tail(tmp_path: Path) -> None:
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     assert tail(log, 3).splitlines() == ["line 97", "line 98", "line 99"]
     assert tail(tmp_path / "missing") == ""
+
+
+def test_reasoning_recipe_starts_vllm_with_its_parser() -> None:
+    repo = Path(__file__).resolve().parents[1] / "recipes"
+    recipe = load_recipe_file(repo / "deepseek-r1-distill-qwen-32b-h200.yaml")
+    cmd = build_command(recipe, recipe.model.id, host="127.0.0.1", port=8000, launcher="cli")
+    assert flag(cmd.argv, "--reasoning-parser") == "deepseek_r1"
+    plain = build_command(
+        load_recipe("llama-3.1-8b-instruct-h100"), "m", host="h", port=1, launcher="cli"
+    )
+    assert "--reasoning-parser" not in plain.argv

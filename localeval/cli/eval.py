@@ -168,6 +168,23 @@ def _print_summary(console: Console, result: EvalResult) -> None:
             f"billed usage at {priced}: {spent}"
             + ("  [red]stopped by --max-usd[/]" if api.budget_stopped else "")
         )
+    for name, t in result.tasks.items():
+        if t.reasoning_tokens is not None:
+            console.print(
+                f"{name}: {t.reasoning_tokens:,} of {t.generated_tokens:,} generated tokens "
+                f"are reasoning ({t.reasoning_tokens_source})"
+            )
+        if t.truncated and t.truncated_share is not None:
+            console.print(
+                f"{name}: [yellow]{t.truncated} of {t.generations} answers "
+                f"({t.truncated_share:.0%}) cut off at max_gen_toks[/]"
+            )
+    over = result.overhead
+    if over is not None and over.requests and api is None:
+        console.print(
+            f"requests of no task ({', '.join(over.purposes)}): {over.requests}, "
+            f"{over.prompt_tokens:,} prompt and {over.generated_tokens:,} generated tokens"
+        )
     first = next(iter(result.tasks.values()), None)
     if first is not None and first.energy_j is None and first.energy_unavailable_reason:
         console.print(f"energy unavailable: {first.energy_unavailable_reason}")

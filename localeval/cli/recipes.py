@@ -12,7 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from localeval.errors import ConfigError
-from localeval.recipes import ApiRecipe, list_all_recipes, load_any_recipe, load_any_recipe_file
+from localeval.recipes import (
+    ApiRecipe,
+    Recipe,
+    list_all_recipes,
+    load_any_recipe,
+    load_any_recipe_file,
+)
 
 
 @click.group("recipes")
@@ -77,6 +83,9 @@ def validate_cmd(files: tuple[Path, ...]) -> None:
             recipe = load_any_recipe_file(path)
             if isinstance(recipe, ApiRecipe):
                 recipe.check_price()
+            elif isinstance(recipe, Recipe):  # valid, but likely wrong: said on stderr
+                for warning in recipe.warnings():
+                    click.echo(f"warning: {path}: {warning}", err=True)
         except ConfigError as exc:
             # Every line of the error: a validation error lists one problem per field; a
             # YAML error gives the file, line and column, the line itself and what to fix.

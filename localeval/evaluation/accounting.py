@@ -10,12 +10,13 @@ how many prompt tokens they held once tokenized as lm-eval tokenized them.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from localeval.evaluation.result import TokenCheck, TokenSource
 from localeval.evaluation.watch import ClientCounts
+from localeval.results.eval import ReasoningSource
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,40 @@ def choose_counts(server: ServerDelta | None, client: ClientCounts) -> Counts:
             "usage",
         )
     return Counts(client.responses, 0, 0, "unavailable")
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    """A task's reasoning tokens, where they come from, or why they are unknown."""
+
+    tokens: int | None = None
+    source: ReasoningSource | None = None
+    unavailable_reason: str | None = None
+
+
+def reasoning_figures(
+    client: ClientCounts,
+    count_tokens: Callable[[str], int] | None,
+    *,
+    no_tokenizer_reason: str = "no tokenizer to count the thinking with",
+) -> Reasoning:
+    """The reasoning tokens of a task's generations: what the responses' usage reported
+    when every generation response reported it (vLLM does with ``--reasoning-parser``),
+    else the thinking texts seen, tokenized with ``count_tokens`` (None: no tokenizer, the
+    figure is unavailable). No thinking seen and none reported: all None."""
+    if client.usage_reasoning_reported and client.usage_reasoning_reported >= client.generations:
+        return Reasoning(client.usage_reasoning_tokens, "usage")
+    if not client.thinking:
+        if client.usage_reasoning_reported:  # some reported, and no thinking text to count
+            return Reasoning(client.usage_reasoning_tokens, "usage")
+        return Reasoning()
+    if count_tokens is None:
+        return Reasoning(unavailable_reason=no_tokenizer_reason)
+    try:
+        total = sum(count_tokens(text) for text in client.thinking)
+    except Exception as exc:  # a cross-count must not lose the task's result
+        return Reasoning(unavailable_reason=f"tokenizing the thinking failed: {exc}")
+    return Reasoning(total, "tokenizer")
 
 
 def per_second(amount: float, wall_s: float) -> float:

@@ -262,11 +262,15 @@ class EvalConfig(BaseModel):
         }
         if recipe.model.tokenizer:
             values["tokenizer"] = recipe.model.tokenizer
+        if spec.max_gen_toks is not None:
+            values["gen_kwargs"] = {"max_gen_toks": spec.max_gen_toks}
         for key, value in overrides.items():
             if value is None:
                 continue
             if key == "include_path":
                 values[key] = [*include, *value]
+            elif key == "gen_kwargs":  # the recipe's max_gen_toks, unless given again
+                values[key] = {**values.get(key, {}), **value}
             else:
                 values[key] = value
         if not values["tasks"]:

@@ -37,7 +37,13 @@ from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError
 from localeval.evaluation.accounting import first_filter_rows
 from localeval.evaluation.config import EvalConfig
-from localeval.evaluation.preflight import PREFLIGHT_TEXT, check_prompt_logprobs, prompt_length
+from localeval.evaluation.preflight import (
+    PREFLIGHT_TEXT,
+    PreflightOutcome,
+    prompt_length,
+    send_preflight,
+)
+from localeval.evaluation.thinking import split_thinking
 from localeval.evaluation.tokenizer import TokenizerChoice, tokenizer_hint
 from localeval.evaluation.watch import RequestWatch
 from localeval.results.io import write_text_atomic
@@ -95,8 +101,13 @@ class _Watched:
         return super().parse_logprobs(outputs=outputs, tokens=tokens, ctxlens=ctxlens, **kw)  # type: ignore[misc]
 
     def parse_generations(self, outputs: Any, **kw: Any) -> Any:
+        """lm-eval's answers with any thinking removed (``<think>...</think>`` in the text;
+        a thinking never closed leaves an empty answer), so that the task's filters see the
+        answer only; a reasoning parser's separate field is never among them."""
         self.watch.record(outputs)
-        return super().parse_generations(outputs=outputs, **kw)  # type: ignore[misc]
+        self.watch.record_generations(outputs)
+        answers = super().parse_generations(outputs=outputs, **kw)  # type: ignore[misc]
+        return [a if not isinstance(a, str) else split_thinking(a).answer for a in answers]
 
 
 class WatchedCompletions(_Watched, LocalCompletionsAPI):  # type: ignore[misc]
@@ -216,14 +227,15 @@ class LmPool:
             return None
         return self.completions().tokenizer
 
-    def preflight(self) -> None:
-        """Check once that the server returns a logprob for every prompt token
-        (:mod:`localeval.evaluation.preflight`); raises EndpointError if not."""
+    def preflight(self) -> PreflightOutcome:
+        """Ask once whether the server returns a logprob for every prompt token
+        (:mod:`localeval.evaluation.preflight`): what the request used (it belongs to no
+        task) and what is wrong, if anything. EndpointError when no answer came."""
         lm = self.completions()
         tokens = lm.tok_encode(PREFLIGHT_TEXT)
         payload = lm._create_payload(lm.create_message([tokens]), generate=False, seed=lm._seed)
         length = prompt_length(payload["prompt"]) or len(tokens)
-        check_prompt_logprobs(
+        return send_preflight(
             lm.base_url,
             payload,
             length,

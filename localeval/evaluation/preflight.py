@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -59,17 +60,48 @@ def prompt_logprobs_problem(body: Any, prompt_tokens: int) -> str | None:
     return None
 
 
-def check_prompt_logprobs(
+@dataclass(frozen=True)
+class PreflightUsage:
+    """What the preflight request used on the server, which counts it like any other:
+    tokens from the response's ``usage``, else the prompt's length and the ``max_tokens``
+    asked (``from_usage`` False)."""
+
+    prompt_tokens: int
+    generated_tokens: int
+    from_usage: bool
+
+
+@dataclass(frozen=True)
+class PreflightOutcome:
+    """The preflight's answer: what it used, and what is wrong with it (None: nothing)."""
+
+    usage: PreflightUsage
+    problem: str | None
+
+
+def _usage(body: Any, payload: dict[str, Any], prompt_tokens: int) -> PreflightUsage:
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if isinstance(usage, dict):
+        prompt = usage.get("prompt_tokens")
+        generated = usage.get("completion_tokens")
+        if isinstance(prompt, int) and isinstance(generated, int):
+            return PreflightUsage(prompt, generated, True)
+    asked = payload.get("max_tokens")
+    return PreflightUsage(prompt_tokens, int(asked) if isinstance(asked, int) else 0, False)
+
+
+def send_preflight(
     url: str,
     payload: dict[str, Any],
     prompt_tokens: int,
     *,
     headers: dict[str, str] | None = None,
     timeout_s: float = 60.0,
-) -> None:
+) -> PreflightOutcome:
     """POST ``payload`` (an lm-eval loglikelihood request of ``prompt_tokens`` tokens) to
-    ``url``; raise :class:`EndpointError` when the request fails or the answer lacks a
-    logprob for any prompt token."""
+    ``url``: what it used and what is wrong with its answer. Raises
+    :class:`EndpointError` when no answer came (the request failed, or HTTP other than
+    200: the server did not count it)."""
     try:
         resp = httpx.post(url, json=payload, headers=headers or {}, timeout=timeout_s)
     except httpx.HTTPError as exc:
@@ -90,13 +122,34 @@ def check_prompt_logprobs(
         body = None
     problem = prompt_logprobs_problem(body, prompt_tokens)
     if problem is not None:
-        raise EndpointError(
+        problem = (
             f"the server at {url} does not return a logprob for every prompt token "
             f"(echo=true, logprobs=1): {problem}. Loglikelihood and multiple-choice tasks "
-            "would silently score at chance, so they were not run",
-            hint="use a server whose /v1/completions returns prompt logprobs with echo "
-            "(vLLM does), or run only generation tasks",
+            "would silently score at chance, so they were not run"
         )
+    return PreflightOutcome(_usage(body, payload, prompt_tokens), problem)
+
+
+PROBLEM_HINT = (
+    "use a server whose /v1/completions returns prompt logprobs with echo (vLLM does), "
+    "or run only generation tasks"
+)
+
+
+def check_prompt_logprobs(
+    url: str,
+    payload: dict[str, Any],
+    prompt_tokens: int,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout_s: float = 60.0,
+) -> PreflightUsage:
+    """:func:`send_preflight`, raising :class:`EndpointError` when the answer lacks a
+    logprob for any prompt token; returns what the request used."""
+    outcome = send_preflight(url, payload, prompt_tokens, headers=headers, timeout_s=timeout_s)
+    if outcome.problem is not None:
+        raise EndpointError(outcome.problem, hint=PROBLEM_HINT)
+    return outcome.usage
 
 
 def prompt_length(prompt: Sequence[Any] | str) -> int | None:

@@ -73,6 +73,10 @@ def summary_dict(result: EvalResult) -> dict[str, Any]:
             "generated_tokens": t.generated_tokens,
             "cached_prompt_tokens": t.cached_prompt_tokens,
             "reasoning_tokens": t.reasoning_tokens,
+            "reasoning_tokens_source": t.reasoning_tokens_source,
+            "generations": t.generations,
+            "truncated": t.truncated,
+            "max_gen_toks": t.max_gen_toks,
             "retries": t.retries,
             "wall_s": t.wall_s,
             "gpu_seconds": t.gpu_seconds,
@@ -91,6 +95,9 @@ def summary_dict(result: EvalResult) -> dict[str, Any]:
             result.provenance.api.model_dump(mode="json")
             if result.provenance.api is not None
             else None
+        ),
+        "overhead": (
+            result.overhead.model_dump(mode="json") if result.overhead is not None else None
         ),
         "warnings": result.warnings,
     }

@@ -26,11 +26,13 @@ from localeval.endpoint import Endpoint
 from localeval.errors import ConfigError, EndpointError, LocalevalError
 from localeval.evaluation.accounting import (
     Counts,
+    Reasoning,
     ServerDelta,
     choose_counts,
     clean_metrics,
     gpu_seconds,
     per_second,
+    reasoning_figures,
     token_check,
 )
 from localeval.evaluation.cache import CacheIdentity, cache_namespace, cache_prefix
@@ -53,13 +55,14 @@ from localeval.provenance import (
     plan_gpus,
 )
 from localeval.recipes import Recipe
-from localeval.results.eval import ApiRunInfo, EvalProvenance
+from localeval.results.eval import ApiRunInfo, EvalProvenance, RequestOverhead
 from localeval.results.io import write_json_atomic, write_model, write_text_atomic
 
 if TYPE_CHECKING:
     from localeval.cost.api import ApiModelPrice
     from localeval.evaluation.api_proxy import ApiProxy
     from localeval.evaluation.driver import Api, LmPool, LoadedTask, TaskCatalog
+    from localeval.evaluation.preflight import PreflightUsage
 
 DEFAULT_MAX_LENGTH = 2048
 API_ENERGY_REASON = "a closed API: its hardware and energy are not visible"
@@ -207,6 +210,15 @@ def _setup(
         warnings.append(
             f"the server does not report max_model_len; lm-eval's max_length set to "
             f"{DEFAULT_MAX_LENGTH} (set --max-length)"
+        )
+    served_len = entry.get("max_model_len")
+    gen = _asked_max_gen_toks(config)
+    if gen is not None and isinstance(served_len, int) and gen >= served_len:
+        raise ConfigError(
+            f"max_gen_toks {gen} leaves no room for a prompt: the server's max_model_len is "
+            f"{served_len}, and every generation request would be refused",
+            hint=f"pass --gen-kwargs max_gen_toks=N with N well under {served_len} (a reasoning "
+            "model needs thousands), or serve with a longer engine.max_model_len",
         )
     local = endpoint.is_local
     if config.api:
@@ -638,9 +650,12 @@ def _run_task(run: _Run, name: str) -> tuple[TaskResult | None, TaskError | None
     if output_types & driver.LOGLIKELIHOOD_TYPES and not run.is_api:
         if not run.preflight_done:
             try:
-                run.pool.preflight()
+                outcome = run.pool.preflight()
             except EndpointError as exc:
                 run.preflight_error = str(exc)
+            else:
+                _add_overhead(run, "preflight", outcome.usage)
+                run.preflight_error = outcome.problem
             run.preflight_done = True
         if run.preflight_error is not None:
             return _error(name, "preflight", run.preflight_error)
@@ -650,6 +665,23 @@ def _run_task(run: _Run, name: str) -> tuple[TaskResult | None, TaskError | None
         task_result.load_s = load_s
         task_result.total_s = round(time.perf_counter() - task_started, 3)
     return task_result, error
+
+
+def _add_overhead(run: _Run, purpose: str, usage: PreflightUsage) -> None:
+    """Count one request that belongs to no task (the server counted it) in the run's
+    overhead, so that the tasks and the overhead add up to the server's counters."""
+    over = run.result.overhead or RequestOverhead()
+    run.result.overhead = RequestOverhead(
+        requests=over.requests + 1,
+        prompt_tokens=over.prompt_tokens + usage.prompt_tokens,
+        generated_tokens=over.generated_tokens + usage.generated_tokens,
+        purposes=[*over.purposes, *([purpose] if purpose not in over.purposes else [])],
+    )
+    if not usage.from_usage:
+        run.result.warnings.append(
+            f"the {purpose} request's answer reported no usage: its tokens in the overhead "
+            "are the prompt's length and the tokens asked for"
+        )
 
 
 def _api_loglikelihood_problem(run: _Run) -> str | None:
@@ -827,6 +859,8 @@ def _measure(
     )
     shots = results.get("n-shot", {})
     num_fewshot = shots.get(name, shots.get(next(iter(loaded.leaves)))) if shots else None
+    generates = "generate_until" in loaded.output_types
+    reasoning = _reasoning(run, client, billed)
     task_result = TaskResult(
         task=name,
         api=api,
@@ -843,9 +877,12 @@ def _measure(
         cached_prompt_tokens=(
             billed.cached_prompt_tokens if billed is not None and billed.cached_reported else None
         ),
-        reasoning_tokens=(
-            billed.reasoning_tokens if billed is not None and billed.reasoning_reported else None
-        ),
+        reasoning_tokens=reasoning.tokens,
+        reasoning_tokens_source=reasoning.source,
+        reasoning_unavailable_reason=reasoning.unavailable_reason,
+        generations=client.generations if generates else None,
+        truncated=client.truncated if generates else None,
+        max_gen_toks=_max_gen_toks(loaded, config, lm) if generates else None,
         retries=billed.retries if billed is not None else 0,
         token_source=counts.source,
         wall_s=wall_s,
@@ -868,6 +905,53 @@ def _measure(
             "their tokens are not counted, and the cost is understated"
         )
     return task_result, None
+
+
+def _reasoning(run: _Run, client: Any, billed: Any) -> Reasoning:
+    """A task's reasoning tokens: a closed API's billed figure, else the responses' usage,
+    else the thinking seen, tokenized with the run's tokenizer."""
+    if billed is not None and billed.reasoning_reported:
+        return Reasoning(billed.reasoning_tokens, "usage")
+    count: Any = None
+    hf = run.pool.hf_tokenizer()
+    if hf is not None:  # without the BOS lm-eval may add to a prompt
+
+        def count(text: str) -> int:
+            return len(hf(text, add_special_tokens=False)["input_ids"])
+
+    elif run.pool.tokenizer.backend == "remote":  # the server's /tokenize, no special tokens
+        lm = run.pool.completions()
+
+        def count(text: str) -> int:
+            return len(lm.tok_encode(text))
+
+    return reasoning_figures(client, count)
+
+
+def _asked_max_gen_toks(config: EvalConfig) -> int | None:
+    """The generation length the run's generation arguments ask for (None: the tasks')."""
+    for key in ("max_tokens", "max_gen_toks"):
+        value = (config.gen_kwargs or {}).get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _max_gen_toks(loaded: Any, config: EvalConfig, lm: Any) -> int | None:
+    """The ``max_gen_toks`` the task's generations ran with: the run's generation
+    arguments, else the task's own, else lm-eval's default; None when the task's leaves
+    differ."""
+    asked = _asked_max_gen_toks(config)
+    if asked is not None:
+        return asked
+    found: set[int] = set()
+    for task in loaded.leaves.values():
+        if str(task.OUTPUT_TYPE) != "generate_until":
+            continue
+        kwargs = getattr(getattr(task, "config", None), "generation_kwargs", None) or {}
+        value = kwargs.get("max_tokens", kwargs.get("max_gen_toks"))
+        found.add(int(value) if isinstance(value, int) else int(lm._max_gen_toks))
+    return found.pop() if len(found) == 1 else None
 
 
 def _api_note(run: _Run, message: str) -> str:
@@ -904,6 +988,18 @@ def _task_warnings(run: _Run, t: TaskResult, why: str) -> None:
         notes.append(
             f"{t.task}: the server counted {t.check.server_requests} requests, the client "
             f"received {t.check.client_responses} responses"
+        )
+    if t.truncated:
+        limit = f" {t.max_gen_toks}" if t.max_gen_toks is not None else ""
+        notes.append(
+            f"{t.task}: {t.truncated} of {t.generations} answers were cut off at max_gen_toks"
+            f"{limit}: they score wrong for want of room, not of knowledge (raise max_gen_toks, "
+            "a reasoning model needs thousands)"
+        )
+    if t.reasoning_unavailable_reason:
+        notes.append(
+            f"{t.task}: the reasoning tokens are unknown ({t.reasoning_unavailable_reason}); "
+            "they are counted in the generated tokens"
         )
     if t.cached_requests:
         notes.append(

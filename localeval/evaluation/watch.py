@@ -19,8 +19,10 @@ import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from localeval.evaluation.thinking import choice_generation, usage_reasoning_tokens
 
 T = TypeVar("T")
 
@@ -38,12 +40,21 @@ class EvalAborted(BaseException):
 
 @dataclass
 class ClientCounts:
-    """Responses received for one task and the usage they reported (tokens)."""
+    """Responses received for one task and the usage they reported (tokens). Of the
+    generations among them: how many (``generations``), how many ``max_gen_toks`` cut off
+    (``truncated``: ``finish_reason`` ``length``), their thinking texts (``thinking``, one
+    per generation that had any), and the reasoning tokens their usage reported
+    (``usage_reasoning_tokens``, from ``usage_reasoning_reported`` responses)."""
 
     responses: int = 0
     usage_prompt_tokens: int = 0
     usage_generated_tokens: int = 0
     usage_missing: int = 0
+    generations: int = 0
+    truncated: int = 0
+    thinking: list[str] = field(default_factory=list)
+    usage_reasoning_tokens: int = 0
+    usage_reasoning_reported: int = 0
 
 
 class RequestWatch:
@@ -91,6 +102,28 @@ class RequestWatch:
                 else:
                     self.counts.usage_missing += 1
             self.last_progress = self._clock()
+
+    def record_generations(self, outputs: Any) -> None:
+        """Count the generations of parsed API responses (a dict, or a list of them): the
+        ones cut off at ``max_gen_toks``, their thinking, the reasoning tokens reported."""
+        items = outputs if isinstance(outputs, list) else [outputs]
+        with self._lock:
+            for out in items:
+                if not isinstance(out, dict):
+                    continue
+                reasoning = usage_reasoning_tokens(out.get("usage"))
+                if reasoning is not None:
+                    self.counts.usage_reasoning_tokens += reasoning
+                    self.counts.usage_reasoning_reported += 1
+                choices = out.get("choices")
+                for choice in choices if isinstance(choices, list) else []:
+                    if not isinstance(choice, dict):
+                        continue
+                    generation = choice_generation(choice)
+                    self.counts.generations += 1
+                    self.counts.truncated += int(generation.truncated)
+                    if generation.thinking:
+                        self.counts.thinking.append(generation.thinking)
 
     def touch(self) -> None:
         """Restart the stall timer (requests are about to be sent)."""

@@ -74,6 +74,18 @@ def _task_notes(task: TaskResult) -> list[str]:
         )
     if task.energy_j is None and task.energy_unavailable_reason:
         notes.append(f"no energy for {task.task}: {task.energy_unavailable_reason}")
+    share = task.truncated_share
+    if task.truncated and share is not None:
+        limit = f" {task.max_gen_toks:,}" if task.max_gen_toks is not None else ""
+        notes.append(
+            f"{task.task}: {task.truncated:,} of {task.generations:,} answers ({share:.0%}) "
+            f"cut off at max_gen_toks{limit}: they score wrong for want of room"
+        )
+    if task.reasoning_tokens:
+        notes.append(
+            f"{task.task}: {task.reasoning_tokens:,} of its {task.generated_tokens:,} output "
+            "tokens are reasoning, priced as output"
+        )
     return notes
 
 

@@ -33,6 +33,7 @@ LM_EVAL_DIR = "lm_eval"
 KIND: Literal["eval"] = "eval"
 
 TokenSource = Literal["prometheus", "usage", "unavailable"]
+ReasoningSource = Literal["usage", "tokenizer"]
 
 
 class ApiRunInfo(ResultModel):
@@ -58,8 +59,9 @@ class ApiRunInfo(ResultModel):
 
 class RequestOverhead(ResultModel):
     """Requests localeval sent that belong to no task (the preflight checks): with the
-    tasks' figures they add up to the server's counters over the run. ``purposes`` names
-    each kind of request (``preflight``, ...)."""
+    tasks' figures they add up to the server's counters over the run (a self-hosted run)
+    or to the usage billed (a closed API). ``purposes`` names each kind of request
+    (``preflight``, ...)."""
 
     requests: int = Field(default=0, ge=0)
     prompt_tokens: int = Field(default=0, ge=0)
@@ -111,7 +113,19 @@ class TaskResult(ResultModel):
     (``usage.completion_tokens_details.reasoning_tokens``) and ``cached_prompt_tokens`` the
     part of ``prompt_tokens`` read from a prompt cache
     (``usage.prompt_tokens_details.cached_tokens``); both None when the server did not say.
-    ``retries``: requests sent again after a rate limit (429) or a server error (5xx)."""
+    ``retries``: requests sent again after a rate limit (429) or a server error (5xx).
+
+    A reasoning model's thinking is scored out (only the answer reaches lm-eval's filters)
+    but counted in: ``generated_tokens`` holds it, and ``reasoning_tokens`` says how much of
+    it there was. ``reasoning_tokens_source``: ``usage`` (the responses' own figure) or
+    ``tokenizer`` (the thinking text, from the parser's field or between the ``<think>``
+    tags, tokenized with the run's tokenizer, tags excluded); ``reasoning_unavailable_reason``
+    when thinking was seen but could not be counted. No thinking seen: all three None.
+
+    ``generations``: the generated answers received (None: the task generates nothing);
+    ``truncated``: how many of them ``max_gen_toks`` (the limit in force, when known) cut
+    off (``finish_reason`` ``length``): a cut-off answer scores wrong for a reason that is
+    not the model's knowledge, a thinking cut off most of all."""
 
     task: str
     api: Literal["completions", "chat"]
@@ -127,6 +141,11 @@ class TaskResult(ResultModel):
     generated_tokens: int
     cached_prompt_tokens: int | None = Field(default=None, ge=0)
     reasoning_tokens: int | None = Field(default=None, ge=0)
+    reasoning_tokens_source: ReasoningSource | None = None
+    reasoning_unavailable_reason: str | None = None
+    generations: int | None = Field(default=None, ge=0)
+    truncated: int | None = Field(default=None, ge=0)
+    max_gen_toks: int | None = Field(default=None, gt=0)
     retries: int = Field(default=0, ge=0)
     token_source: TokenSource
     wall_s: float
@@ -143,6 +162,14 @@ class TaskResult(ResultModel):
     lm_eval_results_file: str | None = None
     load_s: float | None = None
     total_s: float | None = None
+
+    @property
+    def truncated_share(self) -> float | None:
+        """The share of the generated answers cut off at ``max_gen_toks`` (None: no
+        generations)."""
+        if not self.generations or self.truncated is None:
+            return None
+        return self.truncated / self.generations
 
     @property
     def numeric_metrics(self) -> dict[str, float]:

@@ -29,6 +29,9 @@ their ``utilization`` null: it becomes 1. A run priced as one host (no GPU in it
 in ``gpus_source``. The lists version 2 adds (saturation points, per-task break-even,
 server holds) were not computed: they are empty.
 
+Eval 3 to 4: only optional fields are added (where reasoning tokens came from, the
+generations cut off at ``max_gen_toks``); nothing changes.
+
 Run manifest 2 to 3: each recipe's ``server`` (how long its server held the GPUs) is made
 from what the serve stage recorded: ``details.started_at``, ``details.stopped_at`` (to the
 second: ``held_s`` is their difference) and ``details.ready_after_s``.
@@ -114,6 +117,13 @@ def _bench_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
 def _eval_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
     # Every field version 3 adds is optional: a version-2 eval said nothing of cached or
     # reasoning tokens (None), retried nothing it recorded (0) and had no API side.
+    return data
+
+
+def _eval_3_to_4(data: dict[str, Any]) -> dict[str, Any]:
+    # Every field version 4 adds is optional: a version-3 eval did not count cut-off
+    # answers nor say where its reasoning tokens came from (None), and a self-hosted run
+    # did not record its preflight request (its ``overhead`` stays as written).
     return data
 
 
@@ -253,6 +263,7 @@ STEPS: dict[tuple[str, int], Step] = {
     ("bench", 2): _bench_2_to_3,
     ("eval", 1): _eval_1_to_2,
     ("eval", 2): _eval_2_to_3,
+    ("eval", 3): _eval_3_to_4,
     ("run-manifest", 1): _manifest_1_to_2,
     ("run-manifest", 2): _manifest_2_to_3,
     ("run-cost", 1): _run_cost_1_to_2,

@@ -17,6 +17,10 @@ from __future__ import annotations
 #   eval 3: what a task's requests billed (``cached_prompt_tokens``, ``reasoning_tokens``,
 #     ``retries``), a closed API's run (``provenance.api``, ``device: api``) and the
 #     requests that belong to no task (``overhead``). Every new field is optional.
+#   eval 4: reasoning models and cut-off answers: where ``reasoning_tokens`` came from
+#     (``reasoning_tokens_source``, ``reasoning_unavailable_reason``), each task's
+#     ``generations``, ``truncated`` (cut off at ``max_gen_toks``) and ``max_gen_toks``; a
+#     self-hosted run's preflight is recorded in ``overhead``. Every new field is optional.
 #   run-cost 2: each group's cost report nested under ``report``, in the cost file's shapes.
 #   cost, plan 1: the first versioned ``cost --json`` and ``plan --json``.
 #   cost 2, run-cost 3: every price option at a stated utilization (``utilization`` set for
@@ -37,7 +41,7 @@ from __future__ import annotations
 #   and in each recipe of the manifest.
 KINDS: dict[str, int] = {
     "bench": 3,
-    "eval": 3,
+    "eval": 4,
     "run-manifest": 3,
     "run-cost": 3,
     "cost": 2,

@@ -126,6 +126,7 @@ def build_command(
     opt("--max-num-seqs", eng.max_num_seqs)
     opt("--distributed-executor-backend", eng.distributed_backend)
     opt("--seed", eng.seed)
+    opt("--reasoning-parser", eng.reasoning_parser)
     if eng.enforce_eager:
         argv.append("--enforce-eager")
     argv += list(eng.extra_args)

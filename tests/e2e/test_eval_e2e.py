@@ -65,6 +65,14 @@ def test_local_tasks_through_real_lm_eval(vllm_server: VllmServer, tmp_path: Pat
     assert mc.prompt_tokens + gen.prompt_tokens + preflight_tokens == delta
     requests = after["vllm:request_success_total"] - before["vllm:request_success_total"]
     assert mc.requests + gen.requests + 1 == requests
+    # the preflight is recorded as the run's overhead: tasks + overhead = the counters
+    over = result.overhead
+    assert over is not None and over.purposes == ["preflight"]
+    assert (over.requests, over.prompt_tokens) == (1, preflight_tokens)
+    assert mc.prompt_tokens + gen.prompt_tokens + over.prompt_tokens == delta
+    # no thinking from this model; every generation is counted, cut off or not
+    assert gen.reasoning_tokens is None and gen.generations == 100
+    assert gen.truncated is not None and mc.truncated is None
     # and each task's count equals the sample log re-tokenized independently
     assert mc.check.prompt_tokens_match is True and gen.check.prompt_tokens_match is True
     assert mc.token_source == "prometheus" and mc.generated_tokens == 400

@@ -11,6 +11,15 @@ key's ``right`` text, or its ``wrong`` one when ``wrong=True``; a loglikelihood 
 whose prompt ends with the key's ``right`` continuation scores it best (worst when
 ``wrong=True``).
 
+A reasoning model, settable while it runs: ``thinking`` (a text) makes every generation
+``<think>THINKING</think>`` followed by the answer, and ``max_tokens`` then cuts the output
+(``finish_reason`` ``length``), the thinking included, as a real server's does; the
+counters count every token, the thinking's too. ``reasoning_parser`` serves chat answers as
+vLLM's ``--reasoning-parser`` does: the thinking in ``message.reasoning`` and
+``message.reasoning_content`` (``content`` the answer, None when the cut came inside the
+thinking) and ``usage.completion_tokens_details.reasoning_tokens`` (the thinking's tokens,
+tags excluded).
+
 Faults, settable while it runs: no tokenizer endpoints (``tokenizer_endpoints``), drop
 the prompt logprobs (as a server without echo support
 would), stop answering (``hang``, or ``hang_after`` N completion requests: later ones hang
@@ -117,6 +126,8 @@ class FakeCompletionsServer:
         self.hang = False
         self.hang_after: int | None = None
         self.fail_after: int | None = None
+        self.thinking: str | None = None
+        self.reasoning_parser = False
         self.counters = Counters()
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -187,6 +198,16 @@ class FakeCompletionsServer:
             return entry.wrong if self.wrong else entry.right
         answer = self.answer(prompt)
         return f" {answer}" if answer is not None else " ?"
+
+    def think(self, out: str, max_tokens: Any) -> tuple[str, int, str]:
+        """In thinking mode, ``out`` after its thinking, cut at ``max_tokens``: the text,
+        the generated tokens (the stop token counts when not cut) and the finish reason."""
+        if self.thinking is None:
+            return out, len(encode(out)) + 1, "stop"
+        ids = encode(f"<think>{self.thinking}</think>{out}")
+        if isinstance(max_tokens, int) and len(ids) + 1 > max_tokens:
+            return decode(ids[:max_tokens]), max_tokens, "length"
+        return decode(ids), len(ids) + 1, "stop"
 
     def answer(self, prompt: str) -> str | None:
         """The fake model's answer to the last sums question in ``prompt`` (None if none)."""
@@ -357,9 +378,9 @@ class FakeCompletionsServer:
                 choice = {"index": index, "text": text + "\n", "logprobs": logprobs}
                 generated = 1
             else:
-                out = self.generate(text)
-                choice = {"index": index, "text": out, "logprobs": None, "finish_reason": "stop"}
-                generated = len(encode(out)) + 1  # the stop token counts, as in vLLM
+                out, generated, finish = self.think(self.generate(text), body.get("max_tokens"))
+                # the stop token counts, as in vLLM
+                choice = {"index": index, "text": out, "logprobs": None, "finish_reason": finish}
             self._record(text, len(ids), generated)
             choices.append(choice)
             prompt_total += len(ids)
@@ -371,15 +392,20 @@ class FakeCompletionsServer:
         messages = body.get("messages") or []
         rendered = "".join(str(m.get("content", "")) for m in messages)
         ids = encode(rendered)
-        out = self.generate(rendered)
-        generated = len(encode(out)) + 1
+        out, generated, finish = self.think(self.generate(rendered), body.get("max_tokens"))
         self._record(rendered, len(ids), generated)
-        choice = {
-            "index": 0,
-            "message": {"role": "assistant", "content": out},
-            "finish_reason": "stop",
-        }
-        usage = {"prompt_tokens": len(ids), "completion_tokens": generated}
+        message: dict[str, Any] = {"role": "assistant", "content": out}
+        usage: dict[str, Any] = {"prompt_tokens": len(ids), "completion_tokens": generated}
+        if self.reasoning_parser and out.startswith("<think>"):
+            thought, closed, answer = out[len("<think>") :].partition("</think>")
+            message = {
+                "role": "assistant",
+                "content": answer if closed else None,
+                "reasoning": thought,
+                "reasoning_content": thought,
+            }
+            usage["completion_tokens_details"] = {"reasoning_tokens": len(encode(thought))}
+        choice = {"index": 0, "message": message, "finish_reason": finish}
         self._send(handler, 200, {"object": "chat.completion", "choices": [choice], "usage": usage})
 
 
