@@ -12,7 +12,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from localeval.cli._gpus import GpuCount
+from localeval.cli._pricing import estimate_tiers, measured_tier, pricing_options
 from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze
 from localeval.cost.api import tier_prices
 from localeval.cost.api_runs import ApiRunCost
@@ -23,7 +23,7 @@ from localeval.cost.records import CostReport
 from localeval.report.load import display_name
 from localeval.results.bench import DEFAULT_SLO_ATTAINMENT
 from localeval.results.common import to_json
-from localeval.results.cost import API_PAIRS, API_TIERS, STILL_RISING
+from localeval.results.cost import API_PAIRS, STILL_RISING
 
 
 def _usd(value: float | None) -> str:
@@ -503,19 +503,6 @@ def _print_models(as_json: bool, prices_file: Path | None, overrides: Path | Non
     help="on-demand, spot, reserved or owned (repeat or comma-separate; default: all the profile has).",
 )
 @click.option("--usd-per-hour", type=float, help="Price per GPU-hour, replacing the profile's.")
-@click.option(
-    "--utilization",
-    type=float,
-    help="Share of the hours paid for in which the GPUs work, in (0, 1], for every option "
-    "(default 1: fully busy).",
-)
-@click.option(
-    "--gpus",
-    type=GpuCount(min=1, uuids_option=None, counts="the GPUs serving the results measured"),
-    metavar="N",
-    help="GPUs the deployment measured uses, on every node: replaces the count the results "
-    "record (required for an endpoint measured without --gpus).",
-)
 @click.option("--host-overhead-w", type=float, help="Owned GPUs: host power per GPU, in watts.")
 @click.option(
     "--compare",
@@ -535,19 +522,6 @@ def _print_models(as_json: bool, prices_file: Path | None, overrides: Path | Non
     "--token-ratio",
     type=float,
     help="API-model tokens per open-model token (default: 1, as measured).",
-)
-@click.option(
-    "--api-tier",
-    type=click.Choice(["standard", "batch", "both"]),
-    help="API price tier: standard (set beside self-hosted at the SLO point), batch (beside "
-    "self-hosted at saturation), or both. Default: both for estimates; a measured API run's "
-    "own tier.",
-)
-@click.option(
-    "--api-output-multiplier",
-    type=float,
-    help="Reasoning API models: billed output tokens (hidden reasoning included) per output "
-    "token of the open model. Without it, a reasoning model is not estimated.",
 )
 @click.option(
     "--samples",
@@ -592,6 +566,7 @@ def _print_models(as_json: bool, prices_file: Path | None, overrides: Path | Non
 )
 @click.option("--list-models", is_flag=True, help="List the API models and prices, then exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@pricing_options
 def command(
     results: tuple[Path, ...],
     profile: str | None,
@@ -645,7 +620,7 @@ def command(
         prices_file=prices_file,
         overrides_file=price_overrides,
         token_ratio=token_ratio,
-        api_tiers=API_TIERS if api_tier in (None, "both") else (api_tier,),  # type: ignore[arg-type]
+        api_tiers=estimate_tiers(api_tier),
         api_output_multiplier=api_output_multiplier,
         samples=_samples(samples),
         gke_ratio=gke_ratio,
@@ -660,7 +635,7 @@ def command(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         price_as=price_as,
-        api_run_tier=api_tier if api_tier in ("standard", "batch") else None,  # type: ignore[arg-type]
+        api_run_tier=measured_tier(api_tier),
     )
     report = analyze(results, options)
     if as_json:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from localeval.cli._gpus import GpuCount
+from localeval.cli._pricing import estimate_tiers, pricing_options
 from localeval.cost.analyze import DEFAULT_COMPARE
 from localeval.paths import user_profiles_dir
 from localeval.report.build import load_report
@@ -20,7 +20,6 @@ from localeval.report.write import (
     render,
     write_rendered,
 )
-from localeval.results.cost import API_TIERS
 
 
 def _split_list(values: Iterable[str]) -> tuple[str, ...]:
@@ -56,36 +55,9 @@ def _split_list(values: Iterable[str]) -> tuple[str, ...]:
     help="on-demand, spot, reserved or owned (repeat or comma-separate; the first is plotted).",
 )
 @click.option(
-    "--utilization",
-    type=float,
-    help="Share of the hours paid for in which the GPUs work, in (0, 1], for every price "
-    "option (default 1: fully busy).",
-)
-@click.option(
-    "--gpus",
-    type=GpuCount(min=1, uuids_option=None, counts="the GPUs serving the results measured"),
-    metavar="N",
-    help="GPUs the deployment measured uses, on every node: replaces the count the results "
-    "record (required for an endpoint measured without --gpus).",
-)
-@click.option(
     "--compare",
     multiple=True,
     help=f"API models to set beside the runs (comma-separated; default: {','.join(DEFAULT_COMPARE)}).",
-)
-@click.option(
-    "--api-tier",
-    type=click.Choice(["standard", "batch", "both"]),
-    default="both",
-    show_default=True,
-    help="API price tiers shown: standard (beside self-hosted at the SLO point), batch "
-    "(beside self-hosted at saturation), or both.",
-)
-@click.option(
-    "--api-output-multiplier",
-    type=float,
-    help="Reasoning API models: billed output tokens per output token of the open model "
-    "(without it, a reasoning model is not estimated).",
 )
 @click.option(
     "--min-accuracy",
@@ -94,6 +66,7 @@ def _split_list(values: Iterable[str]) -> tuple[str, ...]:
     "points' threshold).",
 )
 @click.option("--no-plots", is_flag=True, help="Leave the figures out (html, md).")
+@pricing_options
 def command(
     runs: tuple[Path, ...],
     fmt: str | None,
@@ -104,7 +77,7 @@ def command(
     utilization: float | None,
     gpus: int | None,
     compare: tuple[str, ...],
-    api_tier: str,
+    api_tier: str | None,
     api_output_multiplier: float | None,
     min_accuracy: float | None,
     no_plots: bool,
@@ -129,7 +102,7 @@ def command(
         gpus=gpus,
         compare=_split_list(compare) or DEFAULT_COMPARE,
         plots=not no_plots,
-        api_tiers=API_TIERS if api_tier == "both" else (api_tier,),  # type: ignore[arg-type]
+        api_tiers=estimate_tiers(api_tier),
         api_output_multiplier=api_output_multiplier,
         min_accuracy=min_accuracy,
     )

@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
-import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -32,7 +30,7 @@ from localeval.datasets.manifest import (
     read_manifest,
 )
 from localeval.errors import ConfigError
-from localeval.results.io import write_model
+from localeval.results.io import replacing, write_model
 
 if TYPE_CHECKING:
     import datasets
@@ -64,18 +62,8 @@ def file_sha256(path: Path) -> str:
 def _write_parquet_atomic(dataset: datasets.Dataset, path: Path) -> None:
     """Save ``dataset`` as parquet at ``path`` (its features in the file's schema metadata):
     a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        dataset.to_parquet(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with replacing(path) as tmp:
+        dataset.to_parquet(str(tmp))
 
 
 @contextlib.contextmanager
