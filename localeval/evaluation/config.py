@@ -287,10 +287,7 @@ class EvalConfig(BaseModel):
         spec, api = recipe.eval, recipe.api
         include: list[str] = []
         if spec.include_path:
-            path = Path(spec.include_path).expanduser()
-            if not path.is_absolute() and recipe.source_path:
-                path = Path(recipe.source_path).parent / path
-            include.append(str(path))
+            include.append(_beside_recipe(recipe, spec.include_path))
         values: dict[str, Any] = {
             "tasks": list(spec.tasks),
             "num_concurrent": spec.num_concurrent,
@@ -316,7 +313,7 @@ class EvalConfig(BaseModel):
         return cls.build(**values)
 
 
-def _beside_recipe(recipe: Recipe, value: str) -> str:
+def _beside_recipe(recipe: Recipe | ApiRecipe, value: str) -> str:
     """A path from a recipe: relative ones are relative to the recipe file's folder."""
     path = Path(value).expanduser()
     if not path.is_absolute() and recipe.source_path:
