@@ -148,8 +148,12 @@ def test_max_rps_spaces_request_starts(api: FakeApi, tmp_path: Path) -> None:
     result = _run(api, _config(tmp_path, max_rps=10.0, num_concurrent=4))
     assert result.status == "complete", result.errors
     starts = sorted(s.at_s for s in api.generation(CHAT))
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.09
+    gaps = sorted(b - a for a, b in itertools.pairwise(starts))
+    # starts are spaced 0.1 s apart by the forwarder; arrivals at the double jitter on a
+    # loaded machine, so check the span (bounded by one late arrival) and the median gap
+    # (4 requests at once without the cap would arrive together)
+    assert starts[-1] - starts[0] >= 0.1 * (len(starts) - 1) - 0.05
+    assert gaps[len(gaps) // 2] >= 0.08
     assert result.provenance.api is not None and result.provenance.api.max_rps == 10.0
 
 
