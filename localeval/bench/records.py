@@ -48,6 +48,7 @@ class RequestRecord:
     expected_output_tokens: int | None = None
     usage_missing: bool = False
     chunks: int = 0
+    output_text: str | None = None  # the generated text, when asked for (not written)
 
     @property
     def schedule_lag_s(self) -> float:
