@@ -405,3 +405,42 @@ def test_trace_is_its_own_load_pattern(fake: FakeOpenAIServer, tmp_path: Path) -
         fake, tmp_path, "--trace", str(DATA / "trace.jsonl"), "--concurrency", "2", code=2
     )
     assert "one load pattern" in result.output
+
+
+# -- the workload's own mix in cost -----------------------------------------------------------
+
+
+def test_cost_per_token_uses_the_traces_measured_mix(
+    fake: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    """The cost model prices a trace replay at the mix its requests had (108 input and 29
+    output tokens here), not at a configured --input-tokens/--output-tokens."""
+    _, data = bench(fake, tmp_path, "--trace", str(DATA / "trace.jsonl"), "--gpus", "1")
+    trace = load_trace(DATA / "trace.jsonl")
+    n_in = sum(e.input_tokens for e in trace.entries)
+    n_out = sum(e.output_tokens for e in trace.entries)
+    assert (n_in, n_out) == (108, 29)
+    pw = data["points"][0]["workload"]
+    assert (pw["measured_input_tokens"], pw["measured_output_tokens"]) == (n_in, n_out)
+    assert pw["measured_input_share"] == pytest.approx(n_in / (n_in + n_out))
+    result = CliRunner().invoke(
+        cli, ["cost", str(tmp_path / "run"), "--usd-per-hour", "3.6", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    cost = json.loads(result.output)
+    (point,) = cost["bench_points"]
+    assert point["input_tok_per_s"] / point["output_tok_per_s"] == pytest.approx(n_in / n_out)
+    (prices,) = point["by_option"]
+    split = prices["prices"]
+    # the server's prefill/decode split of the point's time, over its measured tokens
+    usd_per_s = 3.6 / 3600
+    share = split["prefill_share"]
+    assert split["usd_per_m_input"] == pytest.approx(
+        share * usd_per_s / point["input_tok_per_s"] * 1e6
+    )
+    assert split["usd_per_m_output"] == pytest.approx(
+        (1 - share) * usd_per_s / point["output_tok_per_s"] * 1e6
+    )
+    assert cost["breakeven"]
+    for row in cost["breakeven"]:
+        assert row["input_share"] == pytest.approx(n_in / (n_in + n_out))

@@ -60,6 +60,7 @@ from localeval.bench.workers import (
     PointWork,
     RecordWriter,
     ShareResult,
+    ShareSpec,
     WorkerPool,
     auto_workers,
     expected_chunk_rate,
@@ -1018,7 +1019,7 @@ class _Conversations:
     async def run(
         self,
         client: StreamingClient,
-        spec: Any,
+        spec: ShareSpec,
         stop: asyncio.Event,
         on_done: Callable[[bool], None] | None,
     ) -> ShareResult:
