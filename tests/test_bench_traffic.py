@@ -5,6 +5,7 @@ Azure) at its own timing or sped up; each with its parameters in result.json."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections import Counter
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from localeval.bench.records import RequestRecord
+from localeval.bench.schedule import arrival_offsets, dealt_arrivals, run_conversations
 from localeval.bench.traces import LengthPair, load_lengths, load_trace, sample_lengths
 from localeval.cli import cli
 from localeval.errors import ConfigError
@@ -287,6 +290,9 @@ def test_turns_carry_the_previous_answers(fake: FakeOpenAIServer, tmp_path: Path
     w = data["workload"]
     assert w["kind"] == "multi_turn" and w["turns"] == 3 and w["think_time_ms"] == 20
     assert data["provenance"]["client_workers"] == 1
+    recs = records(tmp_path)
+    assert Counter(r["turn"] for r in recs) == {0: 4, 1: 4, 2: 4}
+    assert {r["conversation"] for r in recs} == {0, 1, 2, 3}
 
 
 def test_think_time_between_turns(fake: FakeOpenAIServer, tmp_path: Path) -> None:
@@ -444,3 +450,57 @@ def test_cost_per_token_uses_the_traces_measured_mix(
     assert cost["breakeven"]
     for row in cost["breakeven"]:
         assert row["input_share"] == pytest.approx(n_in / (n_in + n_out))
+
+
+# -- the patterns alone ---------------------------------------------------------------------
+
+
+def _record(index: int, t: float, ok: bool = True) -> RequestRecord:
+    return RequestRecord(index=index, ok=ok, scheduled_t=t, sent_t=t, error_kind=None)
+
+
+def test_conversations_keep_their_turns_in_order_and_a_failure_ends_one() -> None:
+    sent: list[tuple[int, int, int]] = []
+
+    async def send_turn(conv: int, turn: int, index: int, t: float) -> RequestRecord:
+        sent.append((conv, turn, index))
+        await asyncio.sleep(0.001)
+        return _record(index, t, ok=(conv, turn) != (1, 1))  # conversation 1 fails at turn 1
+
+    run = asyncio.run(
+        run_conversations(send_turn, 2, 3, num_requests=10, duration_s=None, keep_records=True)
+    )
+    assert len(run.records) == 10
+    turns: dict[int, list[int]] = {}
+    for conv, turn, _ in sent:
+        turns.setdefault(conv, []).append(turn)
+    assert all(t == list(range(len(t))) for t in turns.values())  # in order, none skipped
+    assert turns[1] == [0, 1]  # the failed turn ended its conversation
+    assert turns[0] == [0, 1, 2]
+    assert sorted(i for _, _, i in sent) == list(range(10))
+
+
+def test_trace_offsets_are_dealt_like_a_schedule() -> None:
+    offsets = [0.0, 0.1, 0.1, 0.4, 0.9]
+    dealt = [list(dealt_arrivals(0.0, "trace", 0, k, 2, offsets)) for k in range(2)]
+    assert dealt == [[(0, 0.0), (2, 0.1), (4, 0.9)], [(1, 0.1), (3, 0.4)]]
+    with pytest.raises(ValueError, match="trace"):
+        next(arrival_offsets(1.0, "trace", 0))
+
+
+def test_trace_bounded_by_num_requests_and_duration(fake: FakeOpenAIServer, tmp_path: Path) -> None:
+    _, data = bench(
+        fake,
+        tmp_path,
+        "--trace",
+        str(DATA / "trace.jsonl"),
+        "--num-requests",
+        "4",
+        "--duration",
+        "0.3",
+    )
+    # 4 requests at most, and none due at or after 0.3 s: 0, 0.1 and 0.15 s
+    assert sorted(r["scheduled_s"] for r in records(tmp_path)) == pytest.approx(
+        [0.0, 0.1, 0.15], abs=1e-3
+    )
+    assert data["points"][0]["completed"] == 3

@@ -1053,7 +1053,7 @@ class _Conversations:
                 ]
             if not record.ok or turn == cfg.turns - 1:
                 self.history.pop(conv, None)
-            return replace(record, output_text=None)
+            return replace(record, output_text=None, conversation=conv, turn=turn)
 
         writer.t0 = time.perf_counter()
         try:
