@@ -504,3 +504,26 @@ def test_trace_bounded_by_num_requests_and_duration(fake: FakeOpenAIServer, tmp_
         [0.0, 0.1, 0.15], abs=1e-3
     )
     assert data["points"][0]["completed"] == 3
+
+
+def test_a_recipes_bench_section_carries_the_workloads() -> None:
+    from localeval.bench.config import BenchConfig
+    from localeval.recipes import load_recipe
+
+    tiny = load_recipe("tiny-cpu")
+    bench = type(tiny.bench).model_validate(
+        {
+            **tiny.bench.model_dump(),
+            "api": "chat",
+            "concurrency": None,
+            "trace": str(DATA / "trace.jsonl"),
+            "trace_speedup": 3,
+        }
+    )
+    recipe = tiny.model_copy(update={"bench": bench})
+    cfg = BenchConfig.from_recipe(recipe)
+    assert cfg.trace == str(DATA / "trace.jsonl") and cfg.concurrency is None
+    assert cfg.loads == [("trace", 3.0)]
+    # a load pattern given on the command line replaces the recipe's trace
+    over = BenchConfig.from_recipe(recipe, concurrency=[2], turns=2)
+    assert over.trace is None and over.concurrency == [2] and over.turns == 2

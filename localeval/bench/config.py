@@ -341,6 +341,13 @@ class BenchConfig(BaseModel):
             "dataset": bench.dataset,
             "seed": bench.seed,
             "workers": bench.workers,
+            "lengths_file": bench.lengths_file,
+            "prefix_groups": bench.prefix_groups,
+            "prefix_tokens": bench.prefix_tokens,
+            "turns": bench.turns,
+            "trace": bench.trace,
+            "trace_format": bench.trace_format,
+            "trace_speedup": bench.trace_speedup,
             "tokenizer": recipe.model.tokenizer,
             "recipe_name": recipe.name,
         }
@@ -348,13 +355,13 @@ class BenchConfig(BaseModel):
             values["slo"] = SloConfig(**bench.slo.model_dump())
         given = {k: v for k, v in overrides.items() if v is not None}
         if {"concurrency", "request_rates_rps", "search", "trace"} & given.keys():
-            values["concurrency"] = values["request_rates_rps"] = None
+            values["concurrency"] = values["request_rates_rps"] = values["trace"] = None
         if (
             values["concurrency"] is None
             and values["request_rates_rps"] is None
+            and values["trace"] is None
             and ("search" not in given)
-            and ("trace" not in given)
-            and not ({"concurrency", "request_rates_rps"} & given.keys())
+            and not ({"concurrency", "request_rates_rps", "trace"} & given.keys())
         ):
             values["concurrency"] = [1]
         values.update(given)
