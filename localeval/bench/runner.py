@@ -858,7 +858,8 @@ async def _point(
         offsets=offsets,
     )
 
-    run.progress.point_started(_label(mode, value), cfg.num_requests, cfg.duration_s)
+    total = len(offsets) if offsets is not None else cfg.num_requests
+    run.progress.point_started(_label(mode, value), total, cfg.duration_s)
     started_at = now_iso()
     gpu_sampler = (
         NvmlSampler(interval_s=cfg.gpu_interval_s, gpu_uuids=run.sample_uuids)

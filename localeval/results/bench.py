@@ -356,7 +356,9 @@ class BenchProvenance(Provenance):
 
 class BenchResult(ResultModel):
     """A whole bench run. ``config``: the bench settings as given; ``workload``: what the
-    requests were (``input_tokens``/``output_tokens`` per request, the prompt source)."""
+    requests were (``input_tokens``/``output_tokens`` per request, the prompt source), its
+    ``kind`` (``synthetic``, ``dataset``, or the workloads combined: ``lengths_file``,
+    ``shared_prefix``, ``multi_turn``, ``trace``) and their parameters."""
 
     schema_version: int = current_version(KIND)
     kind: Literal["bench"] = KIND
