@@ -527,3 +527,34 @@ def test_a_recipes_bench_section_carries_the_workloads() -> None:
     # a load pattern given on the command line replaces the recipe's trace
     over = BenchConfig.from_recipe(recipe, concurrency=[2], turns=2)
     assert over.trace is None and over.concurrency == [2] and over.turns == 2
+
+
+def test_library_trace_progress_and_a_cut_trace_warns(
+    fake: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    from localeval.bench import BenchConfig, run_bench
+    from localeval.endpoint import Endpoint
+
+    started: list[tuple[str, int | None]] = []
+
+    class Recorder:
+        def point_started(self, label: str, total: int | None, duration_s: float | None) -> None:
+            started.append((label, total))
+
+        def request_done(self, ok: bool) -> None:
+            pass
+
+        def point_finished(self, point: Any) -> None:
+            pass
+
+        def note(self, message: str) -> None:
+            pass
+
+    config = BenchConfig(
+        trace=str(DATA / "trace.jsonl"), trace_speedup=4, num_requests=5, warmup_requests=0,
+        output_dir=tmp_path / "run",
+    )  # fmt: skip
+    result = run_bench(config, Endpoint(fake.base_url, "fake-model"), progress=Recorder())
+    assert result.status == "complete" and result.points[0].completed == 5
+    assert started == [("trace replay x4", 5)]
+    assert any("holds 6 requests: only its first 5" in w for w in result.warnings)

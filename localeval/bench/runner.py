@@ -371,6 +371,11 @@ def run_bench(
         config=config.model_dump(mode="json"),
         workload=workload_record(config, lengths, trace),
     )
+    if trace is not None and len(trace.entries) > (config.num_requests or math.inf):
+        result.warnings.append(
+            f"--trace {trace.path} holds {len(trace.entries):,} requests: only its first "
+            f"{config.num_requests:,} (--num-requests) are replayed"
+        )
     run = _Run(
         config=config,
         endpoint=endpoint,
