@@ -558,3 +558,18 @@ def test_library_trace_progress_and_a_cut_trace_warns(
     assert result.status == "complete" and result.points[0].completed == 5
     assert started == [("trace replay x4", 5)]
     assert any("holds 6 requests: only its first 5" in w for w in result.warnings)
+
+
+def test_a_traces_sessions_carry_their_context(tmp_path: Path) -> None:
+    """Without hash_ids, a request of a session starts with the session's previous prompt
+    when it is long enough to hold it (trace.jsonl: sessions a, b, c)."""
+    with FakeOpenAIServer(FakeBehavior(ttft_ms=5.0, itl_ms=1.0, prefix_cache_reset=True)) as fake:
+        _, data = bench(fake, tmp_path, "--trace", str(DATA / "trace.jsonl"), "--warmup", "0")
+        prompts = [b["prompt"] for b in fake.request_bodies]
+    by_len = {len(p.split()) + 1: p for p in prompts}  # + the BOS
+    a1, b1, a2, _c1, b2, a3 = (by_len[n] for n in (14, 18, 22, 16, 25, 13))
+    assert a2.startswith(a1 + " ") and b2.startswith(b1 + " ")
+    assert not a3.startswith(a2[:20])  # 13 tokens cannot hold a2's 22: a fresh prompt
+    assert len(set(prompts)) == 6
+    assert data["workload"]["trace_sessions"] == 3
+    assert data["points"][0]["workload"]["prefix_cache_reset"] is True

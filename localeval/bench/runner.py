@@ -78,6 +78,7 @@ from localeval.bench.workloads import (
     block_prompts,
     dataset_prompts,
     load_prompt_file,
+    session_prompts,
     shared_prefix_prompts,
     spread_lengths,
     synthetic_prompts,
@@ -253,7 +254,8 @@ class _Run:
         )
 
     def _trace_prompts(self, n: int, stream: int) -> list[PromptItem]:
-        """The prompts of a trace's first ``n`` requests (its lengths, its shared blocks)."""
+        """The prompts of a trace's first ``n`` requests: its lengths, with its shared blocks
+        (``hash_ids``) or, without them, each session's context so far as the prefix."""
         assert self.trace is not None
         entries = [self.trace.entries[i % len(self.trace.entries)] for i in range(n)]
         if any(e.hash_ids for e in entries):
@@ -261,6 +263,13 @@ class _Run:
                 self.counter,
                 [(e.input_tokens, e.hash_ids) for e in entries],
                 self.trace.block_tokens,
+                self.config.seed,
+                stream,
+            )
+        elif any(e.session_id is not None for e in entries):
+            items = session_prompts(
+                self.counter,
+                [(e.input_tokens, e.session_id) for e in entries],
                 self.config.seed,
                 stream,
             )
@@ -470,7 +479,9 @@ def workload_record(
 def _resets_prefix_cache(config: BenchConfig, trace: Trace | None) -> bool:
     """Whether the workload's figures depend on the server's prefix cache: then each
     point starts from an empty cache where the server allows a reset."""
-    shared_blocks = trace is not None and any(e.hash_ids for e in trace.entries)
+    shared_blocks = trace is not None and any(
+        e.hash_ids or e.session_id is not None for e in trace.entries
+    )
     return config.prefix_groups is not None or config.turns > 1 or shared_blocks
 
 

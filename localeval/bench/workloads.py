@@ -300,6 +300,39 @@ def shared_prefix_prompts(
     ]
 
 
+def session_prompts(
+    counter: TokenCounter,
+    requests: Sequence[tuple[int, str | None]],
+    seed: int,
+    stream: int = 0,
+) -> list[PromptItem]:
+    """A prompt per ``(input_tokens, session_id)``, in order: a request of a session starts
+    with the session's previous prompt (its context so far) when that leaves room, then its
+    own random words to the exact length; a request without a session, or whose session's
+    previous prompt is too long, is its own. Completions text only (a session's context is
+    one text)."""
+    overhead = counter.count("")
+    rng = random.Random(f"{seed}:{stream}")
+    last: dict[str, tuple[str, int]] = {}
+    items = []
+    for input_tokens, session in requests:
+        prefix, prefix_tokens = last.get(session, ("", 0)) if session is not None else ("", 0)
+        if input_tokens - overhead - prefix_tokens < 1:
+            prefix, prefix_tokens = "", 0
+        item = exact_length_prompt(
+            counter,
+            input_tokens,
+            rng,
+            overhead=overhead,
+            prefix=prefix,
+            prefix_tokens=prefix_tokens,
+        )
+        if session is not None and isinstance(item.prompt, str):
+            last[session] = (item.prompt, len(counter.encode(item.prompt)))
+        items.append(item)
+    return items
+
+
 def block_prompts(
     counter: TokenCounter,
     requests: Sequence[tuple[int, Sequence[int]]],
