@@ -11,7 +11,8 @@ A trace is a list of timestamped arrivals with their input and output lengths:
 - ``jsonl``: localeval's own, one object per line: ``timestamp_ms`` (or ``timestamp``, in
   milliseconds from the start), ``input_tokens``, ``output_tokens``, and optionally
   ``hash_ids`` (prefix blocks shared with other requests, as in Mooncake) and
-  ``session_id``;
+  ``session_id`` (without ``hash_ids``, a session's request starts with its previous
+  prompt: the conversation's context so far);
 - ``mooncake``: the Mooncake traces (kvcache-ai/Mooncake ``FAST25-release/traces``): JSONL
   with ``timestamp`` (milliseconds since the first request), ``input_length``,
   ``output_length`` and ``hash_ids``, each id a block of :data:`MOONCAKE_BLOCK_TOKENS`

@@ -9,7 +9,10 @@ each conversation) or JSONL (``{"prompt": ...}``, ``{"text": ...}``, ``{"message
 [...]}`` or a bare JSON string per line). The output length is fixed and asked for with
 ``ignore_eos``. Lengths can spread: each prompt's input length (synthetic prompts) and
 each request's output length drawn from a normal distribution around the mean, clipped
-to three standard deviations (:func:`spread_lengths`). Every random choice comes from the
+to three standard deviations (:func:`spread_lengths`), or given one by one (a lengths file
+or a trace, :mod:`.traces`). Prompts can share a prefix: a group's prefix of an exact
+token count (:func:`shared_prefix_prompts`), a trace's blocks (:func:`block_prompts`) or a
+session's previous prompt (:func:`session_prompts`). Every random choice comes from the
 seed.
 """
 
