@@ -204,6 +204,19 @@ class BenchScenario(_Strict):
     workers: ClientWorkers = Field(
         default=1, description="client processes sharing each point's load (or auto)"
     )
+    lengths_file: str | None = Field(
+        default=None, description="file of (input, output) token lengths to draw from"
+    )
+    prefix_groups: int | None = Field(
+        default=None, ge=1, description="groups of prompts sharing a prefix of prefix_tokens"
+    )
+    prefix_tokens: int | None = Field(default=None, ge=1)
+    turns: int = Field(default=1, ge=1, description="turns per conversation (chat API)")
+    trace: str | None = Field(
+        default=None, description="trace to replay (JSONL, Mooncake or Azure CSV)"
+    )
+    trace_format: Literal["auto", "jsonl", "mooncake", "azure"] = "auto"
+    trace_speedup: float = Field(default=1.0, gt=0, allow_inf_nan=False)
 
     @field_validator("concurrency")
     @classmethod

@@ -167,7 +167,7 @@ CASES = [
          "--search-max 8 is more than --num-requests 4"),
     # load patterns and their options, named by flag
     Case("two-patterns", bench_out("--concurrency", "1", "--rate", "2"), 2,
-         "give exactly one load pattern: --concurrency, --rate or --search"),
+         "give exactly one load pattern: --concurrency, --rate, --search or --trace"),
     Case("think-time-with-rate", bench_out("--rate", "2", "--think-time-ms", "5"), 2,
          "--think-time-ms applies to --concurrency points"),
     Case("search-without-slo", bench_out("--search", "rate"), 2, "--search needs an --slo"),

@@ -45,10 +45,11 @@ class _SseTimer:
         "itl",
         "last_read_t",
         "last_t",
+        "texts",
         "usage",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, keep_text: bool = False) -> None:
         self.buf = b""
         self.first_t = 0.0
         self.last_t = 0.0
@@ -58,6 +59,8 @@ class _SseTimer:
         self.error: str | None = None
         self.error_kind: str | None = None
         self.last_read_t = 0.0
+        # the generated text's pieces, when kept (every chunk is then parsed in full)
+        self.texts: list[str] | None = [] if keep_text else None
 
     def feed(self, data: bytes, now: float) -> None:
         self.last_read_t = now
@@ -71,7 +74,12 @@ class _SseTimer:
                 break
             event = buf[start:end]
             start = end + 2
-            if self.chunks and _CHOICE_MARK in event and _USAGE_MARK not in event:
+            if (
+                self.chunks
+                and self.texts is None
+                and _CHOICE_MARK in event
+                and _USAGE_MARK not in event
+            ):
                 self.itl.append(now - self.last_t)
                 self.last_t = now
                 self.chunks += 1
@@ -101,6 +109,8 @@ class _SseTimer:
             self._fail("stream_error", _error_text(obj))
             return
         choices = obj.get("choices")
+        if choices and self.texts is not None:
+            self.texts.append(_text_of(choices[0]))
         if choices:
             if self.chunks:
                 self.itl.append(now - self.last_t)
@@ -184,13 +194,16 @@ class StreamingClient:
         scheduled_t: float,
         expected_prompt_tokens: int | None = None,
         expected_output_tokens: int | None = None,
+        keep_text: bool = False,
     ) -> RequestRecord:
         """Send one request and stream its answer. Never raises for a failed request (the
-        record says what went wrong); only cancellation propagates."""
+        record says what went wrong); only cancellation propagates. ``keep_text``: the
+        record carries the generated text (``output_text``; a conversation's next turn
+        needs it)."""
         http = self._http
         if http is None:
             raise RuntimeError("StreamingClient used outside 'async with'")
-        timer = _SseTimer()
+        timer = _SseTimer(keep_text)
         sent_t = time.perf_counter()
         kind: str | None = None
         message: str | None = None
@@ -244,6 +257,7 @@ class StreamingClient:
             expected_output_tokens=expected_output_tokens,
             usage_missing=output_tokens is None,
             chunks=timer.chunks,
+            output_text="".join(timer.texts) if timer.texts is not None else None,
         )
 
 
@@ -258,6 +272,18 @@ def _sse_data(event: bytes) -> bytes | None:
             value = line[5:]
             parts.append(value[1:] if value.startswith(b" ") else value)
     return b"\n".join(parts) if parts else None
+
+
+def _text_of(choice: Any) -> str:
+    """The generated text a chunk's choice carries (completion text or chat content)."""
+    if not isinstance(choice, dict):
+        return ""
+    text = choice.get("text")
+    if isinstance(text, str):
+        return text
+    delta = choice.get("delta")
+    content = delta.get("content") if isinstance(delta, dict) else None
+    return content if isinstance(content, str) else ""
 
 
 def _has_content(choice: Any) -> bool:

@@ -49,6 +49,13 @@ FLAGS: dict[str, str] = {
     "warmup_requests": "--warmup",
     "think_time_ms": "--think-time-ms",
     "dataset": "--dataset",
+    "lengths_file": "--lengths",
+    "prefix_groups": "--prefix-groups",
+    "prefix_tokens": "--prefix-tokens",
+    "turns": "--turns",
+    "trace": "--trace",
+    "trace_format": "--trace-format",
+    "trace_speedup": "--trace-speedup",
     "slo": "--slo",
     "slo_attainment_target": "--slo-attainment",
     "seed": "--seed",
@@ -106,7 +113,14 @@ class BenchConfig(BaseModel):
     ``concurrency`` (closed-loop sweep), ``request_rates_rps`` (open loop) or ``search``
     (the highest concurrency or rate meeting ``slo``). Each point is bounded by
     ``num_requests`` and/or ``duration_s``. ``think_time_ms`` makes each closed-loop
-    worker pause after an answer before sending its next request."""
+    worker pause after an answer before sending its next request.
+
+    Workloads besides fixed or spread synthetic prompts and prompt files:
+    ``lengths_file`` (each request's input and output lengths drawn from a file of pairs),
+    ``prefix_groups`` x ``prefix_tokens`` (groups of prompts sharing a prefix), ``turns``
+    (multi-turn conversations, chat API, closed loop) and ``trace`` (a trace replayed at
+    its own timing, ``trace_speedup`` times faster; a load pattern of its own, whose
+    requests are bounded by ``num_requests`` and ``duration_s`` too)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -146,6 +160,13 @@ class BenchConfig(BaseModel):
     workers: ClientWorkers = Field(
         default=1, description="client processes sharing each point's load, or auto"
     )
+    lengths_file: str | None = None
+    prefix_groups: int | None = Field(default=None, ge=1)
+    prefix_tokens: int | None = Field(default=None, ge=1)
+    turns: int = Field(default=1, ge=1, le=1000)
+    trace: str | None = None
+    trace_format: Literal["auto", "jsonl", "mooncake", "azure"] = "auto"
+    trace_speedup: float = Field(default=1.0, gt=0, allow_inf_nan=False)
 
     @field_validator("concurrency")
     @classmethod
@@ -175,11 +196,14 @@ class BenchConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> BenchConfig:
         patterns = [self.concurrency is not None, self.request_rates_rps is not None]
-        patterns.append(self.search is not None)
+        patterns += [self.search is not None, self.trace is not None]
         if sum(patterns) != 1:
             raise ValueError(
-                "give exactly one load pattern: concurrency, request_rates_rps or search"
+                "give exactly one load pattern: concurrency, request_rates_rps, search or trace"
             )
+        problem = self._workload_problem()
+        if problem is not None:
+            raise ValueError(problem)
         if self.concurrency is not None and self.num_requests is not None:
             over = [c for c in self.concurrency if c > self.num_requests]
             if over:
@@ -219,9 +243,46 @@ class BenchConfig(BaseModel):
             raise ValueError(problem)
         return self
 
+    def _workload_problem(self) -> str | None:
+        """What is wrong with the combination of workload settings (None: nothing)."""
+        spread = self.input_tokens_stdev or self.output_tokens_stdev
+        if self.lengths_file is not None and (
+            self.dataset is not None or spread or self.trace is not None
+        ):
+            return (
+                "lengths_file gives each request's lengths: not with dataset, "
+                "input_tokens_stdev/output_tokens_stdev or trace"
+            )
+        if (self.prefix_groups is None) != (self.prefix_tokens is None):
+            return "a shared-prefix workload needs both prefix_groups and prefix_tokens"
+        if self.prefix_tokens is not None:
+            if self.dataset is not None or self.trace is not None:
+                return "prefix_groups shares a prefix among synthetic prompts: not with dataset or trace"
+            if self.lengths_file is None and self.prefix_tokens >= self.input_tokens:
+                return (
+                    f"prefix_tokens {self.prefix_tokens} leaves no room in prompts of "
+                    f"input_tokens {self.input_tokens}: the prefix must be shorter"
+                )
+        if self.turns > 1:
+            if self.api != "chat":
+                return "turns carry the previous messages: use the chat API (api chat)"
+            if self.concurrency is None and self.search != "concurrency":
+                return "turns run as conversations in a closed loop: use concurrency points"
+            if self.dataset is not None:
+                return "turns are made of synthetic messages: not with dataset"
+        if self.trace is not None:
+            if self.dataset is not None or spread:
+                return "a trace gives each request's lengths: not with dataset or a spread"
+            if self.think_time_ms or self.max_concurrency is not None:
+                return "a trace sets its own arrivals: not with think_time_ms or max_concurrency"
+        return None
+
     @property
     def loads(self) -> list[tuple[str, float]]:
-        """The points to run, as (mode, value); a burst is the rate ``math.inf``."""
+        """The points to run, as (mode, value); a burst is the rate ``math.inf``; a trace
+        replay is ``("trace", speedup)``."""
+        if self.trace is not None:
+            return [("trace", self.trace_speedup)]
         if self.concurrency is not None:
             return [("concurrency", float(c)) for c in self.concurrency]
         if self.request_rates_rps is not None:
@@ -280,19 +341,27 @@ class BenchConfig(BaseModel):
             "dataset": bench.dataset,
             "seed": bench.seed,
             "workers": bench.workers,
+            "lengths_file": bench.lengths_file,
+            "prefix_groups": bench.prefix_groups,
+            "prefix_tokens": bench.prefix_tokens,
+            "turns": bench.turns,
+            "trace": bench.trace,
+            "trace_format": bench.trace_format,
+            "trace_speedup": bench.trace_speedup,
             "tokenizer": recipe.model.tokenizer,
             "recipe_name": recipe.name,
         }
         if bench.slo is not None:
             values["slo"] = SloConfig(**bench.slo.model_dump())
         given = {k: v for k, v in overrides.items() if v is not None}
-        if {"concurrency", "request_rates_rps", "search"} & given.keys():
-            values["concurrency"] = values["request_rates_rps"] = None
+        if {"concurrency", "request_rates_rps", "search", "trace"} & given.keys():
+            values["concurrency"] = values["request_rates_rps"] = values["trace"] = None
         if (
             values["concurrency"] is None
             and values["request_rates_rps"] is None
+            and values["trace"] is None
             and ("search" not in given)
-            and not ({"concurrency", "request_rates_rps"} & given.keys())
+            and not ({"concurrency", "request_rates_rps", "trace"} & given.keys())
         ):
             values["concurrency"] = [1]
         values.update(given)

@@ -48,6 +48,9 @@ class RequestRecord:
     expected_output_tokens: int | None = None
     usage_missing: bool = False
     chunks: int = 0
+    output_text: str | None = None  # the generated text, when asked for (not written)
+    conversation: int | None = None  # a multi-turn request's conversation and turn (from 0)
+    turn: int | None = None
 
     @property
     def schedule_lag_s(self) -> float:
@@ -69,8 +72,9 @@ class RequestRecord:
         return (self.e2e_s - self.ttft_s) / (self.output_tokens - 1)
 
     def to_json(self, t0: float) -> dict[str, Any]:
-        """A JSON-ready dict; absolute times become seconds since ``t0`` (the point start)."""
-        return {
+        """A JSON-ready dict; absolute times become seconds since ``t0`` (the point start).
+        A conversation's turn also carries ``conversation`` and ``turn``."""
+        out = {
             "index": self.index,
             "ok": self.ok,
             "error_kind": self.error_kind,
@@ -88,6 +92,10 @@ class RequestRecord:
             "usage_missing": self.usage_missing,
             "chunks": self.chunks,
         }
+        if self.conversation is not None:
+            out["conversation"] = self.conversation
+            out["turn"] = self.turn
+        return out
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -20,18 +20,24 @@ import asyncio
 import contextlib
 import math
 import os
+import random
 import shutil
 import signal
+import statistics
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+
+import httpx
 
 from localeval import paths
 from localeval.bench.client import StreamingClient
 from localeval.bench.config import BenchConfig
 from localeval.bench.metrics import (
     CLIENT_CPU_LIMIT_PCT,
+    PointAccumulator,
     accumulated_ms,
     client_check_stats,
 )
@@ -43,15 +49,18 @@ from localeval.bench.result import (
     PointResult,
     SearchResult,
 )
-from localeval.bench.schedule import SloSearch, run_concurrency
+from localeval.bench.schedule import SloSearch, run_concurrency, run_conversations
 from localeval.bench.sketch import LatencyAccumulator
+from localeval.bench.traces import LengthPair, Trace, load_lengths, load_trace, sample_lengths
 from localeval.bench.workers import (
     ASSUMED_STREAM_CHUNKS_PER_S,
     WORKER_CAPACITY_CHUNKS_PER_S,
     ClientSettings,
     MergedShares,
     PointWork,
+    RecordWriter,
     ShareResult,
+    ShareSpec,
     WorkerPool,
     auto_workers,
     expected_chunk_rate,
@@ -66,8 +75,12 @@ from localeval.bench.workloads import (
     PromptItem,
     ServerTokenizer,
     TokenCounter,
+    block_prompts,
     dataset_prompts,
     load_prompt_file,
+    session_prompts,
+    shared_prefix_prompts,
+    spread_lengths,
     synthetic_prompts,
     with_output_lengths,
 )
@@ -205,6 +218,8 @@ class _Run:
     pool: WorkerPool | None = None
     # each stream's chunks per second in the warmup (None: not measured)
     stream_chunks_per_s: float | None = None
+    lengths: list[LengthPair] | None = None
+    trace: Trace | None = None
 
     def write(self) -> None:
         write_json_atomic(self.run_dir / RESULT_FILE, self.result.model_dump(mode="json"))
@@ -212,9 +227,64 @@ class _Run:
     def prompts(self, n: int, stream: int) -> list[PromptItem]:
         """``n`` prompts of point ``stream``, each with its output length."""
         cfg = self.config
+        if self.trace is not None:
+            return self._trace_prompts(n, stream)
+        if self.lengths is not None:
+            rng = random.Random(f"{cfg.seed}:{stream}:lengths")
+            pairs = sample_lengths(self.lengths, n, rng)
+            items = self._synthetic([p.input_tokens for p in pairs], stream)
+            return [
+                replace(it, output_tokens=p.output_tokens)
+                for it, p in zip(items, pairs, strict=True)
+            ]
         return with_output_lengths(
             self._prompts(n, stream), cfg.output_tokens, cfg.output_tokens_stdev, cfg.seed, stream
         )
+
+    def _synthetic(self, lengths: list[int], stream: int) -> list[PromptItem]:
+        """Synthetic prompts of the given input lengths: sharing their group's prefix in a
+        shared-prefix workload."""
+        cfg = self.config
+        if cfg.prefix_groups is not None and cfg.prefix_tokens is not None:
+            return shared_prefix_prompts(
+                self.counter, lengths, cfg.prefix_groups, cfg.prefix_tokens, cfg.seed, stream
+            )
+        return synthetic_prompts(
+            self.counter, len(lengths), cfg.input_tokens, cfg.seed, stream, lengths=lengths
+        )
+
+    def _trace_prompts(self, n: int, stream: int) -> list[PromptItem]:
+        """The prompts of a trace's first ``n`` requests: its lengths, with its shared blocks
+        (``hash_ids``) or, without them, each session's context so far as the prefix."""
+        assert self.trace is not None
+        entries = [self.trace.entries[i % len(self.trace.entries)] for i in range(n)]
+        if any(e.hash_ids for e in entries):
+            items = block_prompts(
+                self.counter,
+                [(e.input_tokens, e.hash_ids) for e in entries],
+                self.trace.block_tokens,
+                self.config.seed,
+                stream,
+            )
+        elif any(e.session_id is not None for e in entries):
+            items = session_prompts(
+                self.counter,
+                [(e.input_tokens, e.session_id) for e in entries],
+                self.config.seed,
+                stream,
+            )
+        else:
+            items = synthetic_prompts(
+                self.counter,
+                n,
+                self.config.input_tokens,
+                self.config.seed,
+                stream,
+                lengths=[e.input_tokens for e in entries],
+            )
+        return [
+            replace(it, output_tokens=e.output_tokens) for it, e in zip(items, entries, strict=True)
+        ]
 
     def _prompts(self, n: int, stream: int) -> list[PromptItem]:
         cfg = self.config
@@ -228,6 +298,16 @@ class _Run:
                 if warning not in self.result.warnings:
                     self.result.warnings.append(warning)
                 return dataset_prompts(self.file_prompts, n, cfg.seed, None, cfg.api, stream)
+        if cfg.prefix_groups is not None:
+            overhead = self.counter.count("")
+            lengths = spread_lengths(
+                cfg.input_tokens,
+                cfg.input_tokens_stdev,
+                n,
+                random.Random(f"{cfg.seed}:{stream}:in"),
+                overhead + (cfg.prefix_tokens or 0) + 1,
+            )
+            return self._synthetic(lengths, stream)
         return synthetic_prompts(
             self.counter, n, cfg.input_tokens, cfg.seed, stream, cfg.input_tokens_stdev
         )
@@ -264,7 +344,9 @@ def run_bench(
     any point when the endpoint cannot be reached or does not serve the model, and
     ConfigError for a workload that cannot be built."""
     model_entry = endpoint.model_entry()
-    check_context_length(config, model_entry)
+    lengths = load_lengths(Path(config.lengths_file)) if config.lengths_file else None
+    trace = load_trace(Path(config.trace), config.trace_format) if config.trace else None
+    check_context_length(config, model_entry, lengths=lengths, trace=trace)
     file_prompts = load_prompt_file(Path(config.dataset)) if config.dataset else None
     if config.output_dir:
         run_dir = Path(config.output_dir)
@@ -296,21 +378,13 @@ def run_bench(
             plan=plan,
         ),
         config=config.model_dump(mode="json"),
-        workload={
-            "api": config.api,
-            "source": config.dataset or "synthetic",
-            "input_tokens": None if config.dataset else config.input_tokens,
-            "output_tokens": config.output_tokens,
-            "input_tokens_stdev": None if config.dataset else config.input_tokens_stdev,
-            "output_tokens_stdev": config.output_tokens_stdev,
-            "length_distribution": _length_distribution(config),
-            "ignore_eos": config.ignore_eos,
-            "token_counter": f"tokenizer {config.tokenizer}"
-            if config.tokenizer
-            else "server /tokenize",
-            "seed": config.seed,
-        },
+        workload=workload_record(config, lengths, trace),
     )
+    if trace is not None and len(trace.entries) > (config.num_requests or math.inf):
+        result.warnings.append(
+            f"--trace {trace.path} holds {len(trace.entries):,} requests: only its first "
+            f"{config.num_requests:,} (--num-requests) are replayed"
+        )
     run = _Run(
         config=config,
         endpoint=endpoint,
@@ -321,6 +395,8 @@ def run_bench(
         file_prompts=file_prompts,
         gpu_reason=plan.energy_reason,
         sample_uuids=plan.sample_uuids,
+        lengths=lengths,
+        trace=trace,
     )
     run.write()
     try:
@@ -351,12 +427,128 @@ def run_bench(
     return run.result
 
 
-def check_context_length(config: BenchConfig, model_entry: Mapping[str, Any]) -> None:
+def workload_record(
+    config: BenchConfig, lengths: Sequence[LengthPair] | None = None, trace: Trace | None = None
+) -> dict[str, Any]:
+    """The result's ``workload``: what the requests were, with the parameters of the
+    workload (lengths file, shared prefix, conversations, trace) where one was used."""
+    synthetic = config.dataset is None and lengths is None and trace is None
+    source = config.dataset or (f"trace {trace.path}" if trace is not None else "synthetic")
+    out: dict[str, Any] = {
+        "api": config.api,
+        "source": source,
+        "input_tokens": config.input_tokens if synthetic else None,
+        "output_tokens": config.output_tokens if lengths is None and trace is None else None,
+        "input_tokens_stdev": config.input_tokens_stdev if synthetic else None,
+        "output_tokens_stdev": config.output_tokens_stdev
+        if lengths is None and trace is None
+        else None,
+        "length_distribution": _length_distribution(config),
+        "ignore_eos": config.ignore_eos,
+        "token_counter": f"tokenizer {config.tokenizer}"
+        if config.tokenizer
+        else "server /tokenize",
+        "seed": config.seed,
+    }
+    kinds = []
+    if lengths is not None:
+        kinds.append("lengths_file")
+        out.update(
+            {
+                "lengths_file": config.lengths_file,
+                "lengths_pairs": len(lengths),
+                "lengths_file_mean_input_tokens": statistics.fmean(p.input_tokens for p in lengths),
+                "lengths_file_mean_output_tokens": statistics.fmean(
+                    p.output_tokens for p in lengths
+                ),
+            }
+        )
+    if config.prefix_groups is not None:
+        kinds.append("shared_prefix")
+        out.update({"prefix_groups": config.prefix_groups, "prefix_tokens": config.prefix_tokens})
+    if config.turns > 1:
+        kinds.append("multi_turn")
+        out.update({"turns": config.turns, "think_time_ms": config.think_time_ms})
+    if trace is not None:
+        kinds.append("trace")
+        out.update({**trace.summary(), "trace_speedup": config.trace_speedup})
+    out["kind"] = "+".join(kinds) or ("dataset" if config.dataset else "synthetic")
+    return out
+
+
+def _resets_prefix_cache(config: BenchConfig, trace: Trace | None) -> bool:
+    """Whether the workload's figures depend on the server's prefix cache: then each
+    point starts from an empty cache where the server allows a reset."""
+    shared_blocks = trace is not None and any(
+        e.hash_ids or e.session_id is not None for e in trace.entries
+    )
+    return config.prefix_groups is not None or config.turns > 1 or shared_blocks
+
+
+def reset_prefix_cache(endpoint: Endpoint, timeout_s: float = 30.0) -> bool | str:
+    """Empty the server's prefix cache with vLLM's ``POST /reset_prefix_cache``: True when
+    it answered success, False when it could not (blocks still held, an error), ``"not
+    allowed by the server"`` when the route is absent (vLLM registers it only with
+    ``VLLM_SERVER_DEV_MODE=1``; other servers have none)."""
+    url = f"{endpoint.base_url}/reset_prefix_cache"
+    try:
+        resp = httpx.post(
+            url,
+            headers=endpoint.headers(),
+            timeout=timeout_s,
+            verify=endpoint.base_url.startswith("https://"),
+        )
+    except httpx.HTTPError:
+        return False
+    if resp.status_code in (404, 405):
+        return "not allowed by the server"
+    if resp.status_code != 200:
+        return False
+    try:
+        body = resp.json()
+    except ValueError:
+        return True  # older vLLM answered 200 with no body
+    return bool(body.get("success", True)) if isinstance(body, dict) else True
+
+
+def check_context_length(
+    config: BenchConfig,
+    model_entry: Mapping[str, Any],
+    *,
+    lengths: Sequence[LengthPair] | None = None,
+    trace: Trace | None = None,
+) -> None:
     """Raise ConfigError when a synthetic prompt plus its output cannot fit the served
-    model's context (``max_model_len`` from ``/v1/models``): every request would fail."""
+    model's context (``max_model_len`` from ``/v1/models``): every request would fail. A
+    lengths file's or a trace's longest request, and a conversation's last turn (every
+    earlier message included), must fit too."""
     max_len = model_entry.get("max_model_len")
     if config.dataset or not isinstance(max_len, int) or max_len <= 0:
         return
+    pairs = list(lengths or []) + [
+        LengthPair(e.input_tokens, e.output_tokens) for e in (trace.entries if trace else ())
+    ]
+    if pairs:
+        over = [p for p in pairs if p.input_tokens + p.output_tokens > max_len]
+        if over:
+            what = f"--lengths {config.lengths_file}" if lengths else f"--trace {config.trace}"
+            longest = max(over, key=lambda p: p.input_tokens + p.output_tokens)
+            raise ConfigError(
+                f"{what}: {len(over)} of {len(pairs)} requests do not fit the served model's "
+                f"context (max_model_len {max_len}), the longest {longest.input_tokens} input + "
+                f"{longest.output_tokens} output tokens: they would fail",
+                hint="serve the model with a longer context, or give a file of shorter requests",
+            )
+        return
+    if config.turns > 1:
+        needed = config.turns * (config.input_tokens + config.output_tokens)
+        if needed > max_len:
+            raise ConfigError(
+                f"--turns {config.turns} of {config.input_tokens} input + "
+                f"{config.output_tokens} output tokens grow to {needed} tokens by the last "
+                f"turn: more than the served model's context (max_model_len {max_len})",
+                hint="lower --turns, --input-tokens or --output-tokens",
+            )
     needed = config.input_tokens + config.output_tokens
     if needed > max_len:
         raise ConfigError(
@@ -411,7 +603,9 @@ async def _main(run: _Run, handle_sigint: bool) -> None:
             if loads:
                 run.progress.note(f"preparing the prompts of {len(loads)} point(s)")
             for index, (mode, value) in enumerate(loads):
-                run.prepared[index] = run.prompts(_prompts_needed(cfg, mode, value), index)
+                run.prepared[index] = run.prompts(
+                    _prompts_needed(cfg, mode, value, run.trace), index
+                )
             if not await _warmup(run, client):
                 return
             _choose_workers(run)
@@ -449,6 +643,11 @@ def _choose_workers(run: _Run) -> None:
     the free cores) and record it, with how it was chosen, in the provenance."""
     cfg = run.config
     prov = run.result.provenance
+    if cfg.turns > 1:
+        run.workers = 1
+        prov.client_workers = 1
+        prov.client_workers_reason = "conversations keep their history in one client process"
+        return
     if cfg.workers != "auto":
         run.workers = cfg.workers
         prov.client_workers = run.workers
@@ -457,6 +656,9 @@ def _choose_workers(run: _Run) -> None:
     measured = run.stream_chunks_per_s
     per_stream = measured if measured is not None else ASSUMED_STREAM_CHUNKS_PER_S
     loads = list(cfg.loads)
+    if run.trace is not None:
+        offsets = [e.offset_s / cfg.trace_speedup for e in run.trace.entries]
+        loads = [("rate", _trace_rate(offsets))]
     if cfg.search is not None:
         loads = [(cfg.search, cfg.search_max or SEARCH_DEFAULTS[cfg.search][1])]
     chunks = expected_chunk_rate(
@@ -491,6 +693,8 @@ def _should_stop(run: _Run, point: PointResult) -> bool:
 
 
 def _value(point: PointResult) -> float:
+    if point.arrival == "trace":
+        return float(point.rate_rps or 0.0)
     if point.mode == "concurrency":
         return float(point.concurrency or 0)
     if point.arrival == "burst":
@@ -499,6 +703,8 @@ def _value(point: PointResult) -> float:
 
 
 def _label(mode: str, value: float) -> str:
+    if mode == "trace":
+        return f"trace replay x{value:g}"
     if mode == "concurrency":
         return f"concurrency {int(value)}"
     return "burst (every request at once)" if math.isinf(value) else f"rate {value:g} req/s"
@@ -595,7 +801,9 @@ def _output_tokens(cfg: BenchConfig, item: PromptItem) -> int:
     return item.output_tokens if item.output_tokens is not None else cfg.output_tokens
 
 
-def _prompts_needed(cfg: BenchConfig, mode: str, value: float) -> int:
+def _prompts_needed(cfg: BenchConfig, mode: str, value: float, trace: Trace | None = None) -> int:
+    if trace is not None:
+        return min(len(trace.entries), cfg.num_requests or len(trace.entries))
     if cfg.num_requests is not None:
         return cfg.num_requests
     if mode == "rate" and math.isfinite(value):
@@ -610,8 +818,27 @@ async def _point(
     before it started."""
     cfg = run.config
     index = len(run.result.points)
-    n_prompts = _prompts_needed(cfg, mode, value)
+    n_prompts = _prompts_needed(cfg, mode, value, run.trace)
     items = run.prepared.pop(index, None) or run.prompts(n_prompts, stream=index)
+    point_workload: dict[str, Any] = {}
+    kind = run.result.workload.get("kind")
+    if kind not in (None, "synthetic", "dataset"):
+        point_workload["kind"] = kind
+    if _resets_prefix_cache(cfg, run.trace):
+        point_workload["prefix_cache_reset"] = reset_prefix_cache(run.endpoint)
+    offsets: list[float] | None = None
+    if mode == "trace":
+        assert run.trace is not None
+        offsets = [run.trace.entries[i].offset_s / value for i in range(len(items))]
+        span_s = offsets[-1] if offsets else 0.0
+        point_workload.update(
+            {
+                "trace_speedup": value,
+                "trace_requests": len(offsets),
+                "trace_span_s": round(span_s, 6),
+            }
+        )
+    conversation = _Conversations(cfg, items) if cfg.turns > 1 else None
     work = PointWork(
         bodies=[client.body(it.prompt, _output_tokens(cfg, it)) for it in items],
         expected_prompt_tokens=[it.expected_prompt_tokens for it in items],
@@ -626,22 +853,29 @@ async def _point(
         if run.pool is None
         else [run.run_dir / f"{REQUESTS_FILE}.worker{k}.part" for k in range(run.workers)]
     )
+    rate_value = value if offsets is None else _trace_rate(offsets)
     specs = split_point(
         point=index,
         mode="concurrency" if mode == "concurrency" else "rate",
-        value=value,
+        value=rate_value,
         workers=run.workers if run.pool is not None else 1,
         num_requests=cfg.num_requests,
         duration_s=cfg.duration_s,
         records_paths=[str(p) for p in parts],
         slo=cfg.slo_bounds,
         think_time_s=cfg.think_time_ms / 1000.0,
-        arrival=cfg.arrival_at(value) if mode == "rate" else cfg.arrival,
+        arrival="trace"
+        if offsets is not None
+        else cfg.arrival_at(value)
+        if mode == "rate"
+        else cfg.arrival,
         seed=cfg.seed + index,
         max_concurrency=cfg.max_concurrency if mode == "rate" else None,
+        offsets=offsets,
     )
 
-    run.progress.point_started(_label(mode, value), cfg.num_requests, cfg.duration_s)
+    total = len(offsets) if offsets is not None else cfg.num_requests
+    run.progress.point_started(_label(mode, value), total, cfg.duration_s)
     started_at = now_iso()
     gpu_sampler = (
         NvmlSampler(interval_s=cfg.gpu_interval_s, gpu_uuids=run.sample_uuids)
@@ -656,7 +890,9 @@ async def _point(
     )
     with gpu_sampler if gpu_sampler is not None else contextlib.nullcontext(), prom:
         shares: list[ShareResult]
-        if run.pool is None:
+        if conversation is not None:
+            shares = [await conversation.run(client, specs[0], run.stop, run.progress.request_done)]
+        elif run.pool is None:
             shares = [await run_share(client, specs[0], work, run.stop, run.progress.request_done)]
         else:
             try:
@@ -669,17 +905,23 @@ async def _point(
         else GpuTelemetry.not_available(run.gpu_reason or "no GPU")
     )
     gpu_dict = gpu.to_dict() if gpu.available else None
+    server_metrics = prom.summary().to_dict()
+    if conversation is not None:
+        point_workload.update(conversation.summary())
+    point_workload.update(_prefix_cache_figures(server_metrics))
     point = _point_result(
         index=index,
-        mode=mode,
-        value=value,
+        mode="rate" if mode == "trace" else mode,
+        value=rate_value,
         cfg=cfg,
         search=search,
         started_at=started_at,
         shares=shares,
         gpu=gpu_dict,
         gpu_unavailable_reason=None if gpu.available else gpu.unavailable_reason,
-        server_metrics=prom.summary().to_dict(),
+        server_metrics=server_metrics,
+        arrival="trace" if offsets is not None else None,
+        workload=point_workload or None,
     )
     run.result.points.append(point)
     run.write()
@@ -699,6 +941,8 @@ def _point_result(
     gpu: dict[str, Any] | None,
     gpu_unavailable_reason: str | None,
     server_metrics: dict[str, Any],
+    arrival: str | None = None,
+    workload: dict[str, Any] | None = None,
 ) -> PointResult:
     merged = merge_shares(shares)
     metrics = merged.acc.metrics(merged.duration_s)
@@ -714,7 +958,7 @@ def _point_result(
             "mode": mode,
             "concurrency": int(value) if mode == "concurrency" else None,
             "rate_rps": float(value) if mode == "rate" and math.isfinite(value) else None,
-            "arrival": cfg.arrival_at(value) if mode == "rate" else None,
+            "arrival": arrival or (cfg.arrival_at(value) if mode == "rate" else None),
             "max_concurrency": cfg.max_concurrency if mode == "rate" else None,
             "capped_waits": merged.capped_waits
             if mode == "rate" and cfg.max_concurrency is not None
@@ -729,11 +973,141 @@ def _point_result(
             "gpu_unavailable_reason": gpu_unavailable_reason,
             "server_metrics": server_metrics,
             "workers": sum(1 for s in shares if not s.idle) or 1,
+            "workload": _with_mix(
+                workload, metrics.total_input_tokens, metrics.total_output_tokens
+            ),
             **dict(metrics),
         }
     )
     point.energy_per_output_token_j = point.per_output_token_j()
     return point
+
+
+def _trace_rate(offsets: Sequence[float]) -> float:
+    """A replayed trace's mean arrival rate (requests per second): its requests over its
+    span (the gaps between arrivals); a trace of simultaneous arrivals counts as one second."""
+    span_s = offsets[-1] - offsets[0] if len(offsets) > 1 else 0.0
+    return (len(offsets) - 1) / span_s if span_s > 0 else float(len(offsets))
+
+
+def _prefix_cache_figures(server_metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The server's prefix cache hits over a point (tokens), when it exposes them."""
+    queries = server_metrics.get("prefix_cache_queries_tokens")
+    hits = server_metrics.get("prefix_cache_hits_tokens")
+    if not isinstance(queries, (int, float)) or not isinstance(hits, (int, float)):
+        return {}
+    return {
+        "prefix_cache_queries_tokens": queries,
+        "prefix_cache_hits_tokens": hits,
+        "prefix_cache_hit_rate": hits / queries if queries > 0 else None,
+    }
+
+
+def _with_mix(
+    workload: dict[str, Any] | None, input_tokens: int, output_tokens: int
+) -> dict[str, Any] | None:
+    """A point's workload with its measured input:output mix (tokens of its completed
+    requests), the mix its cost per token is priced at; None for a plain workload."""
+    if workload is None:
+        return None
+    total = input_tokens + output_tokens
+    return {
+        **workload,
+        "measured_input_tokens": input_tokens,
+        "measured_output_tokens": output_tokens,
+        "measured_input_share": input_tokens / total if total else None,
+    }
+
+
+class _Conversations:
+    """A point's multi-turn conversations: conversation ``c``'s turn ``k`` sends every
+    earlier user message and the server's own answers to them, then its new user message
+    (the point's prompt ``c * turns + k``, cycled). Records go to the records file as they
+    complete; the prompt tokens of each turn are kept to show the growth."""
+
+    def __init__(self, cfg: BenchConfig, items: Sequence[PromptItem]) -> None:
+        self.cfg = cfg
+        self.items = list(items)
+        self.history: dict[int, list[dict[str, Any]]] = {}
+        self.turn_prompt_tokens: list[list[int]] = [[] for _ in range(cfg.turns)]
+        self.previous_answers: list[list[int]] = [[] for _ in range(cfg.turns)]
+        self.conversations = 0
+
+    async def run(
+        self,
+        client: StreamingClient,
+        spec: ShareSpec,
+        stop: asyncio.Event,
+        on_done: Callable[[bool], None] | None,
+    ) -> ShareResult:
+        cfg = self.cfg
+        acc = PointAccumulator(spec.slo)
+        writer = RecordWriter(spec.records_path, spec.point, acc, time.perf_counter(), on_done)
+
+        async def send_turn(conv: int, turn: int, index: int, t: float) -> RequestRecord:
+            item = self.items[(conv * cfg.turns + turn) % len(self.items)]
+            history = self.history.setdefault(conv, [])
+            if turn == 0:
+                self.conversations += 1
+            user = item.prompt if isinstance(item.prompt, str) else str(item.prompt)
+            messages = [*history, {"role": "user", "content": user}]
+            out = _output_tokens(cfg, item)
+            record = await client.send(
+                index,
+                client.body(messages, out),
+                scheduled_t=t,
+                expected_prompt_tokens=item.expected_prompt_tokens if turn == 0 else None,
+                expected_output_tokens=out,
+                keep_text=True,
+            )
+            self.previous_answers[turn].append(sum(m["role"] == "assistant" for m in history))
+            if record.ok:
+                if record.prompt_tokens is not None:
+                    self.turn_prompt_tokens[turn].append(record.prompt_tokens)
+                history += [
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": record.output_text or ""},
+                ]
+            if not record.ok or turn == cfg.turns - 1:
+                self.history.pop(conv, None)
+            return replace(record, output_text=None, conversation=conv, turn=turn)
+
+        writer.t0 = time.perf_counter()
+        try:
+            pattern = await run_conversations(
+                send_turn,
+                spec.concurrency,
+                cfg.turns,
+                num_requests=spec.num_requests,
+                duration_s=spec.duration_s,
+                stop=stop,
+                on_record=writer.add,
+                think_time_s=spec.think_time_s,
+                keep_records=False,
+            )
+        finally:
+            writer.close()
+        return ShareResult(
+            worker=0,
+            acc=acc,
+            loop_lag_ms=pattern.loop_lag_ms,
+            start_t=pattern.start_t,
+            duration_s=pattern.duration_s,
+            cpu_s=pattern.cpu_s,
+            cancelled=pattern.cancelled,
+            stopped=pattern.stopped,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The conversations sent and each turn's mean prompt tokens (their growth)."""
+        return {
+            "turns": self.cfg.turns,
+            "conversations": self.conversations,
+            "turn_prompt_tokens_mean": [
+                statistics.fmean(v) if v else None for v in self.turn_prompt_tokens
+            ],
+            "turn_previous_answers": [max(v) if v else None for v in self.previous_answers],
+        }
 
 
 def _client_check(shares: list[ShareResult], merged: MergedShares) -> ClientCheckResult:

@@ -26,7 +26,7 @@ import itertools
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from localeval.bench.records import RequestRecord
@@ -59,7 +59,10 @@ class PatternRun:
 def arrival_offsets(rate_rps: float, arrival: Arrival, seed: int) -> Iterator[float]:
     """Seconds from the start at which successive requests are due: the first at 0, then
     exponential gaps of mean ``1/rate_rps`` (Poisson) or exact gaps of ``1/rate_rps``; a
-    burst has every request due at 0 (its rate is infinite)."""
+    burst has every request due at 0 (its rate is infinite). A trace's arrivals are its
+    own (:func:`dealt_arrivals` with ``offsets``)."""
+    if arrival == "trace":
+        raise ValueError("a trace's arrivals come from the trace, not from a rate")
     if arrival == "burst":
         if rate_rps != math.inf:
             raise ValueError(f"a burst has an infinite rate, not {rate_rps}")
@@ -78,15 +81,21 @@ def arrival_offsets(rate_rps: float, arrival: Arrival, seed: int) -> Iterator[fl
 
 
 def dealt_arrivals(
-    rate_rps: float, arrival: Arrival, seed: int, worker: int = 0, workers: int = 1
+    rate_rps: float,
+    arrival: Arrival,
+    seed: int,
+    worker: int = 0,
+    workers: int = 1,
+    offsets: Sequence[float] | None = None,
 ) -> Iterator[tuple[int, float]]:
-    """``(index, offset)`` of the arrivals of :func:`arrival_offsets` that client process
-    ``worker`` of ``workers`` sends: every ``workers``-th, dealt round-robin. Every
-    process draws the same seeded schedule, so together they send exactly it."""
+    """``(index, offset)`` of the arrivals of :func:`arrival_offsets` (or of the given
+    ``offsets``, a trace's) that client process ``worker`` of ``workers`` sends: every
+    ``workers``-th, dealt round-robin. Every process draws the same seeded schedule, so
+    together they send exactly it."""
     if not 0 <= worker < workers:
         raise ValueError(f"worker {worker} is not one of {workers}")
-    offsets = enumerate(arrival_offsets(rate_rps, arrival, seed))
-    return itertools.islice(offsets, worker, None, workers)
+    due = enumerate(offsets if offsets is not None else arrival_offsets(rate_rps, arrival, seed))
+    return itertools.islice(due, worker, None, workers)
 
 
 def split_evenly(total: int, parts: int) -> list[int]:
@@ -261,8 +270,10 @@ async def run_rate(
     start_t: float | None = None,
     worker: int = 0,
     workers: int = 1,
+    offsets: Sequence[float] | None = None,
 ) -> PatternRun:
-    """Open loop: requests due at ``arrival_offsets``, until ``num_requests`` were due or
+    """Open loop: requests due at ``arrival_offsets`` (or at ``offsets``, seconds from the
+    start: a trace's arrivals), until ``num_requests`` were due or
     the next would be due after ``duration_s``. With ``max_concurrency``, at most that many
     are in flight: a request due while the cap is reached waits for a free slot and is
     timed from then (vLLM's client does the same); the run counts those waits. One of
@@ -293,7 +304,7 @@ async def run_rate(
 
     await m.start(start_t)
     stopped = False
-    for i, offset in dealt_arrivals(rate_rps, arrival, seed, worker, workers):
+    for i, offset in dealt_arrivals(rate_rps, arrival, seed, worker, workers, offsets):
         if num_requests is not None and i >= num_requests:
             break
         if duration_s is not None and offset >= duration_s:
@@ -308,6 +319,61 @@ async def run_rate(
     await _drain(tasks, stop, m)
     run = await m.finish(stopped or stop.is_set())
     return dataclasses.replace(run, capped_waits=waits)
+
+
+TurnFn = Callable[[int, int, int, float], Awaitable[RequestRecord]]
+
+
+async def run_conversations(
+    send_turn: TurnFn,
+    concurrency: int,
+    turns: int,
+    *,
+    num_requests: int | None,
+    duration_s: float | None,
+    stop: asyncio.Event | None = None,
+    on_record: RecordHook | None = None,
+    think_time_s: float = 0.0,
+    keep_records: bool = True,
+) -> PatternRun:
+    """Closed loop of conversations: each of ``concurrency`` sessions takes the next
+    conversation and sends its ``turns`` turns one after the other, ``think_time_s`` after
+    each answer (a user reading it), then takes the next conversation, until
+    ``num_requests`` requests were sent or ``duration_s`` passed.
+    ``send_turn(conversation, turn, index, scheduled_t)`` sends one turn; a failed turn
+    ends its conversation (the next turns would lack its answer)."""
+    if concurrency < 1 or turns < 1:
+        raise ValueError("concurrency and turns must be at least 1")
+    if num_requests is None and duration_s is None:
+        raise ValueError("bound the point by num_requests and/or duration_s")
+    stop = stop or asyncio.Event()
+    m = _Measure(on_record, keep_records)
+    conversations = itertools.count()
+    requests = itertools.count()
+    await m.start(None)
+    deadline = m.t0 + duration_s if duration_s is not None else math.inf
+
+    async def session() -> None:
+        while not stop.is_set():
+            conversation = next(conversations)
+            for turn in range(turns):
+                now = time.perf_counter()
+                if now >= deadline or stop.is_set():
+                    return
+                j = next(requests)
+                if num_requests is not None and j >= num_requests:
+                    return
+                record = await send_turn(conversation, turn, j, now)
+                m.add(record)
+                if not record.ok:
+                    break
+                if think_time_s and await _wait_stop(stop, think_time_s):
+                    return
+
+    n_sessions = concurrency if num_requests is None else min(concurrency, num_requests)
+    tasks = {asyncio.ensure_future(session()) for _ in range(n_sessions)}
+    await _drain(tasks, stop, m)
+    return await m.finish(stop.is_set())
 
 
 class SloSearch:

@@ -98,6 +98,7 @@ class ShareSpec:
     seed: int = 0
     max_concurrency: int | None = None
     start_t: float | None = None
+    offsets: tuple[float, ...] | None = None
 
     @property
     def idle(self) -> bool:
@@ -142,6 +143,7 @@ def split_point(
     arrival: Arrival = "poisson",
     seed: int = 0,
     max_concurrency: int | None = None,
+    offsets: Sequence[float] | None = None,
 ) -> list[ShareSpec]:
     """The shares of one point over ``workers`` processes (one per process, in order; a
     process left without streams gets an idle share). Closed loop: the concurrency split
@@ -199,6 +201,7 @@ def split_point(
             arrival=arrival,
             seed=seed,
             max_concurrency=caps[k] if caps and k < active else None,
+            offsets=tuple(offsets) if offsets is not None else None,
         )
         for k in range(workers)
     ]
@@ -302,6 +305,7 @@ async def run_share(
                 start_t=start_t,
                 worker=spec.worker,
                 workers=spec.workers,
+                offsets=spec.offsets,
             )
     finally:
         writer.close()

@@ -9,7 +9,10 @@ each conversation) or JSONL (``{"prompt": ...}``, ``{"text": ...}``, ``{"message
 [...]}`` or a bare JSON string per line). The output length is fixed and asked for with
 ``ignore_eos``. Lengths can spread: each prompt's input length (synthetic prompts) and
 each request's output length drawn from a normal distribution around the mean, clipped
-to three standard deviations (:func:`spread_lengths`). Every random choice comes from the
+to three standard deviations (:func:`spread_lengths`), or given one by one (a lengths file
+or a trace, :mod:`.traces`). Prompts can share a prefix: a group's prefix of an exact
+token count (:func:`shared_prefix_prompts`), a trace's blocks (:func:`block_prompts`) or a
+session's previous prompt (:func:`session_prompts`). Every random choice comes from the
 seed.
 """
 
@@ -190,19 +193,24 @@ def exact_length_prompt(
     *,
     overhead: int | None = None,
     max_attempts: int = 12,
+    prefix: str = "",
+    prefix_tokens: int = 0,
 ) -> PromptItem:
     """A prompt of random words that the server counts as exactly ``input_tokens``
     tokens; when the tokenizer makes that impossible after ``max_attempts`` adjustments,
     the closest prompt found, with its true count. ``overhead`` is the count of an empty
-    prompt (computed when not given)."""
+    prompt (computed when not given). A ``prefix`` (text of ``prefix_tokens`` tokens, see
+    :func:`exact_text`) starts the prompt; the random words follow it."""
     if overhead is None:
         overhead = counter.count("")
-    target = input_tokens - overhead
+    target = input_tokens - overhead - prefix_tokens
     if target < 1:
         raise ConfigError(
             f"--input-tokens {input_tokens} leaves no room for text: the server adds "
             f"{overhead} tokens to every prompt (special tokens or chat template)"
+            + (f" and the shared prefix takes {prefix_tokens}" if prefix_tokens else "")
         )
+    lead = f"{prefix} " if prefix else ""
     words = max(8, target)
     ids = counter.encode(_random_text(rng, words))
     while len(ids) < target + 8:
@@ -211,7 +219,7 @@ def exact_length_prompt(
     best: tuple[int, str, int] | None = None
     cut = target
     for _ in range(max_attempts):
-        text = counter.decode(ids[:cut])
+        text = lead + counter.decode(ids[:cut])
         n = counter.count(text)
         if n == input_tokens:
             return PromptItem(text, n)
@@ -230,17 +238,138 @@ def synthetic_prompts(
     seed: int,
     stream: int = 0,
     input_tokens_stdev: float = 0.0,
+    lengths: Sequence[int] | None = None,
 ) -> list[PromptItem]:
     """``n`` distinct prompts of ``input_tokens`` tokens each (or lengths spread around it,
-    see :func:`spread_lengths`). ``stream`` separates the prompts of different points (and
-    of the warmup) made from one seed, so that no point reuses another's prompts and
-    profits from the server's prefix cache."""
+    see :func:`spread_lengths`, or the given ``lengths``, one per prompt). ``stream``
+    separates the prompts of different points (and of the warmup) made from one seed, so
+    that no point reuses another's prompts and profits from the server's prefix cache."""
     rng = random.Random(f"{seed}:{stream}")
     overhead = counter.count("")
-    lengths = spread_lengths(
-        input_tokens, input_tokens_stdev, n, random.Random(f"{seed}:{stream}:in"), overhead + 1
-    )
-    return [exact_length_prompt(counter, k, rng, overhead=overhead) for k in lengths]
+    if lengths is None:
+        lengths = spread_lengths(
+            input_tokens, input_tokens_stdev, n, random.Random(f"{seed}:{stream}:in"), overhead + 1
+        )
+    return [exact_length_prompt(counter, k, rng, overhead=overhead) for k in lengths[:n]]
+
+
+def exact_text(counter: TokenCounter, n_tokens: int, rng: random.Random) -> str:
+    """Plain text (random words from ``rng``) that encodes to exactly ``n_tokens`` tokens
+    (no special tokens): cut from a longer text and adjusted until its count matches;
+    ConfigError when the tokenizer makes that impossible."""
+    words = max(8, n_tokens)
+    ids = counter.encode(_random_text(rng, words))
+    while len(ids) < n_tokens + 8:
+        words *= 2
+        ids = counter.encode(_random_text(rng, words))
+    cut = n_tokens
+    for _ in range(12):
+        text = counter.decode(ids[:cut])
+        got = len(counter.encode(text))
+        if got == n_tokens:
+            return text
+        cut = max(1, min(len(ids), cut + (n_tokens - got or 1)))
+    raise ConfigError(f"cannot make a text of exactly {n_tokens} tokens with this tokenizer")
+
+
+def shared_prefix_prompts(
+    counter: TokenCounter,
+    lengths: Sequence[int],
+    groups: int,
+    prefix_tokens: int,
+    seed: int,
+    stream: int = 0,
+) -> list[PromptItem]:
+    """One prompt per length in ``lengths``: prompt ``i`` belongs to group ``i % groups``
+    and starts with its group's prefix of exactly ``prefix_tokens`` tokens; the rest is
+    its own random words, to the exact length. Each point (``stream``) has its own
+    prefixes, so that no point profits from another's cache."""
+    overhead = counter.count("")
+    prefixes = [
+        exact_text(counter, prefix_tokens, random.Random(f"{seed}:{stream}:prefix:{g}"))
+        for g in range(groups)
+    ]
+    rng = random.Random(f"{seed}:{stream}")
+    return [
+        exact_length_prompt(
+            counter,
+            k,
+            rng,
+            overhead=overhead,
+            prefix=prefixes[i % groups],
+            prefix_tokens=prefix_tokens,
+        )
+        for i, k in enumerate(lengths)
+    ]
+
+
+def session_prompts(
+    counter: TokenCounter,
+    requests: Sequence[tuple[int, str | None]],
+    seed: int,
+    stream: int = 0,
+) -> list[PromptItem]:
+    """A prompt per ``(input_tokens, session_id)``, in order: a request of a session starts
+    with the session's previous prompt (its context so far) when that leaves room, then its
+    own random words to the exact length; a request without a session, or whose session's
+    previous prompt is too long, is its own. Completions text only (a session's context is
+    one text)."""
+    overhead = counter.count("")
+    rng = random.Random(f"{seed}:{stream}")
+    last: dict[str, tuple[str, int]] = {}
+    items = []
+    for input_tokens, session in requests:
+        prefix, prefix_tokens = last.get(session, ("", 0)) if session is not None else ("", 0)
+        if input_tokens - overhead - prefix_tokens < 1:
+            prefix, prefix_tokens = "", 0
+        item = exact_length_prompt(
+            counter,
+            input_tokens,
+            rng,
+            overhead=overhead,
+            prefix=prefix,
+            prefix_tokens=prefix_tokens,
+        )
+        if session is not None and isinstance(item.prompt, str):
+            last[session] = (item.prompt, len(counter.encode(item.prompt)))
+        items.append(item)
+    return items
+
+
+def block_prompts(
+    counter: TokenCounter,
+    requests: Sequence[tuple[int, Sequence[int]]],
+    block_tokens: int,
+    seed: int,
+    stream: int = 0,
+) -> list[PromptItem]:
+    """A prompt per ``(input_tokens, hash_ids)``: the text of each hash id (a block of
+    ``block_tokens`` tokens, the same text wherever the id appears) for as many whole
+    blocks as leave room for the rest, then its own random words to the exact length. Two
+    requests whose ``hash_ids`` start alike share that prefix, as in a Mooncake trace."""
+    overhead = counter.count("")
+    blocks: dict[int, str] = {}
+    rng = random.Random(f"{seed}:{stream}")
+    items = []
+    for input_tokens, hash_ids in requests:
+        room = max(0, (input_tokens - overhead - 1) // block_tokens)
+        ids = list(hash_ids)[:room]
+        for h in ids:
+            if h not in blocks:
+                blocks[h] = exact_text(
+                    counter, block_tokens, random.Random(f"{seed}:{stream}:block:{h}")
+                )
+        items.append(
+            exact_length_prompt(
+                counter,
+                input_tokens,
+                rng,
+                overhead=overhead,
+                prefix=" ".join(blocks[h] for h in ids),
+                prefix_tokens=len(counter.encode(" ".join(blocks[h] for h in ids))),
+            )
+        )
+    return items
 
 
 def with_output_lengths(

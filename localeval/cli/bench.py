@@ -259,6 +259,40 @@ def _print_summary(console: Console, result: BenchResult) -> None:
     type=click.Path(path_type=Path),
     help="ShareGPT JSON or JSONL prompt file instead of synthetic prompts.",
 )
+@click.option(
+    "--lengths",
+    "lengths_file",
+    type=click.Path(path_type=Path),
+    help="File of (input, output) token lengths, JSONL or CSV: each request's lengths are "
+    "drawn from it with the seed, instead of --input-tokens/--output-tokens.",
+)
+@click.option(
+    "--prefix-groups",
+    type=int,
+    help="Shared-prefix workload: prompts in this many groups, each group's prompts "
+    "starting with the same --prefix-tokens tokens.",
+)
+@click.option("--prefix-tokens", type=int, help="Tokens of each group's shared prefix.")
+@click.option(
+    "--turns",
+    type=int,
+    help="Multi-turn conversations (chat API, concurrency points): each turn carries the "
+    "earlier messages and the server's answers; --think-time-ms between turns.",
+)
+@click.option(
+    "--trace",
+    type=click.Path(path_type=Path),
+    help="Replay a trace of timestamped requests (JSONL, Mooncake or Azure CSV) instead of "
+    "a concurrency or rate.",
+)
+@click.option(
+    "--trace-format",
+    type=click.Choice(["auto", "jsonl", "mooncake", "azure"]),
+    help="Format of --trace (default auto: from its first record).",
+)
+@click.option(
+    "--trace-speedup", type=float, help="Replay --trace this many times faster (default 1)."
+)
 @click.option("--slo", help="Per-request SLO, e.g. ttft_ms=500,tpot_ms=50 (gives goodput).")
 @click.option(
     "--slo-attainment",
@@ -313,6 +347,13 @@ def command(
     warmup: int | None,
     think_time_ms: float | None,
     dataset: Path | None,
+    lengths_file: Path | None,
+    prefix_groups: int | None,
+    prefix_tokens: int | None,
+    turns: int | None,
+    trace: Path | None,
+    trace_format: str | None,
+    trace_speedup: float | None,
     slo: str | None,
     slo_attainment: float | None,
     seed: int | None,
@@ -347,6 +388,13 @@ def command(
         "warmup_requests": warmup,
         "think_time_ms": think_time_ms,
         "dataset": str(dataset) if dataset else None,
+        "lengths_file": str(lengths_file) if lengths_file else None,
+        "prefix_groups": prefix_groups,
+        "prefix_tokens": prefix_tokens,
+        "turns": turns,
+        "trace": str(trace) if trace else None,
+        "trace_format": trace_format,
+        "trace_speedup": trace_speedup,
         "slo": parse_slo(slo) if slo is not None else None,
         "slo_attainment_target": slo_attainment,
         "seed": seed,

@@ -39,7 +39,8 @@ RateRps = Annotated[
     Annotated[float, Field(gt=0, allow_inf_nan=False)] | Literal["inf"],
     BeforeValidator(lambda v: BURST if isinstance(v, float) and v == math.inf else v),
 ]
-Arrival = Literal["poisson", "constant", "burst"]
+# "trace": the arrivals of a replayed trace (``bench --trace``).
+Arrival = Literal["poisson", "constant", "burst", "trace"]
 # Client processes sharing a point's load (``bench --workers``): a count, or "auto".
 MAX_CLIENT_WORKERS = 256
 ClientWorkers = Annotated[int, Field(ge=1, le=MAX_CLIENT_WORKERS)] | Literal["auto"]
@@ -237,7 +238,10 @@ class PointResult(PointMetrics):
     a rate point's requests in flight (``--max-concurrency``); a request due while the cap
     was reached waited for a free slot and is timed from then, as vLLM's client does;
     ``capped_waits`` counts those requests. ``workers``: the client processes that shared
-    the point's load (``bench --workers``)."""
+    the point's load (``bench --workers``). A trace replay (``arrival: "trace"``) has the
+    trace's mean rate as ``rate_rps``. ``workload``: what the point's workload did beyond
+    its load (whether the server's prefix cache was reset before it, its prefix cache
+    hits, a conversation's prompt growth per turn, the trace's arrivals as sent)."""
 
     index: int
     mode: Literal["concurrency", "rate"]
@@ -257,6 +261,7 @@ class PointResult(PointMetrics):
     max_concurrency: int | None = Field(default=None, ge=1)
     capped_waits: int | None = Field(default=None, ge=0)
     workers: int = Field(default=1, ge=1)
+    workload: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -267,6 +272,8 @@ class PointResult(PointMetrics):
             return f"c={self.concurrency}"
         if self.arrival == "burst":
             return f"burst{cap}"
+        if self.arrival == "trace":
+            return f"trace ({self.rate_rps or 0:g} req/s)"
         if self.rate_rps is not None:
             return f"{self.rate_rps:g} req/s{cap}"
         return f"point {self.index + 1}"
@@ -349,7 +356,9 @@ class BenchProvenance(Provenance):
 
 class BenchResult(ResultModel):
     """A whole bench run. ``config``: the bench settings as given; ``workload``: what the
-    requests were (``input_tokens``/``output_tokens`` per request, the prompt source)."""
+    requests were (``input_tokens``/``output_tokens`` per request, the prompt source), its
+    ``kind`` (``synthetic``, ``dataset``, or the workloads combined: ``lengths_file``,
+    ``shared_prefix``, ``multi_turn``, ``trace``) and their parameters."""
 
     schema_version: int = current_version(KIND)
     kind: Literal["bench"] = KIND

@@ -36,6 +36,11 @@ from __future__ import annotations
 #   run-manifest 3: each recipe's server hold (``server``: started, stopped, held_s,
 #     ready_after_s), what the cost prices beside "as run".
 #   report 1: ``report --format json`` (a rendering, read by nobody in localeval).
+#   bench 3 also gained, optional (a file without them means a plain synthetic workload):
+#     the workload's parameters (``workload.kind``, a lengths file, a shared prefix,
+#     conversations, a trace), each point's ``workload`` (prefix cache reset and hits, turn
+#     growth, the trace replayed, the measured input:output mix), ``arrival: "trace"``, and
+#     the prefix cache counters in ``server_metrics``.
 #   bench 3, eval 3, run-manifest 2 also gained, optional: ``engine_workers`` (the engine's
 #   TP x PP x DP processes; on the CPU build they share one host) in ``provenance.engine``
 #   and in each recipe of the manifest.

@@ -33,6 +33,10 @@ COUNTERS = {
     "generation_tokens": "vllm:generation_tokens_total",
     "requests_succeeded": "vllm:request_success_total",
     "preemptions": "vllm:num_preemptions_total",
+    # prompt tokens looked up in the prefix cache, and those found there (vLLM V1's
+    # ``vllm:prefix_cache_queries`` / ``vllm:prefix_cache_hits`` counters, in tokens)
+    "prefix_cache_queries_tokens": "vllm:prefix_cache_queries_total",
+    "prefix_cache_hits_tokens": "vllm:prefix_cache_hits_total",
 }
 # summary field -> vLLM histogram sample: seconds requests spent in each phase, and how many
 # requests were counted (vLLM's ``vllm/v1/metrics/loggers.py``; both only ever grow).
@@ -116,6 +120,8 @@ class ServerMetrics:
     generation_tokens: float | None = None
     requests_succeeded: float | None = None
     preemptions: float | None = None
+    prefix_cache_queries_tokens: float | None = None
+    prefix_cache_hits_tokens: float | None = None
     prefill_time_s: float | None = None
     prefill_requests: float | None = None
     decode_time_s: float | None = None
@@ -138,6 +144,8 @@ class ServerMetrics:
             "generation_tokens": self.generation_tokens,
             "requests_succeeded": self.requests_succeeded,
             "preemptions": self.preemptions,
+            "prefix_cache_queries_tokens": self.prefix_cache_queries_tokens,
+            "prefix_cache_hits_tokens": self.prefix_cache_hits_tokens,
             "prefill_time_s": self.prefill_time_s,
             "prefill_requests": self.prefill_requests,
             "decode_time_s": self.decode_time_s,

@@ -2,7 +2,10 @@
 
 It answers ``/v1/completions`` and ``/v1/chat/completions`` (streaming or not, with
 ``stream_options.include_usage``), ``/v1/models``, ``/tokenize``, ``/detokenize``,
-``/version``, ``/health`` and a vLLM-style Prometheus ``/metrics``. Token *i* of a request
+``/version``, ``/health``, a vLLM-style Prometheus ``/metrics`` (with prefix cache
+queries and hits: a prompt's leading blocks of ``prefix_cache_block`` tokens already seen
+are hits) and, when ``prefix_cache_reset`` is set, ``POST /reset_prefix_cache`` (vLLM
+serves it only with ``VLLM_SERVER_DEV_MODE=1``; without it the fake answers 404). Token *i* of a request
 leaves at ``arrival + ttft + i * itl`` on an absolute schedule, so a late timer does not
 shift the tokens after it. Faults: HTTP 500 on every Nth request, a stream that stalls, an
 in-stream error event, a missing usage record, a role-only first chunk, several tokens per
@@ -62,6 +65,8 @@ class FakeBehavior:
     chat_template_tokens: int = 4  # tokens a chat prompt adds around the messages
     bos_token: bool = True  # completions prompts count one extra (BOS) token
     tokenize: bool = True  # False: no /tokenize or /detokenize (404), as on non-vLLM servers
+    prefix_cache_block: int = 16  # tokens per prefix cache block; 0: no prefix cache
+    prefix_cache_reset: bool = False  # True: POST /reset_prefix_cache empties it
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
@@ -98,6 +103,29 @@ class _Metrics:
         # time to first token and inter-token latencies of each finished request.
         self.prefill_time_s = 0.0
         self.decode_time_s = 0.0
+        self.prefix_cache_queries = 0
+        self.prefix_cache_hits = 0
+        self._cached_blocks: set[tuple[int, ...]] = set()
+        self.prefix_cache_resets = 0
+
+    def look_up_prefix(self, ids: list[int], block: int) -> None:
+        """Count a prompt's tokens as prefix cache queries and its leading blocks already
+        cached as hits, then cache its whole blocks (vLLM's automatic prefix caching)."""
+        if block <= 0:
+            return
+        self.prefix_cache_queries += len(ids)
+        hit = True
+        for end in range(block, len(ids) + 1, block):
+            key = tuple(ids[:end])
+            if hit and key in self._cached_blocks:
+                self.prefix_cache_hits += block
+            else:
+                hit = False
+                self._cached_blocks.add(key)
+
+    def reset_prefix_cache(self) -> None:
+        self._cached_blocks.clear()
+        self.prefix_cache_resets += 1
 
     def finished(self, ttft_ms: float, itl_ms: float, n_tokens: int) -> None:
         self.success += 1
@@ -141,6 +169,12 @@ class _Metrics:
             f'vllm:request_decode_time_seconds_bucket{{{lab},le="+Inf"}} {float(self.success)}',
             f"vllm:request_decode_time_seconds_count{{{lab}}} {float(self.success)}",
             f"vllm:request_decode_time_seconds_sum{{{lab}}} {self.decode_time_s}",
+            "# HELP vllm:prefix_cache_queries_total Prefix cache queries, in tokens.",
+            "# TYPE vllm:prefix_cache_queries_total counter",
+            f"vllm:prefix_cache_queries_total{{{lab}}} {float(self.prefix_cache_queries)}",
+            "# HELP vllm:prefix_cache_hits_total Prefix cache hits, in tokens.",
+            "# TYPE vllm:prefix_cache_hits_total counter",
+            f"vllm:prefix_cache_hits_total{{{lab}}} {float(self.prefix_cache_hits)}",
         ]
         return ("\n".join(lines) + "\n").encode()
 
@@ -485,6 +519,9 @@ class _FakeState:
             conn.respond_json(200, {"prompt": self.tokenizer.decode(list(req.get("tokens", [])))})
         elif path in ("/v1/completions", "/v1/chat/completions"):
             self._generate(conn, req, chat=path.endswith("chat/completions"))
+        elif path == "/reset_prefix_cache" and b.prefix_cache_reset:
+            self.metrics.reset_prefix_cache()
+            conn.respond_json(200, {"success": True})
         else:
             conn.respond_json(404, {"detail": "Not Found"})
 
@@ -533,7 +570,9 @@ class _FakeState:
         else:
             n_tokens = min(int(max_tokens), b.output_tokens)
         n_tokens = max(1, n_tokens)
-        prompt_tokens = len(self._prompt_ids(req, chat))
+        prompt_ids = self._prompt_ids(req, chat)
+        prompt_tokens = len(prompt_ids)
+        self.metrics.look_up_prefix(prompt_ids, b.prefix_cache_block)
         if not req.get("stream"):
             self._complete_later(conn, chat, n_tokens, prompt_tokens)
             return
@@ -666,6 +705,11 @@ class FakeOpenAIServer:
     def request_bodies(self) -> list[dict[str, Any]]:
         """The JSON bodies of the generation requests received so far."""
         return list(self._state.bodies) if self._state else []
+
+    @property
+    def prefix_cache_resets(self) -> int:
+        """Times ``POST /reset_prefix_cache`` emptied the prefix cache."""
+        return self._state.metrics.prefix_cache_resets if self._state else 0
 
     @property
     def request_headers(self) -> list[dict[str, str]]:
