@@ -3,6 +3,7 @@ computation written here from the fixture numbers and the test profiles' prices.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from localeval.errors import ConfigError, PricingRefused, UnknownNameError
 from localeval.report.build import build_report, load_report
-from localeval.report.load import read_run
+from localeval.report.load import read_run, workload_text
 from localeval.report.model import Report, ReportOptions
 from localeval.report.views import pareto_frontier, run_labels
 
@@ -269,3 +270,53 @@ def test_the_bench_module_result_shape_is_priced() -> None:
     ]
     assert r.notes.index(cached[0]) + 1 in gen.notes
     assert gen.api_cost("o1").cost_usd == pytest.approx(3000 * 15e-6 + 800 * 60e-6)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, "1000 input / 500 output tokens per request"),
+        (
+            {"prefix_groups": 4, "prefix_tokens": 512, "kind": "shared_prefix"},
+            "shared prefix: 4 groups x 512 tokens",
+        ),
+        (
+            {"turns": 3, "think_time_ms": 500.0, "kind": "multi_turn"},
+            "3 turns per conversation, 500 ms think time",
+        ),
+        (
+            {
+                "input_tokens": None,
+                "output_tokens": None,
+                "source": "trace t.jsonl",
+                "trace_file": "t.jsonl",
+                "trace_format": "mooncake",
+                "trace_requests": 500,
+                "trace_span_s": 60.0,
+                "trace_speedup": 2.0,
+                "kind": "trace",
+            },
+            "trace t.jsonl (mooncake, 500 requests over 60 s, x2 speed)",
+        ),
+        (
+            {
+                "input_tokens": None,
+                "lengths_file": "l.csv",
+                "lengths_pairs": 40,
+                "lengths_file_mean_input_tokens": 210.0,
+                "lengths_file_mean_output_tokens": 80.0,
+                "kind": "lengths_file",
+            },
+            "lengths from l.csv (40 pairs, mean 210 in / 80 out)",
+        ),
+    ],
+)
+def test_the_report_names_each_workload_and_its_parameters(
+    tmp_path: Path, extra: dict[str, object], expected: str
+) -> None:
+    data = json.loads((DATA / "bench_h100.json").read_text())
+    data["workload"] = {**data["workload"], "input_tokens": 1000, "output_tokens": 500, **extra}
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(data))
+    text = workload_text(read_run(path))
+    assert text is not None and expected in text

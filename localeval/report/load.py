@@ -67,19 +67,45 @@ def engine_args_text(prov: Provenance) -> str | None:
 
 
 def workload_text(run: Run) -> str | None:
-    """``64 input / 64 output tokens per request (synthetic)`` for a bench run."""
+    """What a bench run's requests were, e.g. ``64 input / 64 output tokens per request
+    (synthetic)``, with the workload's own parameters where one was used: ``shared prefix:
+    4 groups x 512 tokens``, ``3 turns per conversation``, ``lengths from FILE (N pairs,
+    mean 210 in / 80 out)``, ``trace FILE (mooncake, 500 requests over 60 s, x2 speed)``."""
     if not isinstance(run, BenchRun):
         return None
-    workload = run.result.workload
-    n_in, n_out = workload.get("input_tokens"), workload.get("output_tokens")
-    if n_in is None and n_out is None:
-        return None
-    source = workload.get("source")
-    return (
-        f"{'-' if n_in is None else f'{n_in:g}'} input / "
-        f"{'-' if n_out is None else f'{n_out:g}'} output tokens per request"
-        + (f" ({source})" if source else "")
-    )
+    w = run.result.workload
+    n_in, n_out = w.get("input_tokens"), w.get("output_tokens")
+    parts: list[str] = []
+    if n_in is not None or n_out is not None:
+        parts.append(
+            f"{'-' if n_in is None else f'{n_in:g}'} input / "
+            f"{'-' if n_out is None else f'{n_out:g}'} output tokens per request"
+            + (f" ({w['source']})" if w.get("source") and "trace_file" not in w else "")
+        )
+    if w.get("lengths_file"):
+        parts.append(
+            f"lengths from {w['lengths_file']} ({w.get('lengths_pairs', '?')} pairs, mean "
+            f"{w.get('lengths_file_mean_input_tokens', 0):.4g} in / "
+            f"{w.get('lengths_file_mean_output_tokens', 0):.4g} out)"
+        )
+    if w.get("prefix_groups"):
+        parts.append(
+            f"shared prefix: {w['prefix_groups']} groups x {w.get('prefix_tokens')} tokens"
+        )
+    if (w.get("turns") or 1) > 1:
+        think = w.get("think_time_ms") or 0
+        parts.append(
+            f"{w['turns']} turns per conversation" + (f", {think:g} ms think time" if think else "")
+        )
+    if w.get("trace_file"):
+        speed = w.get("trace_speedup") or 1
+        parts.append(
+            f"trace {w['trace_file']} ({w.get('trace_format', '?')}, "
+            f"{w.get('trace_requests', '?')} requests over {w.get('trace_span_s', 0):.4g} s"
+            + (f", x{speed:g} speed" if speed != 1 else "")
+            + ")"
+        )
+    return "; ".join(parts) or None
 
 
 def read_run(path: Path | str) -> Run:
