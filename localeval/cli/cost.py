@@ -15,7 +15,6 @@ from rich.table import Table
 from localeval.cli._pricing import estimate_tiers, measured_tier, pricing_options
 from localeval.cost.analyze import DEFAULT_COMPARE, CostOptions, analyze
 from localeval.cost.api import tier_prices
-from localeval.cost.api_runs import ApiRunCost
 from localeval.cost.catalog import load_catalog
 from localeval.cost.compare import paired_self_hosted_usd
 from localeval.cost.pricing import option_label
@@ -23,7 +22,7 @@ from localeval.cost.records import CostReport
 from localeval.report.load import display_name
 from localeval.results.bench import DEFAULT_SLO_ATTAINMENT
 from localeval.results.common import to_json
-from localeval.results.cost import API_PAIRS, STILL_RISING
+from localeval.results.cost import API_PAIRS, STILL_RISING, MeasuredApiRun
 
 
 def _usd(value: float | None) -> str:
@@ -334,8 +333,7 @@ def _api(report: CostReport, notes: _Notes, console: Console) -> None:
                 for t in report.tasks
                 if t.task == a.task and (not a.path or t.path == a.path)
                 for o in t.by_option
-                for usd in (paired_self_hosted_usd(o, c.tier),)
-                if usd is not None and usd > 0
+                if (usd := paired_self_hosted_usd(o, c.tier)) is not None and usd > 0
             ]
             ratio = f"{c.cost_usd / min(own):.3g}x" if own else "-"
             table.add_row(
@@ -647,7 +645,7 @@ def command(
         _print_api_run(cost, console)
 
 
-def _print_api_run(cost: ApiRunCost, console: Console) -> None:
+def _print_api_run(cost: MeasuredApiRun, console: Console) -> None:
     """A measured API run: per task, the score, the billed tokens and their price. Tasks
     the API could not run are listed under the table, never priced."""
     cols = ("score", "tokens in\n(cached)", "tokens out\n(reasoning)", "cost", "$/M tok")

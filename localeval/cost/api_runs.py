@@ -25,16 +25,12 @@ from localeval.results.eval import EvalResult, TaskResult
 TOKENS_PER_MILLION = 1_000_000
 
 
-ApiTaskCost = MeasuredApiTask
-ApiRunCost = MeasuredApiRun
-
-
 def is_api_eval(result: Any) -> bool:
     """Whether ``result`` is an eval result measured on a closed API."""
     return isinstance(result, EvalResult) and result.provenance.api is not None
 
 
-def price_api_task(task: TaskResult, price: ApiModelPrice, tier: ApiTier) -> ApiTaskCost:
+def price_api_task(task: TaskResult, price: ApiModelPrice, tier: ApiTier) -> MeasuredApiTask:
     """One task's billed usage at ``price`` in ``tier`` (USD)."""
     cached = task.cached_prompt_tokens or 0
     input_usd, cached_usd, output_usd = tier_prices(price, tier)
@@ -47,7 +43,7 @@ def price_api_task(task: TaskResult, price: ApiModelPrice, tier: ApiTier) -> Api
         tier=tier,
     )
     tokens = task.prompt_tokens + task.generated_tokens
-    return ApiTaskCost(
+    return MeasuredApiTask(
         task=task.task,
         metric=picked[0] if picked else None,
         score=picked[1] if picked else None,
@@ -76,7 +72,7 @@ def price_api_eval(
     tier: ApiTier | None = None,
     *,
     path: str = "",
-) -> ApiRunCost:
+) -> MeasuredApiRun:
     """The measured API run ``result`` priced at ``price`` in ``tier`` (default: the tier
     the run asked for). Raises ConfigError for a result that is not an API run, and for a
     batch tier the catalog does not list."""
@@ -117,7 +113,7 @@ def price_api_eval(
         notes.append("the --max-usd cap stopped the run: tasks not run are not priced")
     if over is not None and over.requests:
         notes.append("overhead: the completions probe, uncached input assumed")
-    return ApiRunCost(
+    return MeasuredApiRun(
         path=path or str(result.path),
         model=result.provenance.model,
         price_name=price.name,
@@ -155,7 +151,7 @@ def price_api_runs(
     *,
     price_as: str | None = None,
     tier: ApiTier | None = None,
-) -> list[ApiRunCost]:
+) -> list[MeasuredApiRun]:
     """Each ``(path, result)`` measured API run priced from ``catalog``. Raises
     ConfigError (naming ``--price-as``) for a run whose model the catalog does not know."""
     out = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from localeval.cost.context import Context
 from localeval.cost.points import breakeven_rows
+from localeval.cost.pricing import PricedHour
 from localeval.cost.records import (
     BreakEvenRow,
     OptionTokenPrices,
@@ -20,6 +21,26 @@ WHAT_IF_TASK = "what-if"
 
 
 WHAT_IF_BASIS = "what-if inputs: their own throughput, GKE ratio split"
+
+
+def _what_if_option(
+    price: PricedHour,
+    tp: OptionTokenPrices,
+    gpu_seconds: float,
+    input_tokens: float,
+    output_tokens: float,
+) -> TaskOptionCost:
+    """The what-if work under one option: its GPU time, and its tokens at their own
+    throughput (one throughput and no SLO: the saturation and SLO points are both it)."""
+    usd = None if tp.prices is None else tokens_cost_usd(input_tokens, output_tokens, tp.prices)
+    return TaskOptionCost(
+        price.option,
+        gpu_seconds * price.usd_per_gpu_second,
+        usd,
+        WHAT_IF_BASIS,
+        slo_point_usd=usd,
+        slo_point_basis=WHAT_IF_BASIS,
+    )
 
 
 def what_if_costs(
@@ -78,20 +99,8 @@ def what_if_costs(
         gpu_seconds=gpu_seconds,
         estimate=False,
         by_option=tuple(
-            TaskOptionCost(
-                p.option,
-                gpu_seconds * p.usd_per_gpu_second,
-                usd,
-                WHAT_IF_BASIS,
-                slo_point_usd=usd,  # one throughput and no SLO: both points are it
-                slo_point_basis=WHAT_IF_BASIS,
-            )
+            _what_if_option(p, tp, gpu_seconds, input_tokens, output_tokens)
             for p, tp in zip(ctx.prices, by_point, strict=True)
-            for usd in (
-                None
-                if tp.prices is None
-                else tokens_cost_usd(input_tokens, output_tokens, tp.prices),
-            )
         ),
         energy=None,
         assumptions=basis.assumptions,
