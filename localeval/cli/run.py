@@ -23,6 +23,7 @@ from rich.table import Table
 
 from localeval.bench import PointResult
 from localeval.cli._gpus import GpuCount, uuid_list
+from localeval.cli._pricing import utilization_option
 from localeval.default_recipe import RecipeChoice, default_recipe
 from localeval.errors import Interrupted
 from localeval.evaluation import TaskError, TaskResult
@@ -239,12 +240,7 @@ def _print_summary(console: Console, manifest: Manifest) -> None:
     "RECIPE: the profile to price the default recipe on (default: the one NVML matches to "
     "the GPU).",
 )
-@click.option(
-    "--utilization",
-    type=float,
-    help="Price every option at this share of the hours paid for in which the GPUs work, "
-    "in (0, 1] (default 1: fully busy).",
-)
+@utilization_option
 @click.option(
     "--cache-dir",
     type=click.Path(path_type=Path),

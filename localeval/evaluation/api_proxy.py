@@ -22,7 +22,6 @@ It runs its own event loop in a background thread; a context manager.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
 import time
@@ -40,6 +39,7 @@ from localeval.evaluation.api_usage import (
     retry_after_s,
     worst_case_tokens,
 )
+from localeval.loop_thread import LoopThread
 
 ROUTES = ("/v1/chat/completions", "/v1/completions")
 BUDGET_STATUS = 402
@@ -108,8 +108,7 @@ class ApiProxy:
         self._reserved_usd = 0.0
         self.budget_stopped = False
         self.budget_message: str | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._runtime = LoopThread("localeval-api-proxy", self._start, self._shutdown)
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._sem: asyncio.Semaphore | None = None
@@ -301,7 +300,7 @@ class ApiProxy:
         return web.Response(status=status, text=text, content_type="application/json")
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def _start(self) -> str:
+    async def _start(self, loop: asyncio.AbstractEventLoop) -> str:
         s = self.settings
         self._sem = asyncio.Semaphore(s.concurrency)
         self._gate_lock = asyncio.Lock()
@@ -329,41 +328,11 @@ class ApiProxy:
 
     def start(self) -> str:
         """Start forwarding; returns the base URL."""
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            try:
-                self.base_url = loop.run_until_complete(self._start())
-            except BaseException as exc:
-                errors.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(self._shutdown())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="localeval-api-proxy", daemon=True)
-        self._thread.start()
-        ready.wait(30)
-        if errors:
-            raise errors[0]
+        self.base_url = self._runtime.start()
         return self.base_url
 
     def stop(self) -> None:
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(30)
-        self._thread = None
+        self._runtime.stop()
 
     def __enter__(self) -> ApiProxy:
         self.start()

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from localeval.endpoint import is_loopback_host
+from localeval.loop_thread import LoopThread
 
 
 @dataclass(frozen=True)
@@ -632,43 +633,27 @@ class FakeOpenAIServer:
         self._behavior = behavior or FakeBehavior()
         self._host = host
         self._port = port
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._state: _FakeState | None = None
+        self._runtime = LoopThread("fake-openai-server", self._serve, self._die, timeout_s=10.0)
         self.base_url = ""
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> int:
+        self._state = _FakeState(self._behavior, loop)
+        server = await _serve(self._state, self._host, self._port)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def _die(self) -> None:
+        if self._state is not None:
+            self._state.die()
+        await asyncio.sleep(0)
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._runtime.loop
 
     def start(self) -> str:
         """Start serving; returns the base URL."""
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            self._state = _FakeState(self._behavior, loop)
-            try:
-                server = loop.run_until_complete(_serve(self._state, self._host, self._port))
-            except BaseException as exc:
-                errors.append(exc)
-                ready.set()
-                loop.close()
-                return
-            sock = server.sockets[0]
-            self._port = int(sock.getsockname()[1])
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                self._state.die()
-                loop.run_until_complete(asyncio.sleep(0))
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-openai-server", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            raise errors[0]
+        self._port = self._runtime.start()
         self.base_url = f"http://{self._host}:{self._port}"
         return self.base_url
 
@@ -717,11 +702,7 @@ class FakeOpenAIServer:
         return list(self._state.headers) if self._state else []
 
     def stop(self) -> None:
-        if self._loop is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-        self._thread = None
+        self._runtime.stop()
 
     def __enter__(self) -> FakeOpenAIServer:
         self.start()
