@@ -206,6 +206,21 @@ async def _drain(tasks: set[asyncio.Task[None]], stop: asyncio.Event, m: _Measur
         tasks.difference_update(t for t in done if t is not stop_wait)
 
 
+async def _closed_loop(
+    body: Callable[[], Awaitable[None]],
+    concurrency: int,
+    num_requests: int | None,
+    stop: asyncio.Event,
+    m: _Measure,
+) -> PatternRun:
+    """Run ``concurrency`` copies of ``body`` (no more than there are requests), wait for
+    them (cancelled if ``stop`` is set), and close the measurement."""
+    n = concurrency if num_requests is None else min(concurrency, num_requests)
+    tasks = {asyncio.ensure_future(body()) for _ in range(n)}
+    await _drain(tasks, stop, m)
+    return await m.finish(stop.is_set())
+
+
 async def run_concurrency(
     send: SendFn,
     concurrency: int,
@@ -249,10 +264,7 @@ async def run_concurrency(
             if think_time_s and await _wait_stop(stop, think_time_s):
                 return
 
-    n_workers = concurrency if num_requests is None else min(concurrency, num_requests)
-    tasks = {asyncio.ensure_future(worker()) for _ in range(n_workers)}
-    await _drain(tasks, stop, m)
-    return await m.finish(stop.is_set())
+    return await _closed_loop(worker, concurrency, num_requests, stop, m)
 
 
 async def run_rate(
@@ -370,10 +382,7 @@ async def run_conversations(
                 if think_time_s and await _wait_stop(stop, think_time_s):
                     return
 
-    n_sessions = concurrency if num_requests is None else min(concurrency, num_requests)
-    tasks = {asyncio.ensure_future(session()) for _ in range(n_sessions)}
-    await _drain(tasks, stop, m)
-    return await m.finish(stop.is_set())
+    return await _closed_loop(session, concurrency, num_requests, stop, m)
 
 
 class SloSearch:
