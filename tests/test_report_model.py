@@ -320,3 +320,41 @@ def test_the_report_names_each_workload_and_its_parameters(
     path.write_text(json.dumps(data))
     text = workload_text(read_run(path))
     assert text is not None and expected in text
+
+
+def test_a_measured_api_run_stands_beside_the_self_hosted_run_of_its_task(tmp_path: Path) -> None:
+    from localeval.report.write import render
+
+    data = json.loads((DATA / "eval_h100.json").read_text())
+    prov = data["provenance"]
+    prov.update(device="api", gpu_count=0, gpus=[], profile=None, model="gpt-4o-mini")
+    prov["api"] = {"price_as": "gpt-4o-mini", "tier": "batch"}
+    task = data["tasks"]["mmlu_pro"]
+    task.update(
+        metrics={"acc": 0.87, "acc_stderr": 0.003},
+        prompt_tokens=1_000_000,
+        cached_prompt_tokens=400_000,
+        generated_tokens=300_000,
+        gpu_count=0,
+        gpu_seconds=0.0,
+        energy_j=None,
+        energy_unavailable_reason="a closed API",
+        token_source="usage",
+    )
+    data["tasks"] = {"mmlu_pro": task}
+    api_path = tmp_path / "api.json"
+    api_path.write_text(json.dumps(data))
+    r = load_report(
+        [DATA / "bench_h100.json", DATA / "eval_h100.json", api_path],
+        ReportOptions(profiles_dir=PROFILES, compare=("gpt-4o",), plots=False),
+    )
+    (measured,) = [e for e in r.eval if e.is_api]
+    assert measured.measured_api is not None and measured.measured_api.score == 0.87
+    view = next(v for v in r.fixed_performance if v.task == "mmlu_pro")
+    assert any(p.kind == "api measured" and p.score == 0.87 for p in view.points)
+    text = render(r, "md")
+    side = text[text.index("## Measured side by side") :]
+    # each side says its basis: the API's tier and billed usage, the self-hosted price
+    # option and the utilization it is priced at
+    assert "closed API, measured (batch tier)" in side and "billed" in side
+    assert "self-hosted, on-demand, fully busy (100%)" in side

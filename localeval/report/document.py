@@ -476,6 +476,7 @@ def _side_by_side_section(report: Report) -> list[Section]:
     if not tasks:
         return []
     opt = report.primary_option
+    basis = {row.price.option: row.price.utilization_basis for row in report.prices}
     table_rows = []
     for task in tasks:
         for r in (x for x in report.eval if x.name == task):
@@ -508,7 +509,8 @@ def _side_by_side_section(report: Report) -> list[Section]:
                 (
                     task,
                     r.run + (" ESTIMATE" if r.estimate else ""),
-                    f"self-hosted, {option_label(c.option)}",
+                    f"self-hosted, {option_label(c.option)}"
+                    + (f", {basis[c.option]}" if c.option in basis else ""),
                     score,
                     f"{r.task.prompt_tokens:,} / {r.task.generated_tokens:,}",
                     f"{usd(c.as_run_usd)} / {usd(c.slo_point_usd)} / {usd(c.saturation_usd)}",
