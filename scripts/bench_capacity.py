@@ -128,7 +128,9 @@ def ideal_tok_per_s(args: argparse.Namespace, c: int) -> float:
     return float(c * args.output_tokens / per_request_s)
 
 
-def run_point(args: argparse.Namespace, url: str, c: int, workers: int) -> dict[str, Any]:
+def run_point(
+    args: argparse.Namespace, url: str, c: int, workers: int, server: psutil.Process
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         proc = subprocess.Popen(
@@ -138,10 +140,11 @@ def run_point(args: argparse.Namespace, url: str, c: int, workers: int) -> dict[
             text=True,
         )
         ps = psutil.Process(proc.pid)
-        cpu: list[tuple[float, float]] = []  # (time, CPU seconds of every bench process)
+        # (time, CPU seconds of every bench process, CPU seconds of the server's processes)
+        cpu: list[tuple[float, float, float]] = []
         while proc.poll() is None:
             time.sleep(0.5)
-            cpu.append((time.monotonic(), _tree_cpu_s(ps)))
+            cpu.append((time.monotonic(), _tree_cpu_s(ps), _tree_cpu_s(server)))
         stdout, stderr = proc.communicate()
         if proc.returncode not in (0, 1):
             sys.exit(f"bench failed ({proc.returncode}):\n{stderr[-2000:]}")
@@ -150,11 +153,9 @@ def run_point(args: argparse.Namespace, url: str, c: int, workers: int) -> dict[
     # the point is the last --duration seconds of the run (before the result is written):
     # its steady middle is what the client's CPU is measured over
     steady = [x for x in cpu if cpu[-1][0] - args.duration * 0.8 <= x[0] <= cpu[-1][0] - 1.0]
-    client_cores = (
-        (steady[-1][1] - steady[0][1]) / (steady[-1][0] - steady[0][0])
-        if len(steady) >= 2 and steady[-1][0] > steady[0][0]
-        else None
-    )
+    span_s = steady[-1][0] - steady[0][0] if len(steady) >= 2 else 0.0
+    client_cores = (steady[-1][1] - steady[0][1]) / span_s if span_s > 0 else None
+    server_cores = (steady[-1][2] - steady[0][2]) / span_s if span_s > 0 else None
     tok_s = float(summary["points"][0]["output_tok_per_s"])
     return {
         "workers": workers,
@@ -166,8 +167,41 @@ def run_point(args: argparse.Namespace, url: str, c: int, workers: int) -> dict[
         "itl_p50_ms": point["itl_ms"]["p50"],
         "client_cores": client_cores,
         "chunks_per_client_core": tok_s / client_cores if client_cores else None,
+        "server_cores": server_cores,
         "client_bound": point["client"]["client_bound"],
     }
+
+
+def projected_scaling(rows: list[dict[str, Any]], base_workers: int) -> list[dict[str, Any]]:
+    """What w processes would take on w cores of their own, from what they cost here: the
+    client CPU time per chunk of w processes against ``base_workers``' at the same load,
+    w / base_workers times the base rate scaled by that ratio. Only points where no client
+    was the limit: a client behind the stream reads several chunks at once, which makes its
+    CPU per chunk lower and not comparable."""
+    base = {
+        r["concurrency"]: r
+        for r in rows
+        if r["workers"] == base_workers and r["client_cores"] and not r["client_bound"]
+    }
+    out = []
+    for r in rows:
+        b = base.get(r["concurrency"])
+        if b is None or r["workers"] == base_workers or not r["client_cores"]:
+            continue
+        if r["client_bound"]:
+            continue
+        cost = r["client_cores"] / r["chunks_per_s"]
+        base_cost = b["client_cores"] / b["chunks_per_s"]
+        out.append(
+            {
+                "workers": r["workers"],
+                "concurrency": r["concurrency"],
+                "cpu_us_per_chunk": cost * 1e6,
+                "base_cpu_us_per_chunk": base_cost * 1e6,
+                "projected_scaling": r["workers"] / base_workers * base_cost / cost,
+            }
+        )
+    return out
 
 
 def _tree_cpu_s(proc: psutil.Process) -> float:
@@ -268,10 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     server, url = start_server(args, vocab)
     rows: list[dict[str, Any]] = []
     memory: dict[str, Any] | None = None
+    server_ps = psutil.Process(server.pid)
     try:
         for w in workers_list:
             for c in args.concurrency_list:
-                row = run_point(args, url, c, w)
+                row = run_point(args, url, c, w, server_ps)
                 rows.append(row)
                 print(json.dumps({k: v for k, v in row.items()}), file=sys.stderr)
         if args.memory_duration > 0:
@@ -291,21 +326,36 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         "| workers | c | chunks/s | closed-loop ideal | of ideal | vs 1 worker | "
-        "TTFT p50 ms | ITL p50 ms | client cores | chunks/s per client core | client-bound |"
+        "TTFT p50 ms | ITL p50 ms | client cores | chunks/s per client core | client-bound | "
+        "server cores |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     base = {r["concurrency"]: r["chunks_per_s"] for r in rows if r["workers"] == workers_list[0]}
     for r in rows:
         ratio = r["chunks_per_s"] / base[r["concurrency"]]
         cores = "-" if r["client_cores"] is None else f"{r['client_cores']:.2f}"
+        server_cores = "-" if r["server_cores"] is None else f"{r['server_cores']:.2f}"
         per_core = r["chunks_per_client_core"]
         print(
             f"| {r['workers']} | {r['concurrency']} | {r['chunks_per_s']:,.0f} | "
             f"{r['ideal_tok_per_s']:,.0f} | {r['of_ideal']:.1%} | {ratio:.2f}x | "
             f"{r['ttft_p50_ms']:.1f} | {r['itl_p50_ms']:.2f} | {cores} | "
             f"{'-' if per_core is None else f'{per_core:,.0f}'} | "
-            f"{'yes' if r['client_bound'] else 'no'} |"
+            f"{'yes' if r['client_bound'] else 'no'} | "
+            f"{server_cores} |"
         )
+    projections = projected_scaling(rows, workers_list[0])
+    if projections:
+        print(
+            "\nprojected scaling on separate cores (client CPU time per chunk against "
+            f"{workers_list[0]} worker's at the same load; a projection, not a measured rate):"
+        )
+        for p in projections:
+            print(
+                f"- {p['workers']} workers, c={p['concurrency']}: "
+                f"{p['cpu_us_per_chunk']:.2f} us of client CPU per chunk against "
+                f"{p['base_cpu_us_per_chunk']:.2f}: {p['projected_scaling']:.2f}x"
+            )
     if memory is not None and memory.get("mb_per_million_requests") is not None:
         print(
             f"\nmemory: c={memory['concurrency']}, {memory['requests']:,} requests over "
@@ -316,7 +366,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("\nserver (last lines):\n" + "\n".join(lateness.strip().splitlines()[-3:]))
     if args.json:
-        args.json.write_text(json.dumps({"points": rows, "memory": memory}, indent=2))
+        args.json.write_text(
+            json.dumps({"points": rows, "projections": projections, "memory": memory}, indent=2)
+        )
     return 0
 
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // A fast OpenAI-compatible streaming test server, to find a load generator's ceiling.
 //
-// Plain Node (no packages). Every stream's token i is due at arrival + ttft + i * itl on an
-// absolute schedule; one timer wheel (1 ms slots) serves every stream, and each token is
-// one SSE event in one write, so the client sees one chunk per token. It answers
-// /v1/models, /health, /version, /tokenize and /detokenize (whitespace words are tokens,
-// ids given on first sight, id 0 the BOS, as localeval.testing.fake_server), /metrics (the
-// vLLM counters localeval reads) and streaming /v1/completions with the usage record.
+// Plain Node (no packages), HTTP/1.1 on plain sockets (node's http module costs more per
+// write than the kernel does, and the server must be cheaper per chunk than the client it
+// measures). Every stream's token i is due at arrival + ttft + i * itl on an absolute
+// schedule; one timer wheel (1 ms slots) serves every stream, and each token is one SSE
+// event in one chunk of the chunked transfer coding, one socket write, so the client sees
+// one chunk per token. It answers /v1/models, /health, /version, /tokenize and /detokenize
+// (whitespace words are tokens, ids given on first sight, id 0 the BOS, as
+// localeval.testing.fake_server), /metrics (the vLLM counters localeval reads) and
+// streaming /v1/completions with the usage record, on kept-alive connections.
 // Every 5 s it prints chunks/s and the mean lateness of its writes on stderr.
 //
 // --processes N runs N server processes on the one port (Node's cluster module), for a
@@ -20,7 +23,7 @@
 
 const cluster = require("cluster");
 const fs = require("fs");
-const http = require("http");
+const net = require("net");
 const { performance } = require("perf_hooks");
 
 function arg(name, fallback) {
@@ -127,7 +130,7 @@ function step(s, now) {
   s.sent += 1;
   generationTokens += 1;
   if (s.sent < s.n) {
-    s.res.write(completionEvent(s, text, null));
+    s.sock.write(chunk(completionEvent(s, text, null)));
     schedule(s, s.start + s.sent * ITL_MS);
     return;
   }
@@ -143,17 +146,11 @@ function step(s, now) {
       `"model":${JSON.stringify(MODEL)},"choices":[],"usage":${JSON.stringify(usage)}}\n\n`;
   }
   tail += "data: [DONE]\n\n";
-  s.res.end(tail);
+  s.sock.write(chunk(tail) + `0${CRLF}${CRLF}`);
+  s.sock.stream = null;
   s.closed = true;
   running -= 1;
   success += 1;
-}
-
-// --- HTTP -------------------------------------------------------------------------------
-function json(res, status, obj) {
-  const body = JSON.stringify(obj);
-  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
-  res.end(body);
 }
 
 function metrics() {
@@ -172,13 +169,13 @@ function metrics() {
   );
 }
 
-function generate(req, res, body) {
+function generate(sock, body) {
   const n = Math.max(1, Number(body.max_tokens || DEFAULT_TOKENS));
   const prompt = Array.isArray(body.prompt) ? body.prompt.join(" ") : String(body.prompt || "");
   const s = {
     id: nextId++,
     created: Math.floor(Date.now() / 1000),
-    res,
+    sock,
     n,
     sent: 0,
     promptTokens: 1 + encode(prompt).length,
@@ -188,56 +185,104 @@ function generate(req, res, body) {
   };
   promptTokens += s.promptTokens;
   running += 1;
-  res.socket.setNoDelay(true);
-  res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache" });
-  res.on("close", () => {
-    if (!s.closed) {
+  sock.stream = s;
+  sock.write(
+    `HTTP/1.1 200 OK${CRLF}Content-Type: text/event-stream${CRLF}Cache-Control: no-cache${CRLF}` +
+      `Transfer-Encoding: chunked${CRLF}Connection: keep-alive${CRLF}${CRLF}`
+  );
+  schedule(s, s.start);
+}
+
+// --- HTTP/1.1 over plain sockets -------------------------------------------------------
+// Node's http module costs more per write than the kernel does; a load generator's
+// ceiling is only found by a server that is cheaper per chunk than the client. So the
+// requests are parsed here (request line, headers, Content-Length body, keep-alive) and
+// each token is one pre-framed chunk of the chunked transfer coding, one socket write.
+const CRLF = "\r\n";
+
+function respond(sock, status, contentType, body) {
+  const reason = { 200: "OK", 400: "Bad Request", 404: "Not Found" }[status] || "Error";
+  const payload = Buffer.from(body);
+  sock.write(
+    `HTTP/1.1 ${status} ${reason}${CRLF}Content-Type: ${contentType}${CRLF}` +
+      `Content-Length: ${payload.length}${CRLF}Connection: keep-alive${CRLF}${CRLF}`
+  );
+  sock.write(payload);
+}
+
+function json(sock, status, obj) {
+  respond(sock, status, "application/json", JSON.stringify(obj));
+}
+
+function chunk(text) {
+  return `${Buffer.byteLength(text).toString(16)}${CRLF}${text}${CRLF}`;
+}
+
+function handle(sock, method, url, raw) {
+  if (method === "GET") {
+    if (url === "/health") return respond(sock, 200, "text/plain", "");
+    if (url === "/version") return json(sock, 200, { version: "fast-node" });
+    if (url === "/v1/models")
+      return json(sock, 200, {
+        object: "list",
+        data: [{ id: MODEL, object: "model", owned_by: "fake", max_model_len: MAX_MODEL_LEN }],
+      });
+    if (url === "/metrics") return respond(sock, 200, "text/plain; version=0.0.4", metrics());
+    return json(sock, 404, { detail: "Not Found" });
+  }
+  let body;
+  try {
+    body = JSON.parse(raw || "{}");
+  } catch (e) {
+    return json(sock, 400, { error: { message: "invalid JSON body" } });
+  }
+  if (url === "/tokenize") {
+    const special = body.add_special_tokens !== false;
+    const tokens = (special ? [0] : []).concat(encode(body.prompt || ""));
+    return json(sock, 200, { count: tokens.length, max_model_len: MAX_MODEL_LEN, tokens });
+  }
+  if (url === "/detokenize") {
+    const text = (body.tokens || []).filter((i) => i > 0 && i < words.length).map((i) => words[i]);
+    return json(sock, 200, { prompt: text.join(" ") });
+  }
+  if (url === "/v1/completions" && body.stream) return generate(sock, body);
+  return json(sock, 404, { detail: "Not Found" });
+}
+
+function connection(sock) {
+  sock.setNoDelay(true);
+  let buf = null;
+  sock.on("error", () => {});
+  sock.on("close", () => {
+    const s = sock.stream;
+    if (s && !s.closed) {
       s.closed = true;
       running -= 1;
     }
   });
-  schedule(s, s.start);
+  sock.on("data", (d) => {
+    buf = buf === null ? d : Buffer.concat([buf, d]);
+    for (;;) {
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const lines = buf.toString("latin1", 0, end).split(CRLF);
+      const [method, url] = lines[0].split(" ");
+      let length = 0;
+      for (let i = 1; i < lines.length; i++) {
+        const colon = lines[i].indexOf(":");
+        if (lines[i].slice(0, colon).trim().toLowerCase() === "content-length")
+          length = Number(lines[i].slice(colon + 1).trim());
+      }
+      if (buf.length < end + 4 + length) return;
+      const raw = buf.toString("utf8", end + 4, end + 4 + length);
+      buf = buf.length === end + 4 + length ? null : buf.subarray(end + 4 + length);
+      handle(sock, method, url, raw);
+      if (buf === null) return;
+    }
+  });
 }
 
-const server = http.createServer({ keepAliveTimeout: 600000 }, (req, res) => {
-  if (req.method === "GET") {
-    if (req.url === "/health") return res.end();
-    if (req.url === "/version") return json(res, 200, { version: "fast-node" });
-    if (req.url === "/v1/models")
-      return json(res, 200, {
-        object: "list",
-        data: [{ id: MODEL, object: "model", owned_by: "fake", max_model_len: MAX_MODEL_LEN }],
-      });
-    if (req.url === "/metrics") {
-      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4" });
-      return res.end(metrics());
-    }
-    return json(res, 404, { detail: "Not Found" });
-  }
-  const parts = [];
-  req.on("data", (d) => parts.push(d));
-  req.on("end", () => {
-    let body;
-    try {
-      body = JSON.parse(Buffer.concat(parts).toString() || "{}");
-    } catch (e) {
-      return json(res, 400, { error: { message: "invalid JSON body" } });
-    }
-    if (req.url === "/tokenize") {
-      const special = body.add_special_tokens !== false;
-      const tokens = (special ? [0] : []).concat(encode(body.prompt || ""));
-      return json(res, 200, { count: tokens.length, max_model_len: MAX_MODEL_LEN, tokens });
-    }
-    if (req.url === "/detokenize") {
-      const text = (body.tokens || []).filter((i) => i > 0 && i < words.length).map((i) => words[i]);
-      return json(res, 200, { prompt: text.join(" ") });
-    }
-    if (req.url === "/v1/completions" && body.stream) return generate(req, res, body);
-    return json(res, 404, { detail: "Not Found" });
-  });
-});
-server.keepAliveTimeout = 600000;
-server.headersTimeout = 610000;
+const server = net.createServer(connection);
 
 let lastChunks = 0;
 let lastLate = 0;

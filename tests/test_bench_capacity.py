@@ -1,0 +1,168 @@
+"""scripts/bench_capacity.py and its streaming test server (scripts/fast_stream_server.js):
+the projection from CPU time on hand-made rows, the server's plain-socket HTTP/1.1 (keep-alive,
+chunked streams, one chunk per token, its counters, its errors) and one short bench point
+through the script against it, on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib.util
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "scripts" / "bench_capacity.py"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_capacity", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bc = _load()
+
+
+def _row(workers: int, c: int, chunks: float, cores: float | None, bound: bool = False) -> Any:
+    return {
+        "workers": workers,
+        "concurrency": c,
+        "chunks_per_s": chunks,
+        "client_cores": cores,
+        "client_bound": bound,
+    }
+
+
+def test_projection_scales_the_base_rate_by_the_cpu_cost_per_chunk() -> None:
+    rows = [
+        _row(1, 256, 48_000.0, 0.48),  # 10 us per chunk
+        _row(2, 256, 48_000.0, 0.60),  # 12.5 us per chunk: 2 x 10 / 12.5 = 1.6x
+        _row(1, 64, 12_000.0, 0.12),
+        _row(2, 64, 12_000.0, 0.12),  # the same cost: 2.0x
+    ]
+    out = {(p["workers"], p["concurrency"]): p for p in bc.projected_scaling(rows, 1)}
+    assert out[(2, 256)]["projected_scaling"] == pytest.approx(1.6)
+    assert out[(2, 256)]["cpu_us_per_chunk"] == pytest.approx(12.5)
+    assert out[(2, 256)]["base_cpu_us_per_chunk"] == pytest.approx(10.0)
+    assert out[(2, 64)]["projected_scaling"] == pytest.approx(2.0)
+    assert set(out) == {(2, 256), (2, 64)}
+
+
+def test_projection_leaves_out_client_bound_points_and_unmeasured_cpu() -> None:
+    rows = [
+        _row(1, 256, 48_000.0, 0.48),
+        _row(2, 256, 40_000.0, 0.90, bound=True),  # behind the stream: not comparable
+        _row(1, 512, 90_000.0, 1.0, bound=True),  # no comparable base
+        _row(2, 512, 95_000.0, 1.0),
+        _row(1, 64, 12_000.0, None),
+        _row(2, 64, 12_000.0, 0.1),
+    ]
+    assert bc.projected_scaling(rows, 1) == []
+
+
+# --------------------------------------------------------------------------- the server
+
+needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    args = argparse.Namespace(ttft_ms=20.0, itl_ms=5.0, server_processes=1, server_cores=None)
+    vocab = tmp_path_factory.mktemp("vocab") / "words.txt"
+    proc, url = bc.start_server(args, vocab)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def _conn(url: str) -> http.client.HTTPConnection:
+    host, port = url.removeprefix("http://").split(":")
+    return http.client.HTTPConnection(host, int(port), timeout=10)
+
+
+def _metric(text: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+@needs_node
+def test_the_server_streams_one_chunk_per_token_on_a_kept_alive_connection(server: str) -> None:
+    conn = _conn(server)
+    conn.request("GET", "/metrics")
+    before = conn.getresponse().read().decode()
+    body = {
+        "model": "fake-model",
+        "prompt": "alpha beta gamma",
+        "max_tokens": 5,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    for _ in range(2):  # the second request on the same connection
+        conn.request("POST", "/v1/completions", json.dumps(body), {"Content-Type": "x"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert resp.getheader("Transfer-Encoding") == "chunked"
+        events = [e for e in resp.read().decode().split("\n\n") if e]
+        data = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
+        assert events[-1] == "data: [DONE]"
+        assert [d["choices"][0]["text"] for d in data[:5]] == [f" t{i}" for i in range(5)]
+        assert data[4]["choices"][0]["finish_reason"] == "length"
+        assert data[5]["usage"] == {"prompt_tokens": 4, "total_tokens": 9, "completion_tokens": 5}
+    conn.request("GET", "/metrics")
+    after = conn.getresponse().read().decode()
+    gen = "vllm:generation_tokens_total"
+    assert _metric(after, gen) - _metric(before, gen) == 10
+    ok = "vllm:request_success_total"
+    assert _metric(after, ok) - _metric(before, ok) == 2
+    conn.close()
+
+
+@needs_node
+def test_the_server_tokenizes_and_refuses_what_it_does_not_serve(server: str) -> None:
+    conn = _conn(server)
+    conn.request("POST", "/tokenize", json.dumps({"prompt": "one two one"}))
+    tokens = json.loads(conn.getresponse().read())["tokens"]
+    assert tokens[0] == 0 and tokens[1] == tokens[3] and tokens[1] != tokens[2]
+    conn.request("POST", "/detokenize", json.dumps({"tokens": tokens}))
+    assert json.loads(conn.getresponse().read()) == {"prompt": "one two one"}
+    conn.request("POST", "/v1/completions", "{not json")
+    resp = conn.getresponse()
+    assert resp.status == 400 and b"invalid JSON" in resp.read()
+    conn.request("GET", "/nowhere")
+    resp = conn.getresponse()
+    assert resp.status == 404
+    resp.read()
+    conn.request("GET", "/v1/models")
+    assert json.loads(conn.getresponse().read())["data"][0]["id"] == "fake-model"
+    conn.close()
+
+
+@needs_node
+def test_one_point_through_the_script_measures_the_servers_known_latencies(server: str) -> None:
+    args = argparse.Namespace(
+        client_cores=None,
+        output_tokens=16,
+        duration=2.0,
+        ttft_ms=20.0,
+        itl_ms=5.0,
+    )
+    row = bc.run_point(args, server, 8, 1, bc.psutil.Process())
+    assert row["workers"] == 1 and row["concurrency"] == 8
+    # the server sends on an absolute schedule: nothing arrives before it is due
+    assert row["ttft_p50_ms"] >= 20.0
+    assert row["itl_p50_ms"] >= 4.0
+    per_request_s = (20.0 + 15 * 5.0) / 1000.0
+    assert row["ideal_tok_per_s"] == pytest.approx(8 * 16 / per_request_s)
+    assert 0.0 < row["of_ideal"] <= 1.0
