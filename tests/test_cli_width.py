@@ -27,6 +27,18 @@ def test_recipes_list_keeps_names_whole() -> None:
     lines = out.splitlines()
     for recipe in list_recipes():
         assert any(recipe.name in line for line in lines), recipe.name
+        # the model id is whole on a line of its own, not folded into a narrow column
+        assert any(line.strip() == recipe.model.id for line in lines), recipe.model.id
+        assert " ".join(recipe.description.split()) in " ".join(out.split())
+
+
+def test_recipes_list_counts_cpu_workers_apart_from_gpus() -> None:
+    lines = _at_80(["recipes", "list"]).splitlines()
+    assert any(line.startswith("tiny-cpu-tp2  2 CPU workers  cpu") for line in lines)
+    assert any(line.startswith("llama-3.3-70b-instruct-2xh100  2 GPUs  h100-sxm") for line in lines)
+    wide = CliRunner().invoke(cli, ["recipes", "list"], env={"COLUMNS": "200"}).output
+    assert "model / description" in wide  # a table where there is room
+    assert "2 CPU workers" in wide
 
 
 def test_hw_list_keeps_names_and_headers_whole() -> None:

@@ -9,7 +9,9 @@ import click
 import yaml
 from rich import box
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from localeval.errors import ConfigError
 from localeval.recipes import (
@@ -26,6 +28,30 @@ def command() -> None:
     """Built-in and user recipes (a model, engine arguments, tasks, load and pricing)."""
 
 
+# The narrowest model / description column worth a table; below it, one recipe a line.
+MIN_MODEL_COLUMN = 40
+NEWLINE = "\n"
+
+
+def _list_row(r: Recipe | ApiRecipe) -> tuple[str, str, str, str]:
+    """(name, devices, profile and pricing, model and description) of one recipe."""
+    if isinstance(r, ApiRecipe):
+        price = r.api.price_as or r.api.model
+        return r.name, "-", f"api\n{price} ({r.api.tier})", f"{r.api.model}\n{r.description}"
+    devices = str(r.gpu_count)
+    if r.hardware.profile == "cpu":
+        # the CPU build's engine workers, not GPUs (see the recipe's comment)
+        devices += " CPU" if r.gpu_count == 1 else " CPU workers"
+    else:
+        devices += " GPU" if r.gpu_count == 1 else " GPUs"
+    return (
+        r.name,
+        devices,
+        f"{r.hardware.profile}\n{r.hardware.pricing}",
+        f"{r.model.id}\n{r.description}",
+    )
+
+
 @command.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_cmd(as_json: bool) -> None:
@@ -34,28 +60,30 @@ def list_cmd(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in recipes], indent=2))
         return
-    # The name is what users copy into the next command: it stays whole on one line. The
-    # model id and description share the last column, which wraps (a long id folds) so
-    # that the table fits an 80-column terminal.
-    table = Table(title="recipes", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("name", no_wrap=True)
-    table.add_column("GPUs", justify="right", no_wrap=True)
-    table.add_column("profile /\npricing", no_wrap=True)
-    table.add_column("model / description", overflow="fold")
-    for r in recipes:
-        if isinstance(r, ApiRecipe):
-            price = r.api.price_as or r.api.model
-            table.add_row(
-                r.name, "-", f"api\n{price} ({r.api.tier})", f"{r.api.model}\n{r.description}"
-            )
-            continue
-        table.add_row(
-            r.name,
-            str(r.gpu_count),
-            f"{r.hardware.profile}\n{r.hardware.pricing}",
-            f"{r.model.id}\n{r.description}",
-        )
-    Console().print(table)
+    rows = [_list_row(r) for r in recipes]
+    console = Console()
+    # The name is what users copy into the next command: it stays whole on one line. A
+    # table where the model id and the description have room; otherwise each recipe is a
+    # line (name, devices, profile and pricing) and its model and description under it,
+    # wrapped at the terminal's width, so that nothing is folded into a narrow column.
+    name_w = max((len(row[0]) for row in rows), default=4)
+    pricing_w = max((len(line) for row in rows for line in row[2].splitlines()), default=7)
+    if name_w + pricing_w + 12 + MIN_MODEL_COLUMN <= console.width:
+        table = Table(title="recipes", box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("name", no_wrap=True)
+        table.add_column("devices", justify="right", no_wrap=True)
+        table.add_column("profile /\npricing", no_wrap=True)
+        table.add_column("model / description", overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    for name, devices, pricing, about in rows:
+        line = Text(name, style="bold")
+        line.append(f"  {devices}  {pricing.replace(NEWLINE, ' ')}")
+        console.print(line, no_wrap=True, overflow="ignore")
+        for part in about.splitlines():
+            console.print(Padding(Text(part), (0, 0, 0, 2), expand=False))
 
 
 @command.command("show")
