@@ -100,7 +100,7 @@ def test_bad_lengths_files_are_config_errors(tmp_path: Path, text: str, message:
 
 @pytest.mark.parametrize("name", ["lengths.jsonl", "lengths.csv"])
 def test_lengths_file_workload(fake: FakeOpenAIServer, tmp_path: Path, name: str) -> None:
-    _, data = bench(
+    result, data = bench(
         fake,
         tmp_path,
         "--lengths",
@@ -122,6 +122,9 @@ def test_lengths_file_workload(fake: FakeOpenAIServer, tmp_path: Path, name: str
     assert w["kind"] == "lengths_file" and w["lengths_file"] == str(DATA / name)
     assert w["lengths_pairs"] == 3 and w["input_tokens"] is None and w["output_tokens"] is None
     assert w["lengths_file_mean_input_tokens"] == pytest.approx(21.0)
+    # no shared prefixes: no prefix-cache column, though the server counts hits
+    assert data["points"][0]["workload"]["prefix_cache_hit_rate"] is not None
+    assert "prefix" not in result.output
     point = data["points"][0]
     assert point["workload"]["measured_input_tokens"] == sum(i for i, _ in drawn)
     assert point["workload"]["measured_output_tokens"] == sum(o for _, o in drawn)
@@ -163,7 +166,7 @@ def test_lengths_file_with_a_spread_is_bad_usage(fake: FakeOpenAIServer, tmp_pat
 
 def test_shared_prefix_groups_and_prefix_cache_reset(tmp_path: Path) -> None:
     with FakeOpenAIServer(FakeBehavior(ttft_ms=5.0, itl_ms=1.0, prefix_cache_reset=True)) as fake:
-        _, data = bench(
+        result, data = bench(
             fake,
             tmp_path,
             "--prefix-groups",
@@ -205,6 +208,9 @@ def test_shared_prefix_groups_and_prefix_cache_reset(tmp_path: Path) -> None:
         assert pw["prefix_cache_hits_tokens"] == 9 * 32
         assert pw["prefix_cache_hit_rate"] == pytest.approx(9 * 32 / (12 * 48))
         assert point["server_metrics"]["prefix_cache_hits_tokens"] == 9 * 32
+    # the terminal table shows each point's hit rate
+    assert "prefix" in result.output
+    assert result.output.count("50.0%") == 2
 
 
 def test_prefix_cache_reset_not_allowed_is_recorded(fake: FakeOpenAIServer, tmp_path: Path) -> None:
@@ -375,7 +381,7 @@ def test_trace_replay_sped_up(fake: FakeOpenAIServer, tmp_path: Path, workers: s
 
 def test_mooncake_trace_shares_its_prefix_blocks(tmp_path: Path) -> None:
     with FakeOpenAIServer(FakeBehavior(ttft_ms=5.0, itl_ms=1.0, prefix_cache_reset=True)) as fake:
-        _, data = bench(fake, tmp_path, "--trace", str(DATA / "mooncake_sample.jsonl"))
+        result, data = bench(fake, tmp_path, "--trace", str(DATA / "mooncake_sample.jsonl"))
         bodies = fake.request_bodies[1:]
         resets = fake.prefix_cache_resets
     trace = load_trace(DATA / "mooncake_sample.jsonl")
@@ -393,6 +399,8 @@ def test_mooncake_trace_shares_its_prefix_blocks(tmp_path: Path) -> None:
     point = data["points"][0]
     assert point["workload"]["prefix_cache_reset"] is True
     assert point["workload"]["prefix_cache_hits_tokens"] > 0
+    rate = point["workload"]["prefix_cache_hit_rate"]
+    assert f"{rate:.1%}" in result.output  # in the terminal table
     assert data["workload"]["trace_format"] == "mooncake"
     assert data["workload"]["trace_block_tokens"] == 512
 

@@ -147,8 +147,23 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _prefix_hit_rate(p: PointResult) -> float | None:
+    rate = (p.workload or {}).get("prefix_cache_hit_rate")
+    return float(rate) if isinstance(rate, int | float) else None
+
+
 def _table(result: BenchResult) -> Table:
     table = Table(title=f"localeval bench: {result.status}", title_justify="left")
+    # the server's prefix-cache hit rate of each point, where it reports one and the
+    # workload shares prompt prefixes (shared-prefix groups, conversations, traces)
+    kinds = str(result.workload.get("kind", "")).split("+")
+    prefix = bool({"shared_prefix", "multi_turn", "trace"} & set(kinds)) and any(
+        _prefix_hit_rate(p) is not None for p in result.points
+    )
     for name in (
         "load",
         "ok",
@@ -161,6 +176,7 @@ def _table(result: BenchResult) -> Table:
         "E2E p50 ms",
         "goodput req/s",
         "J/out tok",
+        *(["prefix hit"] if prefix else []),
         "client",
     ):
         table.add_column(name, justify="right" if name != "load" else "left")
@@ -180,6 +196,7 @@ def _table(result: BenchResult) -> Table:
             _fmt(p.e2e_ms.p50),
             _fmt(p.goodput_rps, 2),
             _fmt(p.energy_per_output_token_j, 4),
+            *([_percent(_prefix_hit_rate(p))] if prefix else []),
             "[yellow]bound[/]" if p.client.client_bound else "ok",
         )
     return table
