@@ -7,31 +7,16 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import importlib.util
 import json
 import shutil
-import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "scripts" / "bench_capacity.py"
+from tests.scripts import load_script
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_capacity", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bc = _load()
+bc = load_script("bench_capacity")
 
 
 def _row(workers: int, c: int, chunks: float, cores: float | None, bound: bool = False) -> Any:
