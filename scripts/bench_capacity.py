@@ -8,9 +8,15 @@ steal each other's CPU and no figure repeats). Each figure is one ``localeval be
 bounded by ``--duration``; chunks/s is its output tok/s (the server sends one token per
 chunk). The closed-loop ideal of a concurrency ``c`` is ``c * tokens / (ttft + (tokens - 1)
 * itl)`` tokens per second. The client's CPU is every bench process's user + system time
-(psutil) over the steady middle of the point, in cores; chunks/s per client core is what
-one process would absorb if it were the limit. One Node process serves about 46,000
-chunks/s: ``--server-processes N`` runs N of them on the port (give them the cores).
+(psutil) over the steady middle of the point, in cores, and the server's likewise: a point
+whose server used most of its cores was limited by the server, not the client. One server
+process costs about 0.37 of a core for 48,000 chunks/s; ``--server-processes N`` runs N of
+them on the port (give them the cores).
+
+Where several worker counts are measured at the same load and no client was the limit, the
+client CPU time per chunk of each against one worker's projects the rate N workers would
+take on N cores of their own (printed as a projection: a machine with the cores measures it
+directly with ``--client-cores 1,2,...``).
 
 The memory run is one long point at the highest concurrency: resident memory of every
 bench process against the requests recorded so far. Each latency figure keeps its values
