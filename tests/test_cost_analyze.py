@@ -159,12 +159,43 @@ def test_cost_per_correct_answer() -> None:
 
 def test_break_even_against_each_api() -> None:
     report = run([BENCH])
-    row = next(b for b in report.breakeven if b.option == "on_demand" and b.api_model == "o1")
-    # c=16 mix: 2/3 input -> o1 costs 2/3 x 15 + 1/3 x 60 = $30/M; $71.76 a day of rent.
+    row = next(
+        b
+        for b in report.breakeven
+        if b.option == "on_demand" and b.api_model == "claude-sonnet-4-5"
+    )
+    # c=16 mix: 2/3 input -> 2/3 x 3 + 1/3 x 15 = $7/M; $71.76 a day of rent.
     assert row.capacity_tok_per_s == pytest.approx(6000)
-    assert row.result.api_usd_per_token == pytest.approx(30e-6)
-    assert row.result.tokens_per_day == pytest.approx(2.99 * 24 / 30e-6)
-    assert row.result.utilization_needed == pytest.approx(2.99 * 24 / 30e-6 / (6000 * 86_400))
+    assert row.result.api_usd_per_token == pytest.approx(7e-6)
+    assert row.result.tokens_per_day == pytest.approx(2.99 * 24 / 7e-6)
+    assert row.result.utilization_needed == pytest.approx(2.99 * 24 / 7e-6 / (6000 * 86_400))
+
+
+def test_no_break_even_against_a_reasoning_model_at_its_list_price() -> None:
+    # o1 bills hidden reasoning: its price per open-model output token is not its list price
+    report = run([BENCH])
+    assert not [b for b in report.breakeven if b.api_model == "o1"]
+    assert any(n.startswith("no break-even against o1: a reasoning model") for n in report.notes)
+    # with a multiplier, its output price counts the hidden tokens: 2/3 x 15 + 1/3 x 60 x 8
+    report = run([BENCH], api_output_multiplier=8.0)
+    row = next(b for b in report.breakeven if b.option == "on_demand" and b.api_model == "o1")
+    assert row.result.api_usd_per_token == pytest.approx(170e-6)
+    assert any("x 8 (reasoning" in a for a in row.assumptions)
+    assert not any(n.startswith("no break-even against o1") for n in report.notes)
+
+
+def test_no_task_break_even_against_an_api_that_cannot_run_the_task(tmp_path: Path) -> None:
+    data = json.loads(EVAL.read_text())
+    data["tasks"]["mmlu_pro"]["output_types"] = ["multiple_choice"]
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(data))
+    report = run([BENCH, path], compare=("claude-sonnet-4-5",))
+    by_task = {b.task for b in report.task_breakeven}
+    assert by_task == {"gsm8k"}
+    assert any(
+        n.startswith("no break-even of mmlu_pro against claude-sonnet-4-5: a multiple_choice")
+        for n in report.notes
+    )
 
 
 def test_repricing_same_hardware_is_exact() -> None:

@@ -48,7 +48,7 @@ def endpoint_eval(**prov: Any) -> dict[str, Any]:
 
 
 def test_every_option_priced_fully_busy_by_default() -> None:
-    report = analyze([BENCH, EVAL], CostOptions(profiles_dir=PROFILES, compare=("o1",)))
+    report = analyze([BENCH, EVAL], CostOptions(profiles_dir=PROFILES, compare=("gpt-4o",)))
     assert {p.utilization for p in report.prices} == {1.0}
     assert all(p.utilization_basis == "fully busy (100%)" for p in report.prices)
     data = report.to_dict()
@@ -56,7 +56,7 @@ def test_every_option_priced_fully_busy_by_default() -> None:
 
 
 def test_utilization_applies_to_rentals_and_owned_alike() -> None:
-    opts = CostOptions(profiles_dir=PROFILES, compare=("o1",), utilization=0.25)
+    opts = CostOptions(profiles_dir=PROFILES, compare=("gpt-4o",), utilization=0.25)
     report = analyze([BENCH, EVAL], opts)
     assert report.price("on_demand").usd_per_gpu_hour == pytest.approx(2.99 / 0.25)
     assert report.price("spot").usd_per_gpu_hour == pytest.approx(1.99 / 0.25)
@@ -70,7 +70,7 @@ def test_utilization_applies_to_rentals_and_owned_alike() -> None:
 
 
 def test_cost_table_names_the_utilization() -> None:
-    result = cost(str(BENCH), "--profiles-dir", str(PROFILES), "--compare", "o1")
+    result = cost(str(BENCH), "--profiles-dir", str(PROFILES), "--compare", "gpt-4o")
     assert result.exit_code == 0, result.output
     assert "fully busy (100%)" in result.output
     result = cost(str(BENCH), "--profiles-dir", str(PROFILES), "--utilization", "0.5")
@@ -83,7 +83,7 @@ def test_cost_table_names_the_utilization() -> None:
 def test_unknown_gpu_count_is_not_priced(tmp_path: Path) -> None:
     path = write(tmp_path, endpoint_eval(profile="test-h100"), "eval.json")
     with pytest.raises(PricingRefused, match="number of GPUs") as info:
-        analyze([path], CostOptions(profiles_dir=PROFILES, compare=("o1",)))
+        analyze([path], CostOptions(profiles_dir=PROFILES, compare=("gpt-4o",)))
     assert "--gpus N" in str(info.value.hint) and "--profile" in str(info.value.hint)
 
 
@@ -92,13 +92,13 @@ def test_unknown_gpu_count_is_named_before_a_missing_profile(tmp_path: Path) -> 
     # --profile (pricing it with a profile alone would still be refused for the count)
     path = write(tmp_path, endpoint_eval(profile=None), "eval.json")
     with pytest.raises(ConfigError, match="how many GPUs") as info:
-        analyze([path], CostOptions(profiles_dir=PROFILES, compare=("o1",)))
+        analyze([path], CostOptions(profiles_dir=PROFILES, compare=("gpt-4o",)))
     assert "--gpus N" in str(info.value.hint) and "--profile" in str(info.value.hint)
 
 
 def test_gpus_prices_the_deployment_and_is_recorded(tmp_path: Path) -> None:
     path = write(tmp_path, endpoint_eval(profile="test-h100"), "eval.json")
-    report = analyze([path], CostOptions(profiles_dir=PROFILES, compare=("o1",), gpus=8))
+    report = analyze([path], CostOptions(profiles_dir=PROFILES, compare=("gpt-4o",), gpus=8))
     basis = report.runs[0]
     assert (basis.units, basis.gpus_source) == (8, "--gpus")
     task = report.tasks[0]
@@ -195,7 +195,7 @@ def test_same_hardware_needs_no_fit_check(tmp_path: Path) -> None:
 
 def test_saturation_is_flagged_while_throughput_still_rises() -> None:
     # bench_h100: 250, 2,000 then 4,000 output tok/s: the last point doubled the one before.
-    report = analyze([BENCH, EVAL], CostOptions(profiles_dir=PROFILES, compare=("o1",)))
+    report = analyze([BENCH, EVAL], CostOptions(profiles_dir=PROFILES, compare=("gpt-4o",)))
     (sat,) = report.saturation
     # saturation is the best point measured (c=64), whatever its latency
     assert sat.point == "c=64" and sat.still_rising
@@ -215,7 +215,7 @@ def test_a_gain_of_ten_percent_or_less_is_saturated(
         for c, out in ((8, 1000.0), (16, 2000.0), (32, last))
     ]
     path = write(tmp_path, bench_result(points, provenance=provenance(profile="test-h100")), "b")
-    report = analyze([path], CostOptions(profiles_dir=PROFILES, compare=("o1",)))
+    report = analyze([path], CostOptions(profiles_dir=PROFILES, compare=("gpt-4o",)))
     (sat,) = report.saturation
     assert sat.point == "c=32" and sat.still_rising is rising
     assert sat.last_gain == pytest.approx(last / 2000 - 1)
@@ -232,7 +232,7 @@ def test_task_break_even_uses_the_tasks_own_mix(tmp_path: Path) -> None:
         provenance=provenance(profile="test-h100", model="Qwen/Qwen2.5-7B-Instruct"),
     )
     path = write(tmp_path, ev, "eval.json")
-    opts = CostOptions(profiles_dir=PROFILES, compare=("o1",), pricing=("on-demand",))
+    opts = CostOptions(profiles_dir=PROFILES, compare=("gpt-4o",), pricing=("on-demand",))
     report = analyze([BENCH, path], opts)
     (row,) = report.task_breakeven
     mix = 12 / 13
@@ -242,7 +242,7 @@ def test_task_break_even_uses_the_tasks_own_mix(tmp_path: Path) -> None:
     assert row.task == "long_context"
     assert row.input_share == pytest.approx(mix)
     assert row.capacity_tok_per_s == pytest.approx(capacity)
-    api = mix * 15e-6 + (1 - mix) * 60e-6
+    api = mix * 2.5e-6 + (1 - mix) * 10e-6  # gpt-4o
     assert row.result.api_usd_per_token == pytest.approx(api)
     assert row.result.tokens_per_day == pytest.approx(2.99 * 24 / api)
     assert row.result.utilization_needed == pytest.approx(2.99 * 24 / api / (capacity * 86_400))

@@ -58,7 +58,7 @@ def test_json_output_names_the_options_used() -> None:
 
 
 def test_table_is_the_default_format() -> None:
-    code, out, _ = invoke(*H100, "--profiles-dir", PROFILES, "--compare", "o1")
+    code, out, _ = invoke(*H100, "--profiles-dir", PROFILES, "--compare", "gpt-4o")
     assert code == 0
     assert out.startswith("localeval report\n================\n")
     assert "Break-even against the APIs" in out

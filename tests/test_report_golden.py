@@ -150,11 +150,13 @@ def test_csv_golden(in_data: None) -> None:
     ) == pytest.approx(200_000 * 0.28e-6 + 100_000 * 0.42e-6)
     assert num("eval", CPU, "arc_easy", "on_demand", "as_run_usd") == pytest.approx(90 * CPU_PER_S)
     assert num("price", "", "test-h100", "owned", "usd_per_gpu_hour") == pytest.approx(OWNED_PER_H)
-    api = 2 / 3 * 15e-6 + 1 / 3 * 60e-6
-    assert num("breakeven", H100, "o1", "on_demand", "tokens_per_day") == pytest.approx(
+    api = 2 / 3 * 2.5e-6 + 1 / 3 * 10e-6  # gpt-4o
+    assert num("breakeven", H100, "gpt-4o", "on_demand", "tokens_per_day") == pytest.approx(
         2.99 * 24 / api
     )
-    assert num("breakeven", CPU, "o1", "on_demand", "capacity_tok_per_s") == 600.0
+    assert num("breakeven", CPU, "gpt-4o", "on_demand", "capacity_tok_per_s") == 600.0
+    # o1 reasons on every request: no break-even at its list price per token
+    assert not [k for k in v if k[0] == "breakeven" and k[2] == "o1"]
     label = f"{H100}, owned (at saturation)"
     assert v[("fixed_performance", H100, "mmlu_pro", label, "on_frontier")] == "true"
     # saturation: c=64, the best point measured (twice c=16's throughput, the same split)

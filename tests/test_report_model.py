@@ -153,15 +153,15 @@ def test_cost_at_fixed_performance_with_published_points() -> None:
 
 
 def test_breakeven_lines_against_each_api() -> None:
-    r = report(compare=("o1", "deepseek-v3.2"))
+    r = report(compare=("gpt-4o", "deepseek-v3.2"))
     line = next(
         b.row
         for b in r.breakeven
-        if b.run == H100 and b.row.option == "on_demand" and b.row.api_model == "o1"
+        if b.run == H100 and b.row.option == "on_demand" and b.row.api_model == "gpt-4o"
     )
     # Capacity: c=16, the highest throughput meeting the SLO: 4,000 + 2,000 tok/s, 2/3 input.
     assert line.capacity_tok_per_s == 6000
-    api_per_token = 2 / 3 * 15e-6 + 1 / 3 * 60e-6
+    api_per_token = 2 / 3 * 2.5e-6 + 1 / 3 * 10e-6
     assert line.result.api_usd_per_token == pytest.approx(api_per_token)
     assert line.result.fixed_usd_per_day == pytest.approx(2.99 * 24)
     assert line.result.tokens_per_day == pytest.approx(2.99 * 24 / api_per_token)

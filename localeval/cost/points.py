@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localeval.cost import scaling
+from localeval.cost.api import LOGLIKELIHOOD_TYPES, api_refusal
 from localeval.cost.basis import Electricity
 from localeval.cost.breakeven import api_usd_per_token_for_mix, break_even_for_price
 from localeval.cost.context import Context
@@ -196,20 +197,45 @@ def breakeven_rows(
     basis_text: str,
     notes: tuple[str, ...],
     task: str | None = None,
+    output_types: tuple[str, ...] = (),
 ) -> list[BreakEvenRow]:
     """Break-even of every price option against every compared API model, at ``capacity``
-    tokens/s of which ``input_share`` are input (the mix of ``task`` when given)."""
+    tokens/s of which ``input_share`` are input (the mix of ``task`` when given, whose
+    lm-eval ``output_types`` say whether the API can run it). An API refused by
+    :func:`~localeval.cost.api.api_refusal` gets no row but a report note: a task it cannot
+    run, or a reasoning model without ``--api-output-multiplier`` (its list price per token
+    is not its price per answer token); with the multiplier, that model's output price
+    counts the hidden tokens billed per open-model output token."""
     rows = []
     ratio = ctx.opts.token_ratio or 1.0
-    for price in ctx.prices:
-        for api in ctx.compare:
-            api_per_token = (
-                api_usd_per_token_for_mix(
-                    api.input_usd_per_token, api.output_usd_per_token, input_share
+    multiplier = ctx.opts.api_output_multiplier
+    cannot_run: list[str] = []
+    for api in ctx.compare:
+        if api_refusal(api, output_types, multiplier) is not None:
+            if api.reasoning_model and multiplier is None:
+                _note_once(
+                    ctx,
+                    f"no break-even against {api.name}: a reasoning model, whose hidden "
+                    "reasoning tokens are not in the open model's output counts, so its list "
+                    "price per token is not its price per answer token; give "
+                    "--api-output-multiplier (or measure it: localeval eval --api)",
                 )
-                * ratio
+            else:
+                cannot_run.append(api.name)
+            continue
+        output_usd_per_token = api.output_usd_per_token
+        extra = () if ratio == 1.0 else (f"API tokens = open-model tokens x {ratio:g}",)
+        if api.reasoning_model and multiplier is not None:
+            output_usd_per_token *= multiplier
+            extra += (
+                f"{api.name} output tokens = open-model output tokens x {multiplier:g} "
+                "(reasoning; --api-output-multiplier)",
             )
-            extra = () if ratio == 1.0 else (f"API tokens = open-model tokens x {ratio:g}",)
+        api_per_token = (
+            api_usd_per_token_for_mix(api.input_usd_per_token, output_usd_per_token, input_share)
+            * ratio
+        )
+        for price in ctx.prices:
             rows.append(
                 BreakEvenRow(
                     option=price.option,
@@ -228,7 +254,20 @@ def breakeven_rows(
                     task=task,
                 )
             )
+    if cannot_run:
+        scored = "/".join(sorted(LOGLIKELIHOOD_TYPES.intersection(output_types)))
+        _note_once(
+            ctx,
+            f"no break-even of {task} against {', '.join(cannot_run)}: a {scored} task, which "
+            "a chat-only API cannot run (it returns no prompt logprobs)",
+        )
+    rows.sort(key=lambda r: [p.option for p in ctx.prices].index(r.option))
     return rows
+
+
+def _note_once(ctx: Context, note: str) -> None:
+    if note not in ctx.notes:
+        ctx.notes.append(note)
 
 
 @dataclass(frozen=True)

@@ -212,7 +212,14 @@ def task_breakeven(
             )
             rows.extend(
                 breakeven_rows(
-                    ctx, capacity, mix, sat.units, text, basis.assumptions, task=task.task
+                    ctx,
+                    capacity,
+                    mix,
+                    sat.units,
+                    text,
+                    basis.assumptions,
+                    task=task.task,
+                    output_types=tuple(task.output_types),
                 )
             )
     return rows

@@ -352,7 +352,11 @@ class _Builder:
         lines = []
         for members, report in self.costs:
             rows = list(report.breakeven)
-            size = len(report.prices) * len(self.options.compare)
+            # each served bench run has a row per price option and API model given a
+            # break-even (an API refused one, a reasoning model without a multiplier, has
+            # none in any run; the cost report's notes say why)
+            apis = len(dict.fromkeys(b.api_model for b in rows))
+            size = len(report.prices) * apis
             for run in members:
                 if not isinstance(run, BenchRun) or not _served(run):
                     continue
