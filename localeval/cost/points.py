@@ -224,7 +224,9 @@ def breakeven_rows(
                 cannot_run.append(api.name)
             continue
         output_usd_per_token = api.output_usd_per_token
-        extra = () if ratio == 1.0 else (f"API tokens = open-model tokens x {ratio:g}",)
+        extra: tuple[str, ...] = (
+            () if ratio == 1.0 else (f"API tokens = open-model tokens x {ratio:g}",)
+        )
         if api.reasoning_model and multiplier is not None:
             output_usd_per_token *= multiplier
             extra += (
