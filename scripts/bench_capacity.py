@@ -13,10 +13,9 @@ whose server used most of its cores was limited by the server, not the client. O
 process costs about 0.37 of a core for 48,000 chunks/s; ``--server-processes N`` runs N of
 them on the port (give them the cores).
 
-Where several worker counts are measured at the same load and no client was the limit, the
-client CPU time per chunk of each against one worker's projects the rate N workers would
-take on N cores of their own (printed as a projection: a machine with the cores measures it
-directly with ``--client-cores 1,2,...``).
+The scaling with workers needs a core for each client process and servers that can feed
+them (``--server-processes N --server-cores ... --client-cores ...``): on a machine without
+them the worker rows share cores, and show only that the split itself costs little.
 
 The memory run is one long point at the highest concurrency: resident memory of every
 bench process against the requests recorded so far. Each latency figure keeps its values
@@ -178,38 +177,6 @@ def run_point(
     }
 
 
-def projected_scaling(rows: list[dict[str, Any]], base_workers: int) -> list[dict[str, Any]]:
-    """What w processes would take on w cores of their own, from what they cost here: the
-    client CPU time per chunk of w processes against ``base_workers``' at the same load,
-    w / base_workers times the base rate scaled by that ratio. Only points where no client
-    was the limit: a client behind the stream reads several chunks at once, which makes its
-    CPU per chunk lower and not comparable."""
-    base = {
-        r["concurrency"]: r
-        for r in rows
-        if r["workers"] == base_workers and r["client_cores"] and not r["client_bound"]
-    }
-    out = []
-    for r in rows:
-        b = base.get(r["concurrency"])
-        if b is None or r["workers"] == base_workers or not r["client_cores"]:
-            continue
-        if r["client_bound"]:
-            continue
-        cost = r["client_cores"] / r["chunks_per_s"]
-        base_cost = b["client_cores"] / b["chunks_per_s"]
-        out.append(
-            {
-                "workers": r["workers"],
-                "concurrency": r["concurrency"],
-                "cpu_us_per_chunk": cost * 1e6,
-                "base_cpu_us_per_chunk": base_cost * 1e6,
-                "projected_scaling": r["workers"] / base_workers * base_cost / cost,
-            }
-        )
-    return out
-
-
 def _tree_cpu_s(proc: psutil.Process) -> float:
     total = 0.0
     try:
@@ -350,18 +317,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{'yes' if r['client_bound'] else 'no'} | "
             f"{server_cores} |"
         )
-    projections = projected_scaling(rows, workers_list[0])
-    if projections:
-        print(
-            "\nprojected scaling on separate cores (client CPU time per chunk against "
-            f"{workers_list[0]} worker's at the same load; a projection, not a measured rate):"
-        )
-        for p in projections:
-            print(
-                f"- {p['workers']} workers, c={p['concurrency']}: "
-                f"{p['cpu_us_per_chunk']:.2f} us of client CPU per chunk against "
-                f"{p['base_cpu_us_per_chunk']:.2f}: {p['projected_scaling']:.2f}x"
-            )
     if memory is not None and memory.get("mb_per_million_requests") is not None:
         print(
             f"\nmemory: c={memory['concurrency']}, {memory['requests']:,} requests over "
@@ -372,9 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("\nserver (last lines):\n" + "\n".join(lateness.strip().splitlines()[-3:]))
     if args.json:
-        args.json.write_text(
-            json.dumps({"points": rows, "projections": projections, "memory": memory}, indent=2)
-        )
+        args.json.write_text(json.dumps({"points": rows, "memory": memory}, indent=2))
     return 0
 
 

@@ -1,7 +1,6 @@
 """scripts/bench_capacity.py and its streaming test server (scripts/fast_stream_server.js):
-the projection from CPU time on hand-made rows, the server's plain-socket HTTP/1.1 (keep-alive,
-chunked streams, one chunk per token, its counters, its errors) and one short bench point
-through the script against it, on loopback."""
+the server's plain-socket HTTP/1.1 (keep-alive, chunked streams, one chunk per token, its
+counters, its errors) and one short bench point through the script against it, on loopback."""
 
 from __future__ import annotations
 
@@ -10,50 +9,12 @@ import http.client
 import json
 import shutil
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.scripts import load_script
 
 bc = load_script("bench_capacity")
-
-
-def _row(workers: int, c: int, chunks: float, cores: float | None, bound: bool = False) -> Any:
-    return {
-        "workers": workers,
-        "concurrency": c,
-        "chunks_per_s": chunks,
-        "client_cores": cores,
-        "client_bound": bound,
-    }
-
-
-def test_projection_scales_the_base_rate_by_the_cpu_cost_per_chunk() -> None:
-    rows = [
-        _row(1, 256, 48_000.0, 0.48),  # 10 us per chunk
-        _row(2, 256, 48_000.0, 0.60),  # 12.5 us per chunk: 2 x 10 / 12.5 = 1.6x
-        _row(1, 64, 12_000.0, 0.12),
-        _row(2, 64, 12_000.0, 0.12),  # the same cost: 2.0x
-    ]
-    out = {(p["workers"], p["concurrency"]): p for p in bc.projected_scaling(rows, 1)}
-    assert out[(2, 256)]["projected_scaling"] == pytest.approx(1.6)
-    assert out[(2, 256)]["cpu_us_per_chunk"] == pytest.approx(12.5)
-    assert out[(2, 256)]["base_cpu_us_per_chunk"] == pytest.approx(10.0)
-    assert out[(2, 64)]["projected_scaling"] == pytest.approx(2.0)
-    assert set(out) == {(2, 256), (2, 64)}
-
-
-def test_projection_leaves_out_client_bound_points_and_unmeasured_cpu() -> None:
-    rows = [
-        _row(1, 256, 48_000.0, 0.48),
-        _row(2, 256, 40_000.0, 0.90, bound=True),  # behind the stream: not comparable
-        _row(1, 512, 90_000.0, 1.0, bound=True),  # no comparable base
-        _row(2, 512, 95_000.0, 1.0),
-        _row(1, 64, 12_000.0, None),
-        _row(2, 64, 12_000.0, 0.1),
-    ]
-    assert bc.projected_scaling(rows, 1) == []
 
 
 # --------------------------------------------------------------------------- the server
