@@ -3,7 +3,9 @@
 A point is cut into shares (:func:`split_point`): a closed loop's concurrency and requests
 are split (a concurrency of 7 over 2 processes: 4 and 3); an open loop's arrivals come from
 the one seeded schedule, every process taking every N-th (:func:`~localeval.bench.schedule.dealt_arrivals`),
-so the merged arrivals are exactly the single-process schedule. Each share runs the same
+so the merged arrivals are exactly the single-process schedule. A multi-turn point's
+conversations are split as a closed loop's streams are, whole, each process keeping the
+history of its own (:mod:`.conversations`). Each share runs the same
 client (:func:`run_share`): its records stream to a file as they complete and fold into a
 :class:`~localeval.bench.metrics.PointAccumulator`, and what it sends back is that
 accumulator, its loop lag, CPU time and wall window: a few kilobytes, whatever the count.
