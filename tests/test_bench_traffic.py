@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from localeval.bench.conversations import ConversationTally, merged_tally
 from localeval.bench.records import RequestRecord
 from localeval.bench.schedule import arrival_offsets, dealt_arrivals, run_conversations
 from localeval.bench.traces import LengthPair, load_lengths, load_trace, sample_lengths
@@ -486,6 +487,57 @@ def test_conversations_keep_their_turns_in_order_and_a_failure_ends_one() -> Non
     assert turns[1] == [0, 1]  # the failed turn ended its conversation
     assert turns[0] == [0, 1, 2]
     assert sorted(i for _, _, i in sent) == list(range(10))
+
+
+def test_conversations_are_whole_whatever_the_concurrency() -> None:
+    sent: list[tuple[int, int, int]] = []
+
+    async def send_turn(conv: int, turn: int, index: int, t: float) -> RequestRecord:
+        sent.append((conv, turn, index))
+        await asyncio.sleep(0.001 * (1 + conv % 3))  # sessions finish out of step
+        return _record(index, t)
+
+    # 14 requests of 3 turns, 3 sessions: 4 whole conversations and one of the 2 turns
+    # left, not a conversation begun by each session as the requests run out
+    run = asyncio.run(
+        run_conversations(
+            send_turn,
+            3,
+            3,
+            num_requests=14,
+            duration_s=None,
+            first_index=100,
+            index_step=2,
+            first_conversation=10,
+            conversation_step=5,
+        )
+    )
+    assert len(run.records) == 14
+    turns: dict[int, list[int]] = {}
+    for conv, turn, _ in sent:
+        turns.setdefault(conv, []).append(turn)
+    assert turns == {10: [0, 1, 2], 15: [0, 1, 2], 20: [0, 1, 2], 25: [0, 1, 2], 30: [0, 1]}
+    assert sorted(i for _, _, i in sent) == list(range(100, 128, 2))
+
+
+def test_conversation_tallies_merge_into_one() -> None:
+    adds = [(0, 0, 20), (1, 1, 41), (2, 2, 63), (0, 0, 18), (1, 1, None), (0, 0, 25), (1, 1, 44)]
+    whole = ConversationTally(3)
+    parts = [ConversationTally(3), ConversationTally(3)]
+    for k, (turn, answers, tokens) in enumerate(adds):
+        whole.add(turn, answers, tokens)
+        parts[k % 2].add(turn, answers, tokens)
+    merged = merged_tally([parts[0], None, parts[1]])
+    assert merged is not None and merged.summary() == whole.summary()
+    assert whole.summary() == {
+        "turns": 3,
+        "conversations": 3,
+        "turn_prompt_tokens_mean": [21.0, 42.5, 63.0],
+        "turn_previous_answers": [0, 1, 2],
+    }
+    assert merged_tally([None]) is None
+    with pytest.raises(ValueError, match="do not merge"):
+        whole.merge(ConversationTally(2))
 
 
 def test_trace_offsets_are_dealt_like_a_schedule() -> None:

@@ -142,6 +142,52 @@ def test_closed_loop_shares_cover_every_request_once() -> None:
     assert [s.idle for s in one] == [False, True] and one[0].num_requests == 10
 
 
+def test_conversations_are_split_whole_and_numbered_apart() -> None:
+    # 14 requests of 3 turns at concurrency 3: 4 whole conversations and one of 2 turns,
+    # as one process sends them; over 2 processes, 3 whole ones and 1 + the partial
+    specs = split_point(
+        point=0,
+        mode="concurrency",
+        value=3,
+        workers=2,
+        num_requests=14,
+        duration_s=None,
+        records_paths=["a", "b"],
+        turns=3,
+    )
+    assert [s.turns for s in specs] == [3, 3]
+    assert [s.num_requests for s in specs] == [9, 5]
+    assert [s.first_index for s in specs] == [0, 9] and {s.index_step for s in specs} == {1}
+    assert [s.first_conversation for s in specs] == [0, 3]
+    assert {s.conversation_step for s in specs} == {1}
+    # one conversation at a time over 3 processes: the rest idle, the one turn left over
+    # goes to the process with the stream
+    one = split_point(
+        point=0,
+        mode="concurrency",
+        value=1,
+        workers=3,
+        num_requests=7,
+        duration_s=None,
+        records_paths=["a", "b", "c"],
+        turns=2,
+    )
+    assert [s.num_requests for s in one] == [7, 0, 0]
+    assert [s.idle for s in one] == [False, True, True]
+    # bounded by duration alone: process k numbers its conversations k, k + N, ...
+    timed = split_point(
+        point=0,
+        mode="concurrency",
+        value=4,
+        workers=2,
+        num_requests=None,
+        duration_s=5.0,
+        records_paths=["a", "b"],
+        turns=3,
+    )
+    assert [(s.first_conversation, s.conversation_step) for s in timed] == [(0, 2), (1, 2)]
+
+
 @pytest.mark.parametrize("arrival", ["poisson", "constant"])
 @pytest.mark.parametrize("workers", [1, 2, 3, 5])
 def test_dealt_arrivals_together_are_the_single_schedule(arrival: Any, workers: int) -> None:
@@ -222,6 +268,12 @@ def test_auto_picks_workers_from_the_chunk_rate_and_the_cores() -> None:
     common = {"output_tokens": 64, "num_requests": None, "max_concurrency": None}
     assert expected_chunk_rate(loads, stream_chunks_per_s=200.0, **common) == 256 * 200
     assert expected_chunk_rate([("rate", 100.0)], stream_chunks_per_s=200.0, **common) == 6400
+    # sessions thinking 0.96 s after each 64-token answer streamed at 200 tokens/s (0.32 s)
+    # stream a quarter of the time: conversations of users reading
+    thinking = expected_chunk_rate(
+        [("concurrency", 256.0)], stream_chunks_per_s=200.0, think_time_s=0.96, **common
+    )
+    assert thinking == pytest.approx(256 * 200 / 4)
     burst = {"output_tokens": 64, "num_requests": 500, "max_concurrency": 100}
     assert expected_chunk_rate([("rate", float("inf"))], stream_chunks_per_s=50.0, **burst) == (
         100 * 50
@@ -328,6 +380,80 @@ def test_open_loop_over_two_processes_keeps_one_schedule(
     single = list(itertools.islice(arrival_offsets(150.0, "poisson", seed=9), 24))
     assert [i for i, _ in due] == list(range(24))
     assert [t for _, t in due] == pytest.approx(single, abs=2e-6)  # rounded to the us
+
+
+def _turn_bench(fake: FakeOpenAIServer, tmp_path: Path, workers: str) -> dict[str, Any]:
+    return bench(
+        fake,
+        tmp_path,
+        "--api",
+        "chat",
+        "--turns",
+        "3",
+        "--think-time-ms",
+        "5",
+        "--input-tokens-stdev",
+        "4",
+        "--concurrency",
+        "4",
+        "--num-requests",
+        "24",
+        "--workers",
+        workers,
+    )
+
+
+def test_conversations_over_two_processes_match_one(fake: FakeOpenAIServer, tmp_path: Path) -> None:
+    data = _turn_bench(fake, tmp_path / "two", "2")
+    bodies = fake.request_bodies[1:]  # after the warmup
+    (point,) = data["points"]
+    assert data["provenance"]["client_workers"] == 2
+    assert data["provenance"]["client_workers_reason"] == "--workers"
+    assert point["workers"] == 2 and point["completed"] == 24 and point["failed"] == 0
+    assert [(w["worker"], w["requests"]) for w in point["client"]["workers"]] == [(0, 12), (1, 12)]
+    # every conversation whole, its turns in order, carrying its own earlier turns and
+    # the server's answers
+    assert len(bodies) == 24
+    by_conversation: dict[str, list[list[dict[str, str]]]] = {}
+    for body in bodies:
+        by_conversation.setdefault(body["messages"][0]["content"], []).append(body["messages"])
+    assert len(by_conversation) == 8
+    for turns in by_conversation.values():
+        turns.sort(key=len)
+        assert [len(m) for m in turns] == [1, 3, 5]
+        assert turns[1][:1] == turns[0] and turns[2][:3] == turns[1]
+        assert all(m["content"] == " t0 t1 t2 t3 t4 t5 t6 t7" for m in turns[2][1::2])
+    records = _records(tmp_path / "two")
+    assert sorted(r["index"] for r in records) == list(range(24))
+    turns_of: dict[int, list[int]] = {}
+    for r in records:
+        turns_of.setdefault(r["conversation"], []).append(r["turn"])
+    assert sorted(turns_of) == list(range(8))  # unique ids across the processes
+    assert all(sorted(t) == [0, 1, 2] for t in turns_of.values())
+    assert not list((tmp_path / "two" / "run").glob("*.part"))
+    two = point["workload"]
+    assert two["conversations"] == 8 and two["turns"] == 3
+    assert two["turn_previous_answers"] == [0, 1, 2]
+    growth = two["turn_prompt_tokens_mean"]
+    assert growth[0] < growth[1] < growth[2]
+    # one process sends the same conversations and reports the same figures
+    data = _turn_bench(fake, tmp_path / "one", "1")
+    assert data["provenance"]["client_workers"] == 1
+    one = data["points"][0]["workload"]
+    assert one["conversations"] == 8
+    assert one["turn_previous_answers"] == two["turn_previous_answers"]
+    assert one["turn_prompt_tokens_mean"] == growth  # exact: sums and counts merged
+    first_messages = {b["messages"][0]["content"] for b in fake.request_bodies[26:]}
+    assert first_messages == set(by_conversation)
+
+
+def test_auto_workers_for_conversations_count_their_think_time(
+    fake: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    data = _turn_bench(fake, tmp_path, "auto")
+    reason = data["provenance"]["client_workers_reason"]
+    assert reason.startswith("auto: ") and "between 5 ms think times" in reason
+    assert data["points"][0]["workload"]["conversations"] == 8
 
 
 def test_auto_workers_recorded_with_its_reason(fake: FakeOpenAIServer, tmp_path: Path) -> None:

@@ -24,7 +24,6 @@ import random
 import shutil
 import signal
 import statistics
-import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +36,6 @@ from localeval.bench.client import StreamingClient
 from localeval.bench.config import BenchConfig
 from localeval.bench.metrics import (
     CLIENT_CPU_LIMIT_PCT,
-    PointAccumulator,
     accumulated_ms,
     client_check_stats,
 )
@@ -49,7 +47,7 @@ from localeval.bench.result import (
     PointResult,
     SearchResult,
 )
-from localeval.bench.schedule import SloSearch, run_concurrency, run_conversations
+from localeval.bench.schedule import SloSearch, run_concurrency
 from localeval.bench.sketch import LatencyAccumulator
 from localeval.bench.traces import LengthPair, Trace, load_lengths, load_trace, sample_lengths
 from localeval.bench.workers import (
@@ -58,9 +56,7 @@ from localeval.bench.workers import (
     ClientSettings,
     MergedShares,
     PointWork,
-    RecordWriter,
     ShareResult,
-    ShareSpec,
     WorkerPool,
     auto_workers,
     expected_chunk_rate,
@@ -643,11 +639,6 @@ def _choose_workers(run: _Run) -> None:
     the free cores) and record it, with how it was chosen, in the provenance."""
     cfg = run.config
     prov = run.result.provenance
-    if cfg.turns > 1:
-        run.workers = 1
-        prov.client_workers = 1
-        prov.client_workers_reason = "conversations keep their history in one client process"
-        return
     if cfg.workers != "auto":
         run.workers = cfg.workers
         prov.client_workers = run.workers
@@ -667,14 +658,19 @@ def _choose_workers(run: _Run) -> None:
         output_tokens=cfg.output_tokens,
         num_requests=cfg.num_requests,
         max_concurrency=cfg.max_concurrency,
+        think_time_s=cfg.think_time_ms / 1000.0,
     )
     cores = free_cores(local_server=run.endpoint.is_local)
     run.workers = auto_workers(chunks, cores)
     source = "measured in the warmup" if measured is not None else "assumed, no warmup"
+    thinking = (
+        f", streaming between {cfg.think_time_ms:g} ms think times" if cfg.think_time_ms else ""
+    )
     prov.client_workers = run.workers
     prov.client_workers_reason = (
-        f"auto: {chunks:,.0f} chunks/s expected ({per_stream:,.0f} per stream, {source}) "
-        f"at {WORKER_CAPACITY_CHUNKS_PER_S:,.0f} per process, {max(cores, 1)} core(s) free"
+        f"auto: {chunks:,.0f} chunks/s expected ({per_stream:,.0f} per stream, {source}"
+        f"{thinking}) at {WORKER_CAPACITY_CHUNKS_PER_S:,.0f} per process, "
+        f"{max(cores, 1)} core(s) free"
     )
     run.progress.note(f"client processes: {run.workers} ({prov.client_workers_reason})")
 
@@ -838,11 +834,14 @@ async def _point(
                 "trace_span_s": round(span_s, 6),
             }
         )
-    conversation = _Conversations(cfg, items) if cfg.turns > 1 else None
     work = PointWork(
-        bodies=[client.body(it.prompt, _output_tokens(cfg, it)) for it in items],
+        # a conversation's turns are built where it runs, each with the conversation so far
+        bodies=[]
+        if cfg.turns > 1
+        else [client.body(it.prompt, _output_tokens(cfg, it)) for it in items],
         expected_prompt_tokens=[it.expected_prompt_tokens for it in items],
         expected_output_tokens=[_output_tokens(cfg, it) for it in items],
+        messages=[str(it.prompt) for it in items] if cfg.turns > 1 else None,
     )
     del items
     if run.stop.is_set():
@@ -872,6 +871,7 @@ async def _point(
         seed=cfg.seed + index,
         max_concurrency=cfg.max_concurrency if mode == "rate" else None,
         offsets=offsets,
+        turns=cfg.turns,
     )
 
     total = len(offsets) if offsets is not None else cfg.num_requests
@@ -890,9 +890,7 @@ async def _point(
     )
     with gpu_sampler if gpu_sampler is not None else contextlib.nullcontext(), prom:
         shares: list[ShareResult]
-        if conversation is not None:
-            shares = [await conversation.run(client, specs[0], run.stop, run.progress.request_done)]
-        elif run.pool is None:
+        if run.pool is None:
             shares = [await run_share(client, specs[0], work, run.stop, run.progress.request_done)]
         else:
             try:
@@ -906,8 +904,9 @@ async def _point(
     )
     gpu_dict = gpu.to_dict() if gpu.available else None
     server_metrics = prom.summary().to_dict()
-    if conversation is not None:
-        point_workload.update(conversation.summary())
+    merged = merge_shares(shares)
+    if merged.conversations is not None:
+        point_workload.update(merged.conversations.summary())
     point_workload.update(_prefix_cache_figures(server_metrics))
     point = _point_result(
         index=index,
@@ -917,6 +916,7 @@ async def _point(
         search=search,
         started_at=started_at,
         shares=shares,
+        merged=merged,
         gpu=gpu_dict,
         gpu_unavailable_reason=None if gpu.available else gpu.unavailable_reason,
         server_metrics=server_metrics,
@@ -938,13 +938,13 @@ def _point_result(
     search: bool,
     started_at: str,
     shares: list[ShareResult],
+    merged: MergedShares,
     gpu: dict[str, Any] | None,
     gpu_unavailable_reason: str | None,
     server_metrics: dict[str, Any],
     arrival: str | None = None,
     workload: dict[str, Any] | None = None,
 ) -> PointResult:
-    merged = merge_shares(shares)
     metrics = merged.acc.metrics(merged.duration_s)
     check = _client_check(shares, merged)
     meets = (
@@ -1017,97 +1017,6 @@ def _with_mix(
         "measured_output_tokens": output_tokens,
         "measured_input_share": input_tokens / total if total else None,
     }
-
-
-class _Conversations:
-    """A point's multi-turn conversations: conversation ``c``'s turn ``k`` sends every
-    earlier user message and the server's own answers to them, then its new user message
-    (the point's prompt ``c * turns + k``, cycled). Records go to the records file as they
-    complete; the prompt tokens of each turn are kept to show the growth."""
-
-    def __init__(self, cfg: BenchConfig, items: Sequence[PromptItem]) -> None:
-        self.cfg = cfg
-        self.items = list(items)
-        self.history: dict[int, list[dict[str, Any]]] = {}
-        self.turn_prompt_tokens: list[list[int]] = [[] for _ in range(cfg.turns)]
-        self.previous_answers: list[list[int]] = [[] for _ in range(cfg.turns)]
-        self.conversations = 0
-
-    async def run(
-        self,
-        client: StreamingClient,
-        spec: ShareSpec,
-        stop: asyncio.Event,
-        on_done: Callable[[bool], None] | None,
-    ) -> ShareResult:
-        cfg = self.cfg
-        acc = PointAccumulator(spec.slo)
-        writer = RecordWriter(spec.records_path, spec.point, acc, time.perf_counter(), on_done)
-
-        async def send_turn(conv: int, turn: int, index: int, t: float) -> RequestRecord:
-            item = self.items[(conv * cfg.turns + turn) % len(self.items)]
-            history = self.history.setdefault(conv, [])
-            if turn == 0:
-                self.conversations += 1
-            user = item.prompt if isinstance(item.prompt, str) else str(item.prompt)
-            messages = [*history, {"role": "user", "content": user}]
-            out = _output_tokens(cfg, item)
-            record = await client.send(
-                index,
-                client.body(messages, out),
-                scheduled_t=t,
-                expected_prompt_tokens=item.expected_prompt_tokens if turn == 0 else None,
-                expected_output_tokens=out,
-                keep_text=True,
-            )
-            self.previous_answers[turn].append(sum(m["role"] == "assistant" for m in history))
-            if record.ok:
-                if record.prompt_tokens is not None:
-                    self.turn_prompt_tokens[turn].append(record.prompt_tokens)
-                history += [
-                    {"role": "user", "content": user},
-                    {"role": "assistant", "content": record.output_text or ""},
-                ]
-            if not record.ok or turn == cfg.turns - 1:
-                self.history.pop(conv, None)
-            return replace(record, output_text=None, conversation=conv, turn=turn)
-
-        writer.t0 = time.perf_counter()
-        try:
-            pattern = await run_conversations(
-                send_turn,
-                spec.concurrency,
-                cfg.turns,
-                num_requests=spec.num_requests,
-                duration_s=spec.duration_s,
-                stop=stop,
-                on_record=writer.add,
-                think_time_s=spec.think_time_s,
-                keep_records=False,
-            )
-        finally:
-            writer.close()
-        return ShareResult(
-            worker=0,
-            acc=acc,
-            loop_lag_ms=pattern.loop_lag_ms,
-            start_t=pattern.start_t,
-            duration_s=pattern.duration_s,
-            cpu_s=pattern.cpu_s,
-            cancelled=pattern.cancelled,
-            stopped=pattern.stopped,
-        )
-
-    def summary(self) -> dict[str, Any]:
-        """The conversations sent and each turn's mean prompt tokens (their growth)."""
-        return {
-            "turns": self.cfg.turns,
-            "conversations": self.conversations,
-            "turn_prompt_tokens_mean": [
-                statistics.fmean(v) if v else None for v in self.turn_prompt_tokens
-            ],
-            "turn_previous_answers": [max(v) if v else None for v in self.previous_answers],
-        }
 
 
 def _client_check(shares: list[ShareResult], merged: MergedShares) -> ClientCheckResult:

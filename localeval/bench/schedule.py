@@ -347,37 +347,55 @@ async def run_conversations(
     on_record: RecordHook | None = None,
     think_time_s: float = 0.0,
     keep_records: bool = True,
+    start_t: float | None = None,
+    first_index: int = 0,
+    index_step: int = 1,
+    first_conversation: int = 0,
+    conversation_step: int = 1,
 ) -> PatternRun:
     """Closed loop of conversations: each of ``concurrency`` sessions takes the next
     conversation and sends its ``turns`` turns one after the other, ``think_time_s`` after
     each answer (a user reading it), then takes the next conversation, until
     ``num_requests`` requests were sent or ``duration_s`` passed.
     ``send_turn(conversation, turn, index, scheduled_t)`` sends one turn; a failed turn
-    ends its conversation (the next turns would lack its answer)."""
+    ends its conversation (the next turns would lack its answer).
+
+    Bounded by ``num_requests``, a conversation is promised its turns when it starts, and
+    one starts only while requests are left: the conversations are whole but the last,
+    which gets the requests left (a conversation ended by a failure gives its unsent turns
+    back). Requests are numbered ``first_index + j * index_step`` in the order they are
+    sent, conversations ``first_conversation + c * conversation_step`` in the order they
+    start (one process's share of a point keeps both apart from the others'); ``start_t``:
+    see :class:`_Measure`."""
     if concurrency < 1 or turns < 1:
         raise ValueError("concurrency and turns must be at least 1")
+    if think_time_s < 0:
+        raise ValueError("think_time_s must not be negative")
     if num_requests is None and duration_s is None:
         raise ValueError("bound the point by num_requests and/or duration_s")
     stop = stop or asyncio.Event()
     m = _Measure(on_record, keep_records)
     conversations = itertools.count()
     requests = itertools.count()
-    await m.start(None)
+    unpromised = math.inf if num_requests is None else float(num_requests)
+    await m.start(start_t)
     deadline = m.t0 + duration_s if duration_s is not None else math.inf
 
     async def session() -> None:
-        while not stop.is_set():
-            conversation = next(conversations)
-            for turn in range(turns):
+        nonlocal unpromised
+        while not stop.is_set() and unpromised > 0:
+            promised = int(min(turns, unpromised))
+            unpromised -= promised
+            conversation = first_conversation + next(conversations) * conversation_step
+            for turn in range(promised):
                 now = time.perf_counter()
                 if now >= deadline or stop.is_set():
                     return
                 j = next(requests)
-                if num_requests is not None and j >= num_requests:
-                    return
-                record = await send_turn(conversation, turn, j, now)
+                record = await send_turn(conversation, turn, first_index + j * index_step, now)
                 m.add(record)
                 if not record.ok:
+                    unpromised += promised - turn - 1
                     break
                 if think_time_s and await _wait_stop(stop, think_time_s):
                     return

@@ -3,7 +3,9 @@
 A point is cut into shares (:func:`split_point`): a closed loop's concurrency and requests
 are split (a concurrency of 7 over 2 processes: 4 and 3); an open loop's arrivals come from
 the one seeded schedule, every process taking every N-th (:func:`~localeval.bench.schedule.dealt_arrivals`),
-so the merged arrivals are exactly the single-process schedule. Each share runs the same
+so the merged arrivals are exactly the single-process schedule. A multi-turn point's
+conversations are split as a closed loop's streams are, whole, each process keeping the
+history of its own (:mod:`.conversations`). Each share runs the same
 client (:func:`run_share`): its records stream to a file as they complete and fold into a
 :class:`~localeval.bench.metrics.PointAccumulator`, and what it sends back is that
 accumulator, its loop lag, CPU time and wall window: a few kilobytes, whatever the count.
@@ -33,11 +35,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from localeval.bench.client import Api, StreamingClient
+from localeval.bench.conversations import Conversations, ConversationTally, merged_tally
 from localeval.bench.metrics import PointAccumulator, Slo
 from localeval.bench.records import RequestRecord
 from localeval.bench.schedule import (
     PatternRun,
     run_concurrency,
+    run_conversations,
     run_rate,
     split_evenly,
     split_in_proportion,
@@ -67,11 +71,14 @@ STOP_POLL_S = 0.05
 @dataclass(frozen=True)
 class PointWork:
     """What a point's requests send: the request bodies, cycled by request index, with the
-    prompt and output tokens expected for each."""
+    prompt and output tokens expected for each. A multi-turn point has the user
+    ``messages`` instead of bodies (each turn's body carries its conversation so far,
+    built where the conversation runs); the expected tokens are per message."""
 
     bodies: list[bytes]
     expected_prompt_tokens: list[int | None]
     expected_output_tokens: list[int]
+    messages: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,9 @@ class ShareSpec:
     """One client process's share of a point. ``concurrency`` (closed loop) or
     ``max_concurrency`` (an open loop's cap) are this process's; ``num_requests`` is its
     share in a closed loop and the point's total in an open loop (the arrivals are dealt);
-    ``start_t``: the common start (perf_counter seconds; None: at once)."""
+    ``start_t``: the common start (perf_counter seconds; None: at once). With ``turns``
+    above one the closed loop runs conversations (``concurrency`` of them at a time),
+    numbered ``first_conversation``, ``first_conversation + conversation_step``, ..."""
 
     point: int
     mode: Literal["concurrency", "rate"]
@@ -99,6 +108,9 @@ class ShareSpec:
     max_concurrency: int | None = None
     start_t: float | None = None
     offsets: tuple[float, ...] | None = None
+    turns: int = 1
+    first_conversation: int = 0
+    conversation_step: int = 1
 
     @property
     def idle(self) -> bool:
@@ -111,7 +123,8 @@ class ShareSpec:
 @dataclass
 class ShareResult:
     """What one share measured: its requests folded into ``acc``, its event-loop lag (ms),
-    its thread's CPU seconds and its wall window (perf_counter seconds)."""
+    its thread's CPU seconds and its wall window (perf_counter seconds); a multi-turn
+    share's ``conversations`` tally what its conversations sent."""
 
     worker: int
     acc: PointAccumulator
@@ -123,6 +136,7 @@ class ShareResult:
     stopped: bool = False
     capped_waits: int = 0
     idle: bool = False
+    conversations: ConversationTally | None = None
 
     @property
     def end_t(self) -> float:
@@ -144,27 +158,31 @@ def split_point(
     seed: int = 0,
     max_concurrency: int | None = None,
     offsets: Sequence[float] | None = None,
+    turns: int = 1,
 ) -> list[ShareSpec]:
     """The shares of one point over ``workers`` processes (one per process, in order; a
     process left without streams gets an idle share). Closed loop: the concurrency split
     evenly, the requests in proportion (contiguous index ranges), or, bounded by duration
-    alone, interleaved indices. Open loop: the arrivals dealt round-robin over as many
-    processes as the cap on requests in flight allows, that cap split evenly."""
+    alone, interleaved indices. Conversations (``turns`` above one) are split the same way,
+    whole: each process gets a contiguous range of them (their turns' requests), the last
+    process with streams the turns left over; bounded by duration alone, process k numbers
+    its conversations k, k + N, k + 2N, ... Open loop: the arrivals dealt round-robin over
+    as many processes as the cap on requests in flight allows, that cap split evenly."""
     if workers < 1 or len(records_paths) != workers:
         raise ValueError("one records path per client process")
+    if turns < 1:
+        raise ValueError("a conversation has at least one turn")
     if mode == "concurrency":
         conc = split_evenly(int(value), workers)
-        shares: list[int | None] = (
-            list(split_in_proportion(num_requests, conc))
-            if num_requests is not None
-            else [None] * workers
-        )
+        shares = _closed_loop_requests(num_requests, conc, turns)
         specs = []
         first = 0
         for k in range(workers):
             n_k = shares[k]
             # bounded by duration alone, worker k numbers its requests k, k + N, k + 2N, ...
+            # (and its conversations); else a contiguous range, whole conversations first
             first_index, step = (k, workers) if n_k is None else (first, 1)
+            first_conversation = k if n_k is None else first // turns
             first += n_k or 0
             specs.append(
                 ShareSpec(
@@ -180,6 +198,9 @@ def split_point(
                     first_index=first_index,
                     index_step=step,
                     think_time_s=think_time_s,
+                    turns=turns,
+                    first_conversation=first_conversation,
+                    conversation_step=step,
                 )
             )
         return specs
@@ -205,6 +226,21 @@ def split_point(
         )
         for k in range(workers)
     ]
+
+
+def _closed_loop_requests(
+    num_requests: int | None, concurrency: Sequence[int], turns: int
+) -> list[int | None]:
+    """Each process's requests of a closed-loop point: in proportion to its concurrency,
+    in whole conversations of ``turns`` requests, the rest to the last process with
+    streams (the one whose conversations come last); None each when bounded by duration."""
+    if num_requests is None:
+        return [None] * len(concurrency)
+    whole, rest = divmod(num_requests, turns)
+    shares: list[int | None] = [c * turns for c in split_in_proportion(whole, list(concurrency))]
+    last = max(k for k, c in enumerate(concurrency) if c > 0)
+    shares[last] = (shares[last] or 0) + rest
+    return shares
 
 
 class RecordWriter:
@@ -248,7 +284,8 @@ async def run_share(
     on_done: Callable[[bool], None] | None = None,
 ) -> ShareResult:
     """Run one share against the endpoint and return what it measured; its records are
-    appended to ``spec.records_path`` as they complete (none are kept in memory)."""
+    appended to ``spec.records_path`` as they complete (none are kept in memory). A share
+    of conversations (``spec.turns`` above one) keeps their history here, in this process."""
     acc = PointAccumulator(spec.slo)
     start_t = spec.start_t if spec.start_t is not None else time.perf_counter()
     if spec.idle:
@@ -260,7 +297,10 @@ async def run_share(
             duration_s=0.0,
             cpu_s=0.0,
             idle=True,
+            conversations=ConversationTally(spec.turns) if spec.turns > 1 else None,
         )
+    if spec.turns > 1:
+        return await _run_conversation_share(client, spec, work, stop, acc, start_t, on_done)
     n = len(work.bodies)
 
     async def send(i: int, t: float) -> RequestRecord:
@@ -322,10 +362,63 @@ async def run_share(
     )
 
 
+async def _run_conversation_share(
+    client: StreamingClient,
+    spec: ShareSpec,
+    work: PointWork,
+    stop: asyncio.Event,
+    acc: PointAccumulator,
+    start_t: float,
+    on_done: Callable[[bool], None] | None,
+) -> ShareResult:
+    """:func:`run_share` of a closed loop of conversations."""
+    if work.messages is None:
+        raise ValueError("a multi-turn point's work carries its user messages")
+    conversations = Conversations(
+        client,
+        spec.turns,
+        work.messages,
+        work.expected_prompt_tokens,
+        work.expected_output_tokens,
+    )
+    writer = RecordWriter(spec.records_path, spec.point, acc, start_t, on_done)
+    try:
+        pattern = await run_conversations(
+            conversations.send_turn,
+            spec.concurrency,
+            spec.turns,
+            num_requests=spec.num_requests,
+            duration_s=spec.duration_s,
+            stop=stop,
+            on_record=writer.add,
+            think_time_s=spec.think_time_s,
+            keep_records=False,
+            start_t=start_t,
+            first_index=spec.first_index,
+            index_step=spec.index_step,
+            first_conversation=spec.first_conversation,
+            conversation_step=spec.conversation_step,
+        )
+    finally:
+        writer.close()
+    return ShareResult(
+        worker=spec.worker,
+        acc=acc,
+        loop_lag_ms=pattern.loop_lag_ms,
+        start_t=pattern.start_t,
+        duration_s=pattern.duration_s,
+        cpu_s=pattern.cpu_s,
+        cancelled=pattern.cancelled,
+        stopped=pattern.stopped,
+        conversations=conversations.tally,
+    )
+
+
 @dataclass
 class MergedShares:
     """The shares of one point merged: counts add, sketches merge, and the wall time runs
-    from the common start to the last answer of any process."""
+    from the common start to the last answer of any process; conversations' tallies add
+    (None for a point of single requests)."""
 
     acc: PointAccumulator
     loop_lag_ms: LatencyAccumulator
@@ -333,6 +426,7 @@ class MergedShares:
     cancelled: int
     stopped: bool
     capped_waits: int
+    conversations: ConversationTally | None = None
 
 
 def merge_shares(shares: Sequence[ShareResult]) -> MergedShares:
@@ -354,6 +448,7 @@ def merge_shares(shares: Sequence[ShareResult]) -> MergedShares:
         cancelled=sum(s.cancelled for s in shares),
         stopped=any(s.stopped for s in shares),
         capped_waits=sum(s.capped_waits for s in shares),
+        conversations=merged_tally([s.conversations for s in shares]),
     )
 
 
@@ -364,14 +459,24 @@ def expected_chunk_rate(
     output_tokens: int,
     num_requests: int | None,
     max_concurrency: int | None,
+    think_time_s: float = 0.0,
 ) -> float:
     """Chunks per second the busiest point is expected to stream (at most one chunk per
     token): streams in flight x each stream's chunk rate; an open loop's arrivals x the
-    chunks of a request, but never more than its streams allow."""
+    chunks of a request, but never more than its streams allow. A closed loop's sessions
+    that think ``think_time_s`` after each answer (conversations' users reading) stream
+    only for the share of their time a request's ``output_tokens`` take to stream."""
     rates = [0.0]
     for mode, value in loads:
         if mode == "concurrency":
-            rates.append(value * stream_chunks_per_s)
+            rates.append(
+                value
+                * stream_chunks_per_s
+                * _streaming_share(
+                    output_tokens / stream_chunks_per_s if stream_chunks_per_s > 0 else 0.0,
+                    think_time_s,
+                )
+            )
             continue
         streams = math.inf if max_concurrency is None else float(max_concurrency)
         if math.isinf(value):  # a burst: every request in flight at once
@@ -380,6 +485,14 @@ def expected_chunk_rate(
         else:
             rates.append(min(value * output_tokens, streams * stream_chunks_per_s))
     return max(rates)
+
+
+def _streaming_share(stream_s: float, think_time_s: float) -> float:
+    """The share of a closed-loop session's time spent streaming: a request's
+    ``stream_s`` over that plus the think time after it (1 without think time)."""
+    if think_time_s <= 0:
+        return 1.0
+    return stream_s / (stream_s + think_time_s)
 
 
 def free_cores(*, local_server: bool) -> int:
