@@ -51,9 +51,10 @@ from localeval.endpoint import Endpoint
 from localeval.errors import LocalevalError
 from localeval.results.bench import MAX_CLIENT_WORKERS, Arrival
 
-# Streamed chunks per second one client process absorbs on one core, with headroom:
-# ``localeval bench`` pinned to one core against a one-chunk-per-token fake on another took
-# 45,648 chunks/s at c=256 (issue 18, 2026-12); scripts/bench_capacity.py measures it again.
+# Streamed chunks per second one client process absorbs on one core, with headroom: pinned
+# to one core against a one-chunk-per-token test server on another, one process took
+# 48,015 chunks/s at c=256 (98% of the closed-loop ideal, 0.47 of its core) and 92,173 at
+# c=512 (0.86 of its core, its TTFT median 6 ms late); scripts/bench_capacity.py measures it.
 WORKER_CAPACITY_CHUNKS_PER_S = 40_000.0
 # A stream's chunk rate assumed when no warmup measured one: 100 tokens/s, a 10 ms gap
 # between tokens, typical of decoding on a datacenter GPU.
