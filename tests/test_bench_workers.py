@@ -447,6 +447,42 @@ def test_conversations_over_two_processes_match_one(fake: FakeOpenAIServer, tmp_
     assert first_messages == set(by_conversation)
 
 
+def test_conversations_bounded_by_duration_over_two_processes(
+    fake: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    """Bounded by time alone, each process numbers its own conversations (k, k+2, ...) and
+    requests; no id is taken twice and every conversation's turns come in order."""
+    data = bench(
+        fake,
+        tmp_path,
+        "--api",
+        "chat",
+        "--turns",
+        "3",
+        "--concurrency",
+        "4",
+        "--duration",
+        "1",
+        "--workers",
+        "2",
+    )
+    (point,) = data["points"]
+    assert point["workers"] == 2 and point["failed"] == 0 and point["completed"] > 12
+    records = _records(tmp_path)
+    assert len(records) == point["completed"]
+    indices = [r["index"] for r in records]
+    assert len(set(indices)) == len(indices)
+    turns_of: dict[int, list[int]] = {}
+    for r in sorted(records, key=lambda r: r["index"]):
+        turns_of.setdefault(r["conversation"], []).append(r["turn"])
+    # each conversation's turns were sent in order from its first; the last ones of each
+    # session may be cut by the end of the point
+    assert all(t == list(range(len(t))) for t in turns_of.values())
+    # both processes numbered conversations: even ids from one, odd from the other
+    assert {c % 2 for c in turns_of} == {0, 1}
+    assert point["workload"]["conversations"] == len(turns_of)
+
+
 def test_auto_workers_for_conversations_count_their_think_time(
     fake: FakeOpenAIServer, tmp_path: Path
 ) -> None:
