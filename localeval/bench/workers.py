@@ -350,17 +350,7 @@ async def run_share(
             )
     finally:
         writer.close()
-    return ShareResult(
-        worker=spec.worker,
-        acc=acc,
-        loop_lag_ms=pattern.loop_lag_ms,
-        start_t=pattern.start_t,
-        duration_s=pattern.duration_s,
-        cpu_s=pattern.cpu_s,
-        cancelled=pattern.cancelled,
-        stopped=pattern.stopped,
-        capped_waits=pattern.capped_waits,
-    )
+    return _share_result(spec, acc, pattern)
 
 
 async def _run_conversation_share(
@@ -402,6 +392,16 @@ async def _run_conversation_share(
         )
     finally:
         writer.close()
+    return _share_result(spec, acc, pattern, conversations.tally)
+
+
+def _share_result(
+    spec: ShareSpec,
+    acc: PointAccumulator,
+    pattern: PatternRun,
+    conversations: ConversationTally | None = None,
+) -> ShareResult:
+    """What a share sends back: its accumulator and how its load pattern ran."""
     return ShareResult(
         worker=spec.worker,
         acc=acc,
@@ -411,7 +411,8 @@ async def _run_conversation_share(
         cpu_s=pattern.cpu_s,
         cancelled=pattern.cancelled,
         stopped=pattern.stopped,
-        conversations=conversations.tally,
+        capped_waits=pattern.capped_waits,
+        conversations=conversations,
     )
 
 
