@@ -100,3 +100,73 @@ def test_bench_cli_open_loop_on_the_real_server(vllm_server, tmp_path: Path) -> 
     summary = json.loads(result.stdout)
     (point,) = summary["points"]
     assert point["rate_rps"] == 4.0 and point["completed"] == 8
+
+
+def test_conversations_over_two_processes_on_the_real_server(  # type: ignore[no-untyped-def]
+    vllm_server, tmp_path: Path
+) -> None:
+    """Multi-turn conversations split over two client processes, on the real server: each
+    turn's prompt carries the earlier turns and the model's own answers (the server's
+    prompt count grows turn by turn), and the server's counters match the client's."""
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench", "--endpoint", vllm_server.base_url,
+            "--model", vllm_server.served_model_name, "--api", "chat", "--turns", "3",
+            "--concurrency", "4", "--num-requests", "12", "--input-tokens", "24",
+            "--output-tokens", "8", "--workers", "2", "--warmup", "1", "--output", str(out),
+            "--no-report",
+        ],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "result.json").read_text())
+    (point,) = data["points"]
+    assert point["workers"] == 2 and point["completed"] == 12 and point["failed"] == 0
+    workload = point["workload"]
+    assert workload["conversations"] == 4 and workload["turn_previous_answers"] == [0, 1, 2]
+    first, second, third = workload["turn_prompt_tokens_mean"]
+    # each later turn adds a user message of about 24 tokens and an 8-token answer
+    assert first < second < third
+    records = [json.loads(x) for x in (out / "requests.jsonl").open()]
+    assert sorted(r["index"] for r in records) == list(range(12))
+    by_conversation: dict[int, list[int]] = {}
+    for r in records:
+        by_conversation.setdefault(r["conversation"], []).append(r["turn"])
+    assert sorted(by_conversation) == [0, 1, 2, 3]
+    assert all(sorted(t) == [0, 1, 2] for t in by_conversation.values())
+    metrics = point["server_metrics"]
+    assert metrics["prompt_tokens"] == sum(r["prompt_tokens"] for r in records)
+    assert metrics["requests_succeeded"] == 12
+
+
+def test_shared_prefixes_hit_the_real_servers_prefix_cache(  # type: ignore[no-untyped-def]
+    vllm_server, tmp_path: Path
+) -> None:
+    """Prompts in groups sharing a long prefix: the engine's own prefix-cache counters see
+    the shared blocks (measured, not assumed), recorded per point."""
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench", "--endpoint", vllm_server.base_url,
+            "--model", vllm_server.served_model_name, "--prefix-groups", "2",
+            "--prefix-tokens", "300", "--input-tokens", "320", "--output-tokens", "16",
+            "--concurrency", "1", "--num-requests", "8", "--warmup", "0",
+            "--output", str(out), "--no-report",
+        ],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "result.json").read_text())
+    assert data["workload"]["kind"] == "shared_prefix"
+    (point,) = data["points"]
+    assert point["completed"] == 8
+    workload = point["workload"]
+    assert workload["prefix_cache_reset"] in (True, "not allowed by the server")
+    assert workload["prefix_cache_queries_tokens"] >= 8 * 320
+    # 6 of the 8 prompts follow their group's first: each can reuse the full KV blocks of
+    # the shared 300 tokens (the CPU build's blocks are larger than the GPU's 16 tokens)
+    assert workload["prefix_cache_hits_tokens"] > 0
+    assert 0 < workload["prefix_cache_hit_rate"] < 1
