@@ -548,9 +548,13 @@ def test_two_processes_measure_latency_no_worse_than_one(tmp_path: Path) -> None
     assert errors[2][0] <= errors[1][0] + 10 and abs(errors[2][1]) <= abs(errors[1][1]) + 2
 
 
-def test_ctrl_c_stops_every_process_and_keeps_the_result(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "extra", [[], ["--api", "chat", "--turns", "3"]], ids=["requests", "turns"]
+)
+def test_ctrl_c_stops_every_process_and_keeps_the_result(tmp_path: Path, extra: list[str]) -> None:
     """Ctrl-C at a terminal reaches the whole process group: the bench exits 130 with the
-    point saved, and none of its client processes is left running."""
+    point saved, and none of its client processes is left running (single requests, and
+    conversations whose history each process keeps)."""
     with FakeOpenAIServer(FakeBehavior(ttft_ms=20.0, itl_ms=20.0)) as server:
         out = tmp_path / "run"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -580,6 +584,7 @@ def test_ctrl_c_stops_every_process_and_keeps_the_result(tmp_path: Path) -> None
                 "60",
                 "--workers",
                 "2",
+                *extra,
             ],
             env=env,
             stdout=subprocess.PIPE,
@@ -609,6 +614,9 @@ def test_ctrl_c_stops_every_process_and_keeps_the_result(tmp_path: Path) -> None
     assert point["interrupted"] is True and point["workers"] == 2 and point["completed"] > 0
     assert not list(out.glob("*.part"))
     assert len(_records(tmp_path)) == point["completed"] + point["failed"]
+    if extra:
+        assert point["workload"]["conversations"] > 0
+        assert {r["turn"] for r in _records(tmp_path)} >= {0, 1}
 
 
 # --- the self-check of several processes ------------------------------------------------
