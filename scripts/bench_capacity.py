@@ -1,7 +1,8 @@
 """How much streamed load ``localeval bench`` absorbs: chunks/s per client process, the
 scaling with 1, 2, ... processes (``--workers``), the closed-loop ideal, and the memory a
-long point grows by (RSS per million requests), against the fast Node test server
-(scripts/fast_stream_server.js: one chunk per token, known TTFT and ITL).
+long point grows by (RSS per million requests), against a fast test server (one chunk per
+token, known TTFT and ITL): scripts/fast_stream_server.js on Node.js where it is installed,
+else scripts/fast_stream_server.py, the same wire in Python (``--server``).
 
 The server and the client are pinned to separate cores with ``taskset`` (without it they
 steal each other's CPU and no figure repeats). Each figure is one ``localeval bench`` run
@@ -46,6 +47,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_JS = ROOT / "scripts" / "fast_stream_server.js"
+SERVER_PY = ROOT / "scripts" / "fast_stream_server.py"
 BENCH = [sys.executable, "-c", "from localeval.cli import main; main()", "bench"]
 # Past this many requests every latency figure of a point is in the sketch alone.
 EXACT_REQUESTS = 100_000
@@ -70,9 +72,9 @@ def start_server(args: argparse.Namespace, vocab: Path) -> tuple[subprocess.Pope
 
     vocab.write_text("\n".join(_WORDS) + "\n")
     port = _free_port()
+    server = getattr(args, "server", "node")
     argv = [
-        "node",
-        str(SERVER_JS),
+        *(["node", str(SERVER_JS)] if server == "node" else [sys.executable, str(SERVER_PY)]),
         "--port",
         str(port),
         "--ttft-ms",
@@ -93,7 +95,7 @@ def start_server(args: argparse.Namespace, vocab: Path) -> tuple[subprocess.Pope
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    sys.exit("the Node test server did not start")
+    sys.exit(f"the {server} test server did not start")
 
 
 def bench_argv(
@@ -254,7 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-cores", default="0", help="taskset cores of the server")
     parser.add_argument("--client-cores", default="1", help="taskset cores of the client")
     parser.add_argument(
-        "--server-processes", type=int, default=1, help="Node server processes on the port"
+        "--server",
+        choices=["node", "python"],
+        default="node" if shutil.which("node") else "python",
+        help="the test server: scripts/fast_stream_server.js (Node.js, the default where it "
+        "is installed) or scripts/fast_stream_server.py (the same wire in Python)",
+    )
+    parser.add_argument(
+        "--server-processes", type=int, default=1, help="server processes on the port"
     )
     parser.add_argument("--workers", default="1,2", help="client process counts to try")
     parser.add_argument("--concurrency", default="64,256")
@@ -293,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         lateness = (server.stderr.read() if server.stderr else b"").decode()
 
     print(
-        f"server cores {args.server_cores}, client cores {args.client_cores}; TTFT "
+        f"{args.server} server, {args.server_processes} process(es) on cores "
+        f"{args.server_cores}, client cores {args.client_cores}; TTFT "
         f"{args.ttft_ms:g} ms, ITL {args.itl_ms:g} ms, {args.output_tokens} tokens, one chunk "
         f"per token, {args.duration:g} s per point\n"
     )

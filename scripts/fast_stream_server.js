@@ -89,8 +89,10 @@ let generationTokens = 0;
 let success = 0;
 let nextId = 0;
 
+// A stream is never due in the slot being served or before it: a late stream's next token
+// goes in the next slot instead of a slot already passed (where it would never be sent).
 function schedule(stream, dueMs) {
-  const slot = Math.ceil(dueMs);
+  const slot = Math.max(Math.ceil(dueMs), lastSlot + 1);
   let list = slots.get(slot);
   if (list === undefined) {
     list = [];
@@ -103,6 +105,7 @@ function tick() {
   const now = performance.now();
   const upTo = Math.floor(now);
   for (let slot = lastSlot + 1; slot <= upTo; slot++) {
+    lastSlot = slot;
     const list = slots.get(slot);
     if (list === undefined) continue;
     slots.delete(slot);

@@ -19,12 +19,22 @@ bc = load_script("bench_capacity")
 
 # --------------------------------------------------------------------------- the server
 
-needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+SERVERS = [
+    pytest.param(
+        "node",
+        marks=pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed"),
+    ),
+    "python",
+]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    args = argparse.Namespace(ttft_ms=20.0, itl_ms=5.0, server_processes=1, server_cores=None)
+@pytest.fixture(scope="module", params=SERVERS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    args = argparse.Namespace(
+        ttft_ms=20.0, itl_ms=5.0, server_processes=1, server_cores=None, server=request.param
+    )
     vocab = tmp_path_factory.mktemp("vocab") / "words.txt"
     proc, url = bc.start_server(args, vocab)
     try:
@@ -43,7 +53,6 @@ def _metric(text: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
-@needs_node
 def test_the_server_streams_one_chunk_per_token_on_a_kept_alive_connection(server: str) -> None:
     conn = _conn(server)
     conn.request("GET", "/metrics")
@@ -75,7 +84,6 @@ def test_the_server_streams_one_chunk_per_token_on_a_kept_alive_connection(serve
     conn.close()
 
 
-@needs_node
 def test_the_server_tokenizes_and_refuses_what_it_does_not_serve(server: str) -> None:
     conn = _conn(server)
     conn.request("POST", "/tokenize", json.dumps({"prompt": "one two one"}))
@@ -95,7 +103,6 @@ def test_the_server_tokenizes_and_refuses_what_it_does_not_serve(server: str) ->
     conn.close()
 
 
-@needs_node
 def test_one_point_through_the_script_measures_the_servers_known_latencies(server: str) -> None:
     args = argparse.Namespace(
         client_cores=None,
