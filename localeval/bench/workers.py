@@ -319,17 +319,7 @@ async def run_share(
         pattern: PatternRun
         if spec.mode == "concurrency":
             pattern = await run_concurrency(
-                send,
-                spec.concurrency,
-                num_requests=spec.num_requests,
-                duration_s=spec.duration_s,
-                stop=stop,
-                on_record=writer.add,
-                think_time_s=spec.think_time_s,
-                keep_records=False,
-                start_t=start_t,
-                first_index=spec.first_index,
-                index_step=spec.index_step,
+                send, spec.concurrency, **_closed_loop(spec, stop, writer, start_t)
             )
         else:
             pattern = await run_rate(
@@ -378,21 +368,32 @@ async def _run_conversation_share(
             conversations.send_turn,
             spec.concurrency,
             spec.turns,
-            num_requests=spec.num_requests,
-            duration_s=spec.duration_s,
-            stop=stop,
-            on_record=writer.add,
-            think_time_s=spec.think_time_s,
-            keep_records=False,
-            start_t=start_t,
-            first_index=spec.first_index,
-            index_step=spec.index_step,
+            **_closed_loop(spec, stop, writer, start_t),
             first_conversation=spec.first_conversation,
             conversation_step=spec.conversation_step,
         )
     finally:
         writer.close()
     return _share_result(spec, acc, pattern, conversations.tally)
+
+
+def _closed_loop(
+    spec: ShareSpec, stop: asyncio.Event, writer: RecordWriter, start_t: float
+) -> dict[str, Any]:
+    """The arguments a share's closed loop (of requests or of conversations) runs with: its
+    bounds, its think time, its records streamed to ``writer``, the common start and its
+    share of the request indices."""
+    return {
+        "num_requests": spec.num_requests,
+        "duration_s": spec.duration_s,
+        "stop": stop,
+        "on_record": writer.add,
+        "think_time_s": spec.think_time_s,
+        "keep_records": False,
+        "start_t": start_t,
+        "first_index": spec.first_index,
+        "index_step": spec.index_step,
+    }
 
 
 def _share_result(
