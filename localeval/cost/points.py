@@ -206,10 +206,10 @@ def breakeven_rows(
     run, or a reasoning model without ``--api-output-multiplier`` (its list price per token
     is not its price per answer token); with the multiplier, that model's output price
     counts the hidden tokens billed per open-model output token."""
-    rows = []
     ratio = ctx.opts.token_ratio or 1.0
     multiplier = ctx.opts.api_output_multiplier
     cannot_run: list[str] = []
+    priced: list[tuple[str, float, tuple[str, ...]]] = []  # (API, $ per token, assumptions)
     for api in ctx.compare:
         if api_refusal(api, output_types, multiplier) is not None:
             if api.reasoning_model and multiplier is None:
@@ -237,25 +237,7 @@ def breakeven_rows(
             api_usd_per_token_for_mix(api.input_usd_per_token, output_usd_per_token, input_share)
             * ratio
         )
-        for price in ctx.prices:
-            rows.append(
-                BreakEvenRow(
-                    option=price.option,
-                    api_model=api.name,
-                    throughput_basis=basis_text,
-                    capacity_tok_per_s=capacity,
-                    input_share=input_share,
-                    gpus=units,
-                    result=break_even_for_price(
-                        price,
-                        gpu_count=units,
-                        capacity_tok_per_s=capacity,
-                        api_usd_per_token=api_per_token,
-                    ),
-                    assumptions=notes + extra,
-                    task=task,
-                )
-            )
+        priced.append((api.name, api_per_token, extra))
     if cannot_run:
         scored = "/".join(sorted(LOGLIKELIHOOD_TYPES.intersection(output_types)))
         _note_once(
@@ -263,8 +245,26 @@ def breakeven_rows(
             f"no break-even of {task} against {', '.join(cannot_run)}: a {scored} task, which "
             "a chat-only API cannot run (it returns no prompt logprobs)",
         )
-    rows.sort(key=lambda r: [p.option for p in ctx.prices].index(r.option))
-    return rows
+    return [
+        BreakEvenRow(
+            option=price.option,
+            api_model=name,
+            throughput_basis=basis_text,
+            capacity_tok_per_s=capacity,
+            input_share=input_share,
+            gpus=units,
+            result=break_even_for_price(
+                price,
+                gpu_count=units,
+                capacity_tok_per_s=capacity,
+                api_usd_per_token=api_per_token,
+            ),
+            assumptions=notes + extra,
+            task=task,
+        )
+        for price in ctx.prices
+        for name, api_per_token, extra in priced
+    ]
 
 
 def _note_once(ctx: Context, note: str) -> None:
